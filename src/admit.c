@@ -1,0 +1,287 @@
+/* Admission: which URL starts next. At most max_in_flight transfers run,
+ * at most max_per_host of them to one scheme+host+port. A URL whose host
+ * is at its cap is parked on that host, so it never holds back URLs for
+ * other hosts; when one of the host's transfers ends, the host goes on the
+ * ready list and its oldest parked URL takes the next free slot. New URLs
+ * are read from the queue or the source only while slots are free and the
+ * parked count is under max_waiting: memory follows the work in flight,
+ * not the length of the input. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "internal.h"
+
+static void ready_push(uvf_fetcher *f, uvf__host *h) {
+  h->on_ready = 1;
+  h->ready_next = NULL;
+  if (f->ready_tail)
+    f->ready_tail->ready_next = h;
+  else
+    f->ready_head = h;
+  f->ready_tail = h;
+}
+
+static uvf__host *ready_pop(uvf_fetcher *f) {
+  uvf__host *h = f->ready_head;
+  f->ready_head = h->ready_next;
+  if (!f->ready_head)
+    f->ready_tail = NULL;
+  h->on_ready = 0;
+  h->ready_next = NULL;
+  return h;
+}
+
+static int host_has_room(const uvf_fetcher *f, const uvf__host *h) {
+  return f->o.max_per_host == 0 || h->in_flight < f->o.max_per_host;
+}
+
+void uvf__host_released(uvf_fetcher *f, uvf__host *h) {
+  h->in_flight--;
+  if (h->parked_head && !h->on_ready)
+    ready_push(f, h);
+  uvf__host_unref(&f->hosts, h); /* the reference of the finished URL */
+}
+
+/* Delivers a result for a URL that never became a transfer, and frees it. */
+void uvf__deliver_url_error(uvf_fetcher *f, uvf__url *u, uvf_err kind,
+                            const char *message) {
+  uvf_result r;
+  memset(&r, 0, sizeof(r));
+  r.index = u->index;
+  r.tag = u->tag;
+  r.url = u->url;
+  r.error = kind;
+  r.message = message;
+  r.time_queued = (double)(uv_hrtime() - u->t_indexed) / 1e9;
+  uvf__deliver(f, &r);
+  if (u->host)
+    uvf__host_unref(&f->hosts, u->host);
+  free(u);
+}
+
+static uvf__url *url_new(uvf_fetcher *f, const char *s, uint64_t tag) {
+  size_t len = strlen(s);
+  uvf__url *u = malloc(sizeof(*u) + len + 1);
+  if (!u)
+    return NULL;
+  memcpy(u->url, s, len + 1);
+  u->next = NULL;
+  u->host = NULL;
+  u->index = f->st.submitted++;
+  u->tag = tag;
+  u->t_indexed = uv_hrtime();
+  return u;
+}
+
+int uvf__enqueue(uvf_fetcher *f, const char *s, uint64_t tag,
+                 uint64_t *index) {
+  uvf__url *u = url_new(f, s, tag);
+  if (!u)
+    return UVF_ENOMEM;
+  if (f->queue_tail)
+    f->queue_tail->next = u;
+  else
+    f->queue_head = u;
+  f->queue_tail = u;
+  f->st.queued++;
+  if (index)
+    *index = u->index;
+  return 0;
+}
+
+static uvf__url *queue_pop(uvf_fetcher *f) {
+  uvf__url *u = f->queue_head;
+  f->queue_head = u->next;
+  if (!f->queue_head)
+    f->queue_tail = NULL;
+  u->next = NULL;
+  f->st.queued--;
+  return u;
+}
+
+/* The source has moved past this URL, so its index still needs a result. */
+static void deliver_oom(uvf_fetcher *f, const char *s, uint64_t tag) {
+  uvf_result r;
+  memset(&r, 0, sizeof(r));
+  r.index = f->st.submitted++;
+  r.tag = tag;
+  r.url = s;
+  r.error = UVF_EABORTED;
+  r.message = "out of memory";
+  uvf__deliver(f, &r);
+}
+
+static uvf__url *take_next(uvf_fetcher *f) {
+  const char *s = NULL;
+  uint64_t tag = 0;
+  uvf__url *u;
+  int rc;
+  if (f->queue_head)
+    return queue_pop(f);
+  while (f->cb.next && !f->source_empty && !f->input_ended &&
+         !f->aborted) {
+    rc = f->cb.next(f->ud, &s, &tag);
+    if (rc <= 0) {
+      f->input_ended = rc == 0;
+      f->source_empty = rc < 0;
+      return NULL;
+    }
+    if ((u = url_new(f, s, tag)))
+      return u;
+    deliver_oom(f, s, tag);
+  }
+  return NULL;
+}
+
+/* Checks the URL and finds its host; returns an error text if invalid. */
+static const char *classify(uvf_fetcher *f, uvf__url *u) {
+  char *host = NULL, *port = NULL, *key;
+  CURLUcode uc;
+  int https = strncasecmp(u->url, "https://", 8) == 0;
+  if (!https && strncasecmp(u->url, "http://", 7) != 0)
+    return "only http:// and https:// URLs are supported";
+  if ((uc = curl_url_set(f->cu, CURLUPART_URL, u->url, 0)) != CURLUE_OK)
+    return curl_url_strerror(uc);
+  if (curl_url_get(f->cu, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host) {
+    curl_free(host);
+    return "no host name";
+  }
+  if (f->o.max_per_host) {
+    curl_url_get(f->cu, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
+    if (asprintf(&key, "%s://%s:%s", https ? "https" : "http", host,
+                 port ? port : "") >= 0) {
+      u->host = uvf__host_ref(&f->hosts, key);
+      free(key);
+    }
+    curl_free(port);
+  }
+  curl_free(host);
+  if (f->o.max_per_host && !u->host)
+    return "out of memory";
+  return NULL;
+}
+
+static void start(uvf_fetcher *f, uvf__url *u) {
+  uvf__host *h = u->host;
+  int rc;
+  if (h)
+    h->in_flight++;
+  if ((rc = uvf__xfer_start(f, u)) == 0)
+    return;
+  if (h) {
+    h->refs++; /* kept alive across the release below */
+    uvf__host_released(f, h);
+  }
+  uvf__deliver_url_error(f, u, UVF_EABORTED,
+                         rc == UVF_ENOMEM ? "out of memory"
+                                          : "libcurl refused the transfer");
+}
+
+static void park(uvf_fetcher *f, uvf__host *h, uvf__url *u) {
+  if (h->parked_tail)
+    h->parked_tail->next = u;
+  else
+    h->parked_head = u;
+  h->parked_tail = u;
+  f->st.waiting++;
+}
+
+static void dispatch(uvf_fetcher *f, uvf__url *u) {
+  const char *why = classify(f, u);
+  uvf__host *h = u->host;
+  if (why) {
+    char msg[256];
+    snprintf(msg, sizeof(msg), "invalid URL: %s", why);
+    uvf__deliver_url_error(f, u, UVF_EINVALID_URL, msg);
+  } else if (h && (h->parked_head || !host_has_room(f, h))) {
+    park(f, h, u);
+  } else {
+    start(f, u);
+  }
+}
+
+static void start_parked(uvf_fetcher *f) {
+  uvf__host *h = ready_pop(f);
+  uvf__url *u = h->parked_head;
+  int more;
+  h->parked_head = u->next;
+  if (!h->parked_head)
+    h->parked_tail = NULL;
+  u->next = NULL;
+  f->st.waiting--;
+  more = h->parked_head != NULL; /* then h outlives start() */
+  start(f, u);
+  if (more && !f->aborted && !h->on_ready && host_has_room(f, h))
+    ready_push(f, h);
+}
+
+void uvf__admit(uvf_fetcher *f) {
+  unsigned max_waiting = f->o.max_waiting;
+  uvf__url *u;
+  if (f->admitting || f->closing || f->aborted)
+    return; /* the loop further up the stack re-checks everything */
+  f->admitting = 1;
+  while (!f->closing && !f->aborted &&
+         f->st.in_flight < f->o.max_in_flight) {
+    if (f->ready_head) {
+      start_parked(f);
+      continue;
+    }
+    if (f->paused || f->st.waiting >= max_waiting || !(u = take_next(f)))
+      break;
+    dispatch(f, u);
+  }
+  f->admitting = 0;
+  uvf__maybe_done(f);
+}
+
+void uvf__maybe_done(uvf_fetcher *f) {
+  if (f->done_called || f->admitting || !f->input_ended || f->queue_head ||
+      f->st.waiting || f->st.in_flight)
+    return;
+  f->done_called = 1;
+  if (f->cb.on_done)
+    f->cb.on_done(f->ud);
+}
+
+/* Unhooks every parked URL from its host first, so no host is freed while
+ * the table is being walked. */
+static uvf__url *collect_parked(uvf_fetcher *f) {
+  uvf__url *all = NULL, **tail = &all;
+  size_t i;
+  for (i = 0; i < f->hosts.nbuckets; i++) {
+    uvf__host *h;
+    for (h = f->hosts.buckets[i]; h; h = h->hash_next) {
+      if (!h->parked_head)
+        continue;
+      *tail = h->parked_head;
+      tail = &h->parked_tail->next;
+      h->parked_head = h->parked_tail = NULL;
+      h->on_ready = 0;
+    }
+  }
+  f->ready_head = f->ready_tail = NULL;
+  return all;
+}
+
+void uvf__abort_all(uvf_fetcher *f, uvf_err kind) {
+  uvf__url *u;
+  f->aborted = 1;
+  f->input_ended = 1;
+  while (f->live)
+    uvf__xfer_abort(f->live, kind);
+  while (f->queue_head) {
+    u = queue_pop(f);
+    uvf__deliver_url_error(f, u, kind, uvf_strerror(kind));
+  }
+  u = collect_parked(f);
+  while (u) {
+    uvf__url *next = u->next;
+    f->st.waiting--;
+    uvf__deliver_url_error(f, u, kind, uvf_strerror(kind));
+    u = next;
+  }
+  uvf__maybe_done(f);
+}

@@ -1,0 +1,151 @@
+/* Internal structures shared by the library's files. Nothing here is API. */
+#ifndef UVF_INTERNAL_H
+#define UVF_INTERNAL_H
+
+#include <curl/curl.h>
+
+#include "uvfetch.h"
+
+/* A URL with its index: queued after uvf_submit(), or parked behind a host
+ * that is at its cap. Owns its copy of the URL text. */
+typedef struct uvf__url {
+  struct uvf__url *next;
+  struct uvf__host *host; /* set once classified; holds a reference */
+  uint64_t index;
+  uint64_t tag;
+  uint64_t t_indexed; /* uv_hrtime() when the index was given */
+  char url[];
+} uvf__url;
+
+/* One scheme+host+port with transfers in flight or URLs parked. Entries
+ * live only while referenced, so the table grows with work in progress,
+ * never with the number of distinct hosts seen. */
+typedef struct uvf__host {
+  struct uvf__host *hash_next;
+  struct uvf__host *ready_next; /* in fetcher->ready while on it */
+  uvf__url *parked_head, *parked_tail;
+  unsigned in_flight;
+  unsigned refs;
+  int on_ready;
+  char key[];
+} uvf__host;
+
+typedef struct uvf__hosts {
+  uvf__host **buckets;
+  size_t nbuckets; /* power of two */
+  size_t count;
+} uvf__hosts;
+
+/* One transfer slot: an easy handle that is reused from one URL to the
+ * next, so its options and TLS session cache survive. */
+typedef struct uvf__xfer {
+  struct uvf__xfer *next;             /* free list */
+  struct uvf__xfer *live_prev, *live_next;
+  uvf_fetcher *f;
+  CURL *easy;
+  uvf__url *u;                        /* owned while in flight */
+  uint64_t t_started;
+  uint64_t bytes;
+  char *body;
+  size_t body_len, body_cap;
+  int too_large;
+  int cb_abort;
+  int body_oom;
+  char errbuf[CURL_ERROR_SIZE];
+} uvf__xfer;
+
+/* A uv_poll_t for one socket, kept in a table indexed by fd. Connection
+ * sockets (opened through our opensocket callback) keep theirs from open
+ * to close, stopped while libcurl leaves them idle, which spares a handle
+ * init and close for every request on a keep-alive connection. */
+typedef struct uvf__poll {
+  uv_poll_t h;
+  uvf_fetcher *f;
+  curl_socket_t fd;
+  int conn;   /* opened by us: close only in the closesocket callback */
+  int active; /* uv_poll_start()ed */
+} uvf__poll;
+
+struct uvf_fetcher {
+  uv_loop_t *loop;
+  CURLM *multi;
+  CURLU *cu;
+  struct curl_slist *headers;
+  char *user_agent;
+  char *accept_encoding;
+  uvf_options o;
+  uvf_callbacks cb;
+  void *ud;
+
+  uv_timer_t timer; /* libcurl's timeout, when > 0 ms */
+  uv_idle_t idle;   /* libcurl's timeout of 0, deferred admission, close */
+  unsigned open_handles;
+  void (*close_cb)(void *ud);
+
+  uvf__poll **polls; /* indexed by fd */
+  size_t npolls;
+
+  uvf__xfer *free_xfers;
+  uvf__xfer *live; /* transfers in the multi handle */
+  unsigned nxfers; /* slots created, at most max_in_flight */
+
+  uvf__url *queue_head, *queue_tail; /* submitted, not yet taken */
+  uvf__hosts hosts;
+  uvf__host *ready_head, *ready_tail; /* hosts with parked URLs and room */
+
+  uvf_stats st;
+  uint64_t failed;
+
+  unsigned in_curl;      /* > 0 while inside a libcurl call */
+  int timeout_due;       /* libcurl asked for a timeout of 0 */
+  int admit_due;         /* run admission from the idle callback */
+  int admitting;         /* admission loop on the stack */
+  int paused;
+  int source_empty;      /* next() said -1: ask again after resume */
+  int input_ended;
+  int done_called;
+  int aborted;           /* uvf_abort() ran: nothing more will start */
+  int closing;
+  int torn_down;
+};
+
+/* error.c */
+uvf_err uvf__kind_from_curl(CURLcode rc, int redirected);
+
+/* hosts.c */
+int uvf__hosts_init(uvf__hosts *t);
+uvf__host *uvf__host_ref(uvf__hosts *t, const char *key);
+void uvf__host_unref(uvf__hosts *t, uvf__host *h);
+void uvf__hosts_free(uvf__hosts *t);
+
+/* loop.c */
+int uvf__loop_init(uvf_fetcher *f);
+void uvf__loop_kick(uvf_fetcher *f);
+void uvf__loop_drain(uvf_fetcher *f);
+void uvf__loop_close_handles(uvf_fetcher *f);
+curl_socket_t uvf__open_socket(void *clientp, curlsocktype purpose,
+                               struct curl_sockaddr *addr);
+int uvf__close_socket(void *clientp, curl_socket_t fd);
+
+/* xfer.c */
+int uvf__xfer_start(uvf_fetcher *f, uvf__url *u);
+void uvf__xfer_finish(uvf__xfer *x, CURLcode rc);
+void uvf__xfer_abort(uvf__xfer *x, uvf_err kind);
+void uvf__xfers_free(uvf_fetcher *f);
+
+/* admit.c */
+void uvf__admit(uvf_fetcher *f);
+int uvf__enqueue(uvf_fetcher *f, const char *url, uint64_t tag,
+                 uint64_t *index);
+void uvf__deliver_url_error(uvf_fetcher *f, uvf__url *u, uvf_err kind,
+                            const char *message);
+void uvf__host_released(uvf_fetcher *f, uvf__host *h);
+void uvf__maybe_done(uvf_fetcher *f);
+void uvf__abort_all(uvf_fetcher *f, uvf_err kind);
+
+/* fetcher.c */
+void uvf__deliver(uvf_fetcher *f, const uvf_result *r);
+void uvf__fetcher_handle_closed(uvf_fetcher *f);
+void uvf__teardown(uvf_fetcher *f);
+
+#endif

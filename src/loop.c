@@ -1,0 +1,239 @@
+/* The glue between libuv and libcurl's multi socket interface.
+ *
+ * libcurl says which sockets to watch (on_socket) and when to call it back
+ * (on_curl_timer); libuv watches and calls curl_multi_socket_action(). The
+ * rules of ../shared/LIBCURL-LIBUV.md apply: no libcurl call from inside a
+ * libcurl callback, drain finished transfers after every action, and a
+ * timeout of 0 runs on the next loop iteration (an idle handle) rather than
+ * as a 0 ms libuv timer, which 1.44 may fire again in the same pass. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static uvf__poll *poll_get(const uvf_fetcher *f, curl_socket_t fd) {
+  return fd >= 0 && (size_t)fd < f->npolls ? f->polls[fd] : NULL;
+}
+
+static int table_fit(uvf_fetcher *f, curl_socket_t fd) {
+  size_t n = f->npolls ? f->npolls : 64;
+  uvf__poll **p;
+  if ((size_t)fd < f->npolls)
+    return 0;
+  while (n <= (size_t)fd)
+    n *= 2;
+  p = realloc(f->polls, n * sizeof(*p));
+  if (!p)
+    return UVF_ENOMEM;
+  memset(p + f->npolls, 0, (n - f->npolls) * sizeof(*p));
+  f->polls = p;
+  f->npolls = n;
+  return 0;
+}
+
+static void on_poll_close(uv_handle_t *h) {
+  uvf__poll *p = h->data;
+  uvf_fetcher *f = p->f;
+  free(p);
+  uvf__fetcher_handle_closed(f);
+}
+
+/* uv_close() while the fd is still open: libuv's EPOLL_CTL_DEL then acts on
+ * our socket, never on a later one that reuses the number. */
+static void poll_close(uvf__poll *p) {
+  p->f->polls[p->fd] = NULL;
+  uv_close((uv_handle_t *)&p->h, on_poll_close);
+}
+
+static uvf__poll *poll_new(uvf_fetcher *f, curl_socket_t fd, int conn) {
+  uvf__poll *p;
+  if (fd < 0 || table_fit(f, fd))
+    return NULL;
+  p = calloc(1, sizeof(*p));
+  if (!p)
+    return NULL;
+  if (uv_poll_init_socket(f->loop, &p->h, fd) != 0) {
+    free(p);
+    return NULL;
+  }
+  p->h.data = p;
+  p->f = f;
+  p->fd = fd;
+  p->conn = conn;
+  f->polls[fd] = p;
+  f->open_handles++;
+  return p;
+}
+
+static void action(uvf_fetcher *f, curl_socket_t fd, int flags) {
+  int running = 0;
+  f->in_curl++;
+  curl_multi_socket_action(f->multi, fd, flags, &running);
+  f->in_curl--;
+  uvf__loop_drain(f);
+  uvf__admit(f);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  uvf__poll *p = h->data;
+  int flags = 0;
+  if (status < 0) {
+    /* libuv stopped the handle on EPOLLERR; libcurl must still learn of it
+     * so it can fail or close the connection. */
+    flags = CURL_CSELECT_ERR;
+    p->active = uv_is_active((uv_handle_t *)h);
+  } else {
+    if (events & UV_READABLE)
+      flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE)
+      flags |= CURL_CSELECT_OUT;
+  }
+  action(p->f, p->fd, flags);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: only changes what libuv watches (R1). */
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
+                     void *socketp) {
+  uvf_fetcher *f = userp;
+  uvf__poll *p = poll_get(f, fd);
+  int ev = 0;
+  (void)easy;
+  (void)socketp;
+  if (what == CURL_POLL_REMOVE) {
+    if (p && p->conn) {
+      uv_poll_stop(&p->h); /* idle keep-alive or about to close */
+      p->active = 0;
+    } else if (p) {
+      poll_close(p); /* resolver pipe and other sockets we did not open */
+    }
+    return 0;
+  }
+  /* A failure here leaves the transfer to its timeout; returning -1 would
+   * make libcurl fail every transfer of the multi handle. */
+  if (!p && !(p = poll_new(f, fd, 0)))
+    return 0;
+  if (what & CURL_POLL_IN)
+    ev |= UV_READABLE;
+  if (what & CURL_POLL_OUT)
+    ev |= UV_WRITABLE;
+  p->active = uv_poll_start(&p->h, ev, on_poll) == 0;
+  return 0;
+}
+
+static void on_timer(uv_timer_t *t) {
+  action(t->data, CURL_SOCKET_TIMEOUT, 0);
+}
+
+static void on_idle(uv_idle_t *i) {
+  uvf_fetcher *f = i->data;
+  uv_idle_stop(i);
+  if (f->closing) {
+    uvf__teardown(f);
+    return;
+  }
+  if (f->timeout_due) {
+    f->timeout_due = 0;
+    action(f, CURL_SOCKET_TIMEOUT, 0);
+  }
+  if (f->admit_due) {
+    f->admit_due = 0;
+    uvf__admit(f);
+  }
+}
+
+/* CURLMOPT_TIMERFUNCTION: every value but -1 replaces the previous timer. */
+static int on_curl_timer(CURLM *multi, long ms, void *userp) {
+  uvf_fetcher *f = userp;
+  (void)multi;
+  uv_timer_stop(&f->timer);
+  f->timeout_due = 0;
+  if (ms == 0) {
+    f->timeout_due = 1;
+    uv_idle_start(&f->idle, on_idle);
+  } else if (ms > 0) {
+    uv_timer_start(&f->timer, on_timer, (uint64_t)ms, 0);
+  }
+  return 0;
+}
+
+void uvf__loop_kick(uvf_fetcher *f) {
+  f->admit_due = 1;
+  if (!f->torn_down)
+    uv_idle_start(&f->idle, on_idle);
+}
+
+void uvf__loop_drain(uvf_fetcher *f) {
+  CURLMsg *m;
+  int left;
+  while (f->multi && (m = curl_multi_info_read(f->multi, &left))) {
+    CURL *easy = m->easy_handle;
+    CURLcode rc = m->data.result; /* m dies with remove_handle (R5) */
+    uvf__xfer *x = NULL;
+    if (m->msg != CURLMSG_DONE)
+      continue;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
+    if (x)
+      uvf__xfer_finish(x, rc);
+  }
+}
+
+curl_socket_t uvf__open_socket(void *clientp, curlsocktype purpose,
+                               struct curl_sockaddr *a) {
+  uvf_fetcher *f = clientp;
+  uvf__poll *stale;
+  curl_socket_t fd;
+  (void)purpose;
+  fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+  if (fd < 0)
+    return CURL_SOCKET_BAD;
+  /* A handle left from a socket closed behind our back (none expected)
+   * would make uv_poll_init fail with EEXIST. */
+  if ((stale = poll_get(f, fd)))
+    poll_close(stale);
+  if (!poll_new(f, fd, 1)) {
+    close(fd);
+    return CURL_SOCKET_BAD;
+  }
+  return fd;
+}
+
+int uvf__close_socket(void *clientp, curl_socket_t fd) {
+  uvf__poll *p = poll_get(clientp, fd);
+  if (p)
+    poll_close(p);
+  return close(fd);
+}
+
+int uvf__loop_init(uvf_fetcher *f) {
+  CURLMcode mc = CURLM_OK;
+  long maxconn = f->o.max_in_flight < 16 ? 16 : (long)f->o.max_in_flight;
+  mc |= curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+  mc |= curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
+  mc |= curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+  mc |= curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
+  /* Pinned, so a dip in concurrency does not evict warm connections. */
+  mc |= curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS, maxconn);
+  if (mc != CURLM_OK)
+    return UVF_EBACKEND;
+  if (uv_timer_init(f->loop, &f->timer) || uv_idle_init(f->loop, &f->idle))
+    return UVF_EBACKEND;
+  f->timer.data = f;
+  f->idle.data = f;
+  f->open_handles += 2;
+  return 0;
+}
+
+static void on_handle_close(uv_handle_t *h) {
+  uvf__fetcher_handle_closed(h->data);
+}
+
+void uvf__loop_close_handles(uvf_fetcher *f) {
+  size_t i;
+  for (i = 0; i < f->npolls; i++)
+    if (f->polls[i])
+      poll_close(f->polls[i]);
+  uv_close((uv_handle_t *)&f->timer, on_handle_close);
+  uv_close((uv_handle_t *)&f->idle, on_handle_close);
+}

@@ -1,0 +1,258 @@
+/* One transfer: the easy handle's setup (safe defaults live here), its
+ * write callback, and the result it ends with. Easy handles are pooled and
+ * reused without curl_easy_reset(): only the URL differs between
+ * transfers, so every other option is set once. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static int body_append(uvf__xfer *x, const char *p, size_t n) {
+  if (x->body_len + n + 1 > x->body_cap) {
+    size_t cap = x->body_cap ? x->body_cap : 4096;
+    char *b;
+    while (cap < x->body_len + n + 1)
+      cap *= 2;
+    if (!(b = realloc(x->body, cap)))
+      return UVF_ENOMEM;
+    x->body = b;
+    x->body_cap = cap;
+  }
+  memcpy(x->body + x->body_len, p, n);
+  x->body_len += n;
+  x->body[x->body_len] = '\0';
+  return 0;
+}
+
+/* Returning less than n makes libcurl stop with CURLE_WRITE_ERROR; the flag
+ * set beside it tells the result why. */
+static size_t on_write(char *p, size_t size, size_t nmemb, void *userp) {
+  uvf__xfer *x = userp;
+  uvf_fetcher *f = x->f;
+  size_t n = size * nmemb;
+  if (f->o.max_body && x->bytes + n > f->o.max_body) {
+    x->too_large = 1;
+    return 0;
+  }
+  x->bytes += n;
+  if (f->o.keep_body && body_append(x, p, n)) {
+    x->body_oom = 1;
+    return 0;
+  }
+  if (f->cb.on_body && f->cb.on_body(f->ud, x->u->index, p, n)) {
+    x->cb_abort = 1;
+    return 0;
+  }
+  return n;
+}
+
+#define SET(opt, val)                                                          \
+  do {                                                                         \
+    if (rc == CURLE_OK)                                                        \
+      rc = curl_easy_setopt(e, opt, val);                                      \
+  } while (0)
+
+static int easy_setup(uvf_fetcher *f, uvf__xfer *x) {
+  const uvf_options *o = &f->o;
+  CURL *e = x->easy;
+  CURLcode rc = CURLE_OK;
+  SET(CURLOPT_PRIVATE, (void *)x);
+  SET(CURLOPT_NOSIGNAL, 1L); /* else sigaction() around every action (T1) */
+  SET(CURLOPT_WRITEFUNCTION, on_write);
+  SET(CURLOPT_WRITEDATA, (void *)x);
+  SET(CURLOPT_ERRORBUFFER, x->errbuf);
+  SET(CURLOPT_PROTOCOLS_STR, "http,https");
+  SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  SET(CURLOPT_FOLLOWLOCATION, o->max_redirects >= 0 ? 1L : 0L);
+  SET(CURLOPT_MAXREDIRS, o->max_redirects);
+  SET(CURLOPT_TIMEOUT_MS, o->timeout_ms);
+  SET(CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
+  SET(CURLOPT_USERAGENT, f->user_agent);
+  SET(CURLOPT_HTTPHEADER, f->headers);
+  if (o->max_body)
+    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_body);
+  if (f->accept_encoding)
+    SET(CURLOPT_ACCEPT_ENCODING, f->accept_encoding);
+  SET(CURLOPT_SSL_VERIFYPEER, o->insecure ? 0L : 1L);
+  SET(CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L);
+  /* Debian's compiled-in CAPATH disables the shared CA store cache, so
+   * every TLS connection would parse the bundle again (T3). */
+  SET(CURLOPT_CAPATH, (char *)NULL);
+  if (o->buffer_size)
+    SET(CURLOPT_BUFFERSIZE, o->buffer_size);
+  SET(CURLOPT_OPENSOCKETFUNCTION, uvf__open_socket);
+  SET(CURLOPT_OPENSOCKETDATA, (void *)f);
+  SET(CURLOPT_CLOSESOCKETFUNCTION, uvf__close_socket);
+  SET(CURLOPT_CLOSESOCKETDATA, (void *)f);
+  return rc == CURLE_OK ? 0 : UVF_EBACKEND;
+}
+
+static uvf__xfer *xfer_get(uvf_fetcher *f) {
+  uvf__xfer *x = f->free_xfers;
+  if (x) {
+    f->free_xfers = x->next;
+    return x;
+  }
+  if (!(x = calloc(1, sizeof(*x))))
+    return NULL;
+  x->f = f;
+  if (!(x->easy = curl_easy_init()) || easy_setup(f, x)) {
+    curl_easy_cleanup(x->easy);
+    free(x);
+    return NULL;
+  }
+  f->nxfers++;
+  return x;
+}
+
+static void xfer_put(uvf_fetcher *f, uvf__xfer *x) {
+  if (x->body_cap > 65536) { /* keep small buffers for the next body */
+    free(x->body);
+    x->body = NULL;
+    x->body_cap = 0;
+  }
+  x->next = f->free_xfers;
+  f->free_xfers = x;
+}
+
+static void live_unlink(uvf_fetcher *f, uvf__xfer *x) {
+  if (x->live_prev)
+    x->live_prev->live_next = x->live_next;
+  else
+    f->live = x->live_next;
+  if (x->live_next)
+    x->live_next->live_prev = x->live_prev;
+  x->live_prev = x->live_next = NULL;
+}
+
+/* Takes ownership of u in every case. */
+int uvf__xfer_start(uvf_fetcher *f, uvf__url *u) {
+  uvf__xfer *x = xfer_get(f);
+  CURLMcode mc;
+  if (!x)
+    return UVF_ENOMEM;
+  x->u = u;
+  x->bytes = 0;
+  x->body_len = 0;
+  x->too_large = x->cb_abort = x->body_oom = 0;
+  x->errbuf[0] = '\0';
+  if (curl_easy_setopt(x->easy, CURLOPT_URL, (const char *)u->url) != CURLE_OK) {
+    x->u = NULL;
+    xfer_put(f, x);
+    return UVF_ENOMEM;
+  }
+  x->t_started = uv_hrtime();
+  if (f->cb.on_start) {
+    f->in_curl++; /* no uvf_abort() from on_start either */
+    f->cb.on_start(f->ud, u->index, u->tag);
+    f->in_curl--;
+  }
+  if ((mc = curl_multi_add_handle(f->multi, x->easy)) != CURLM_OK) {
+    x->u = NULL;
+    xfer_put(f, x);
+    return UVF_EBACKEND;
+  }
+  x->live_next = f->live;
+  if (f->live)
+    f->live->live_prev = x;
+  f->live = x;
+  f->st.in_flight++;
+  return 0;
+}
+
+static double info_secs(CURL *e, CURLINFO what) {
+  curl_off_t us = 0;
+  curl_easy_getinfo(e, what, &us);
+  return (double)us / 1e6;
+}
+
+static void fill_result(uvf__xfer *x, CURLcode rc, uvf_result *r) {
+  CURL *e = x->easy;
+  char *final_url = NULL;
+  long redirects = 0;
+  memset(r, 0, sizeof(*r));
+  r->index = x->u->index;
+  r->tag = x->u->tag;
+  r->url = x->u->url;
+  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
+  curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &final_url);
+  curl_easy_getinfo(e, CURLINFO_REDIRECT_COUNT, &redirects);
+  r->final_url = final_url;
+  r->redirects = (unsigned)redirects;
+  r->time_total = info_secs(e, CURLINFO_TOTAL_TIME_T);
+  r->time_connect = info_secs(e, CURLINFO_CONNECT_TIME_T);
+  r->time_ttfb = info_secs(e, CURLINFO_STARTTRANSFER_TIME_T);
+  r->time_queued = (double)(x->t_started - x->u->t_indexed) / 1e9;
+  r->attempts = 1;
+  r->bytes = x->bytes;
+  r->body = x->f->o.keep_body ? (x->body ? x->body : "") : NULL;
+  r->curl_code = (int)rc;
+  /* Input URLs were checked before admission, so an unsupported scheme
+   * here came from a redirect. */
+  r->error = uvf__kind_from_curl(rc, 1);
+  r->message = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
+  if (x->too_large) {
+    r->error = UVF_ETOO_LARGE;
+    r->message = "body larger than the maximum allowed";
+  } else if (x->body_oom) {
+    r->error = UVF_EABORTED;
+    r->message = "out of memory holding the body";
+  } else if (x->cb_abort) {
+    r->error = UVF_EABORTED;
+    r->message = "stopped by the body callback";
+  }
+}
+
+/* Removes the transfer, delivers its result, then gives back its slot and
+ * its host's slot; a parked URL may take them on the next admission. */
+static void complete(uvf__xfer *x, CURLcode rc, uvf_err forced) {
+  uvf_fetcher *f = x->f;
+  uvf__url *u = x->u;
+  uvf__host *h = u->host;
+  char msg[64];
+  uvf_result r;
+  f->in_curl++;
+  curl_multi_remove_handle(f->multi, x->easy);
+  f->in_curl--;
+  live_unlink(f, x);
+  f->st.in_flight--;
+  fill_result(x, rc, &r);
+  if (forced != UVF_OK) {
+    r.error = forced;
+    r.message = uvf_strerror(forced);
+  } else if (r.error == UVF_OK && (r.status < 200 || r.status > 299)) {
+    r.error = UVF_EHTTP;
+    snprintf(msg, sizeof(msg), "HTTP status %ld", r.status);
+    r.message = msg;
+  }
+  r.ok = r.error == UVF_OK;
+  if (r.ok)
+    r.message = "";
+  uvf__deliver(f, &r);
+  x->u = NULL;
+  xfer_put(f, x);
+  free(u);
+  if (h)
+    uvf__host_released(f, h);
+}
+
+void uvf__xfer_finish(uvf__xfer *x, CURLcode rc) {
+  complete(x, rc, UVF_OK);
+}
+
+void uvf__xfer_abort(uvf__xfer *x, uvf_err kind) {
+  complete(x, CURLE_ABORTED_BY_CALLBACK, kind);
+}
+
+/* At teardown: the multi handle is gone, so the easy handles can go. */
+void uvf__xfers_free(uvf_fetcher *f) {
+  uvf__xfer *x, *next;
+  for (x = f->free_xfers; x; x = next) {
+    next = x->next;
+    curl_easy_cleanup(x->easy);
+    free(x->body);
+    free(x);
+  }
+  f->free_xfers = NULL;
+}
