@@ -1,0 +1,312 @@
+/* uvf-testserver: uvfetch's own loopback HTTP/1.1 server.
+ *
+ *   uvf-testserver [--bind ADDR[,ADDR...]] [--port P] [--max-seconds S]
+ *                  [--quiet]
+ *
+ * Prints "PORT <n>" on stdout once listening, and nothing else there.
+ * Only 127.0.0.0/8 is accepted: tests and benchmarks must never reach
+ * beyond this machine.  It exits by itself after --max-seconds (default
+ * 3600) so that a crashed test cannot leave it running; SIGINT and
+ * SIGTERM end it at once with status 0.
+ *
+ * Endpoints (GET and HEAD; any query string is allowed, and keys other
+ * than delay= and bytes= are ignored, so that URLs can be made distinct):
+ *   /bytes/<n>        200, n body bytes, streamed; byte i is 'a' + i % 26
+ *   /delay/<ms>       200 after ms, 16 bytes (or bytes=)
+ *   /status/<code>    that status (100-999), short text or bytes= bytes;
+ *                     1xx, 204 and 304 have no body
+ *   /redirect/<n>     302 to /redirect/<n-1>?<same query>; 0: "done\n"
+ *   /redirect-to?url=<percent-encoded>   302 to that URL
+ *   /drop             Content-Length 100000, 1000 bytes, then a reset
+ *   /stall            Content-Length 100, then nothing
+ *   /trickle          Content-Length bytes= (10), one byte a second
+ *   /stats            JSON counters; /stats/reset zeroes and returns them
+ * delay=<ms> delays any of these but /redirect*, /stats*; bytes=<n> sets
+ * the body size of /delay, /status and /trickle.  A number in the path
+ * wins over the query (/delay/5?delay=9 waits 5 ms).  Anything else is
+ * 404.  A client that closes its side gives up whatever it waits for.
+ */
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "ts.h"
+
+#define BACKLOG 65535     /* the kernel trims it to net.core.somaxconn */
+#define BIND_TRIES 20
+
+struct ts_server ts_srv;
+
+struct options {
+  const char *bind[TS_MAX_ADDRS];
+  int nbind;
+  int port;
+  uint64_t max_seconds;
+};
+
+static uv_signal_t sig_int, sig_term;
+static uv_timer_t max_timer;
+
+void ts_log(const char *fmt, ...) {
+  va_list ap;
+
+  if (ts_srv.quiet)
+    return;
+  va_start(ap, fmt);
+  fputs("uvf-testserver: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
+
+static void usage(FILE *f) {
+  fputs("usage: uvf-testserver [--bind ADDR[,ADDR...]] [--port P]\n"
+        "                      [--max-seconds S] [--quiet]\n"
+        "ADDR is in 127.0.0.0/8 or \"localhost\" (default 127.0.0.1);\n"
+        "port 0 (default) picks a free port, shared by every ADDR.\n",
+        f);
+}
+
+_Noreturn static void die(const char *what, const char *detail) {
+  fprintf(stderr, "uvf-testserver: %s%s%s\n", what, detail ? ": " : "",
+          detail ? detail : "");
+  exit(2);
+}
+
+/* "127.0.0.5" or "localhost" -> listener address; refuses the rest. */
+static void add_addr(struct ts_listener *l, const char *s) {
+  struct in_addr a;
+
+  if (strcmp(s, "localhost") == 0)
+    s = "127.0.0.1";
+  if (inet_pton(AF_INET, s, &a) != 1)
+    die("not an IPv4 address", s);
+  if ((ntohl(a.s_addr) >> 24) != 127)
+    die("refusing a non-loopback address", s);
+  memset(&l->addr, 0, sizeof(l->addr));
+  l->addr.sin_family = AF_INET;
+  l->addr.sin_addr = a;
+  inet_ntop(AF_INET, &a, l->name, sizeof(l->name));
+}
+
+static int find_addr(const struct sockaddr_in *a, int n) {
+  int i;
+
+  for (i = 0; i < n; i++)
+    if (ts_srv.lis[i].addr.sin_addr.s_addr == a->sin_addr.s_addr)
+      return i;
+  return -1;
+}
+
+static void split_binds(struct options *o, char *list) {
+  char *save = NULL, *tok;
+
+  for (tok = strtok_r(list, ",", &save); tok != NULL;
+       tok = strtok_r(NULL, ",", &save)) {
+    if (o->nbind == TS_MAX_ADDRS)
+      die("too many --bind addresses", NULL);
+    o->bind[o->nbind++] = tok;
+  }
+}
+
+static uint64_t number(const char *s, uint64_t max, const char *opt) {
+  uint64_t v;
+
+  if (s == NULL || ts_parse_u64(s, strlen(s), &v) != 0 || v > max)
+    die("bad value for", opt);
+  return v;
+}
+
+/* Takes "--opt value" or "--opt=value"; returns the value or NULL. */
+static char *opt_value(int argc, char **argv, int *i, const char *name) {
+  size_t n = strlen(name);
+
+  if (strncmp(argv[*i], name, n) != 0)
+    return NULL;
+  if (argv[*i][n] == '=')
+    return argv[*i] + n + 1;
+  if (argv[*i][n] != '\0')
+    return NULL;
+  if (*i + 1 >= argc)
+    die("missing value for", name);
+  return argv[++*i];
+}
+
+static void parse_args(int argc, char **argv, struct options *o) {
+  int i;
+
+  for (i = 1; i < argc; i++) {
+    char *v;
+
+    if ((v = opt_value(argc, argv, &i, "--bind")) != NULL)
+      split_binds(o, v);
+    else if ((v = opt_value(argc, argv, &i, "--port")) != NULL)
+      o->port = (int)number(v, 65535, "--port");
+    else if ((v = opt_value(argc, argv, &i, "--max-seconds")) != NULL)
+      o->max_seconds = number(v, 100u * 24 * 3600, "--max-seconds");
+    else if (strcmp(argv[i], "--quiet") == 0)
+      ts_srv.quiet = 1;
+    else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+      usage(stdout), exit(0);
+    else
+      usage(stderr), die("unknown argument", argv[i]);
+  }
+  if (o->max_seconds == 0)
+    die("--max-seconds must be at least 1", NULL);
+}
+
+/* 10,000 connections need more descriptors than the usual soft 1024. */
+static void raise_nofile(void) {
+  struct rlimit rl;
+
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    return;
+  rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? 1048576 : rl.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+    ts_log("could not raise the descriptor limit");
+}
+
+static int listen_one(struct ts_listener *l, int port) {
+  int err;
+
+  l->addr.sin_port = htons((uint16_t)port);
+  uv_tcp_init(ts_srv.loop, &l->tcp);
+  l->tcp.data = l;
+  err = uv_tcp_bind(&l->tcp, (const struct sockaddr *)&l->addr, 0);
+  if (err == 0)
+    err = uv_listen((uv_stream_t *)&l->tcp, BACKLOG, ts_on_connection);
+  return err;
+}
+
+static int bound_port(const struct ts_listener *l) {
+  struct sockaddr_in sa;
+  int len = sizeof(sa);
+
+  if (uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&sa, &len) != 0)
+    return -1;
+  return ntohs(sa.sin_port);
+}
+
+static void close_listeners(int n) {
+  int i;
+
+  for (i = 0; i < n; i++)
+    uv_close((uv_handle_t *)&ts_srv.lis[i].tcp, NULL);
+  uv_run(ts_srv.loop, UV_RUN_NOWAIT);  /* let the closes complete */
+}
+
+/* Binds every address to one port.  With port 0 the first address
+ * picks it; another server may hold that port on a later address, so
+ * the whole set is retried. */
+static int listen_all(int port) {
+  int i, p = port;
+
+  for (i = 0; i < ts_srv.nlis; i++) {
+    int err = listen_one(&ts_srv.lis[i], p);
+
+    if (err != 0) {
+      close_listeners(i + 1);
+      return err;
+    }
+    if (i == 0 && (p = bound_port(&ts_srv.lis[0])) < 0) {
+      close_listeners(1);
+      return UV_EINVAL;
+    }
+  }
+  return p;
+}
+
+static int start_listening(int port) {
+  int tries, r = UV_EADDRINUSE;
+
+  for (tries = 0; tries < BIND_TRIES; tries++) {
+    r = listen_all(port);
+    if (r >= 0 || port != 0 || r != UV_EADDRINUSE)
+      break;
+  }
+  return r;
+}
+
+static void stop_handle(uv_handle_t *h) {
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+/* Closes everything so the loop ends by itself, cleanly. */
+static void server_stop(void) {
+  int i;
+
+  if (ts_srv.stopping)
+    return;
+  ts_srv.stopping = 1;
+  while (ts_srv.conns != NULL)
+    ts_conn_close(ts_srv.conns);
+  for (i = 0; i < ts_srv.nlis; i++)
+    stop_handle((uv_handle_t *)&ts_srv.lis[i].tcp);
+  stop_handle((uv_handle_t *)&sig_int);
+  stop_handle((uv_handle_t *)&sig_term);
+  stop_handle((uv_handle_t *)&max_timer);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  (void)s;
+  ts_log("signal %d, exiting", signum);
+  server_stop();
+}
+
+static void on_max_time(uv_timer_t *t) {
+  (void)t;
+  ts_log("--max-seconds reached, exiting");
+  server_stop();
+}
+
+static void start_guards(uint64_t max_seconds) {
+  uv_signal_init(ts_srv.loop, &sig_int);
+  uv_signal_init(ts_srv.loop, &sig_term);
+  uv_signal_start(&sig_int, on_signal, SIGINT);
+  uv_signal_start(&sig_term, on_signal, SIGTERM);
+  uv_timer_init(ts_srv.loop, &max_timer);
+  uv_timer_start(&max_timer, on_max_time, max_seconds * 1000, 0);
+}
+
+static void setup(const struct options *o) {
+  int i, port;
+
+  for (i = 0; i < o->nbind; i++) {
+    add_addr(&ts_srv.lis[i], o->bind[i]);
+    if (i > 0 && find_addr(&ts_srv.lis[i].addr, i) >= 0)
+      die("address given twice", ts_srv.lis[i].name);
+  }
+  ts_srv.nlis = o->nbind;
+  for (i = 0; i < (int)sizeof(ts_pattern); i++)
+    ts_pattern[i] = (char)('a' + i % 26);
+  port = start_listening(o->port);
+  if (port < 0)
+    die("cannot listen", uv_strerror(port));
+  printf("PORT %d\n", port);
+  fflush(stdout);
+  ts_log("listening on port %d (%d address%s)", port, ts_srv.nlis,
+         ts_srv.nlis == 1 ? "" : "es");
+}
+
+int main(int argc, char **argv) {
+  static char localhost[] = "127.0.0.1";
+  struct options o = {{0}, 0, 0, 3600};
+
+  parse_args(argc, argv, &o);
+  if (o.nbind == 0)
+    o.bind[o.nbind++] = localhost;
+  signal(SIGPIPE, SIG_IGN);  /* a peer gone mid-write is an error value */
+  raise_nofile();
+  ts_srv.loop = uv_default_loop();
+  setup(&o);
+  start_guards(o.max_seconds);
+  uv_run(ts_srv.loop, UV_RUN_DEFAULT);
+  if (uv_loop_close(ts_srv.loop) != 0)
+    ts_log("loop closed with handles still open");
+  return 0;
+}
