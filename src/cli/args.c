@@ -1,0 +1,340 @@
+/* Command-line parsing, --help and --version. Keep the help text, the
+ * defaults set in set_defaults() and doc/uvfetch.1 in step. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "cli.h"
+
+#define MAX_PARALLEL 100000u
+#define MAX_SECONDS (INT_MAX / 1000) /* so milliseconds fit in a long */
+
+enum {
+  OPT_PER_HOST = 256,
+  OPT_TIMEOUT,
+  OPT_CONNECT_TIMEOUT,
+  OPT_MAX_REDIRS,
+  OPT_NO_FOLLOW,
+  OPT_MAX_BODY,
+  OPT_COMPRESSED,
+  OPT_ORDER,
+  OPT_PROGRESS,
+  OPT_NO_PROGRESS
+};
+
+static const char short_opts[] = ":i:j:H:A:ko:qhV";
+
+static const struct option long_opts[] = {
+  {"input", required_argument, NULL, 'i'},
+  {"parallel", required_argument, NULL, 'j'},
+  {"per-host", required_argument, NULL, OPT_PER_HOST},
+  {"timeout", required_argument, NULL, OPT_TIMEOUT},
+  {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
+  {"max-redirs", required_argument, NULL, OPT_MAX_REDIRS},
+  {"no-follow", no_argument, NULL, OPT_NO_FOLLOW},
+  {"header", required_argument, NULL, 'H'},
+  {"user-agent", required_argument, NULL, 'A'},
+  {"max-body", required_argument, NULL, OPT_MAX_BODY},
+  {"compressed", no_argument, NULL, OPT_COMPRESSED},
+  {"insecure", no_argument, NULL, 'k'},
+  {"output-dir", required_argument, NULL, 'o'},
+  {"order", required_argument, NULL, OPT_ORDER},
+  {"quiet", no_argument, NULL, 'q'},
+  {"progress", no_argument, NULL, OPT_PROGRESS},
+  {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+  {"help", no_argument, NULL, 'h'},
+  {"version", no_argument, NULL, 'V'},
+  {NULL, 0, NULL, 0}
+};
+
+static const char help_text[] =
+  "Usage: uvfetch [options] [URL...]\n"
+  "Fetch many http and https URLs at once on one event loop. One JSON line\n"
+  "per URL goes to standard output, in input order unless --order done.\n"
+  "URL arguments come first, then the lines of the -i file.\n"
+  "\n"
+  "Input:\n"
+  "  -i, --input FILE          URLs, one a line ('-' = standard input);\n"
+  "                            blank lines and '#' comments are skipped\n"
+  "Transfers:\n"
+  "  -j, --parallel N          transfers at once, 1..100000 (default 50)\n"
+  "      --per-host M          transfers at once per host, 0 = no cap\n"
+  "                            (default 0)\n"
+  "      --timeout SEC         limit for a whole transfer, 0 = none\n"
+  "                            (default 30)\n"
+  "      --connect-timeout SEC limit for connecting (default 10)\n"
+  "      --max-redirs N        redirects to follow, -1 = none (default 10)\n"
+  "      --no-follow           do not follow redirects (--max-redirs -1)\n"
+  "  -H, --header 'NAME: VALUE'\n"
+  "                            extra request header; repeatable\n"
+  "  -A, --user-agent AGENT    User-Agent (default uvfetch/"
+  UVF_VERSION_STRING ")\n"
+  "      --max-body BYTES      fail a body over BYTES; suffixes k, M, G\n"
+  "                            (default 0 = no limit)\n"
+  "      --compressed          request a compressed response, decode it\n"
+  "  -k, --insecure            do not verify TLS certificates\n"
+  "Output:\n"
+  "  -o, --output-dir DIR      save each body as DIR/INDEX (created if\n"
+  "                            missing); default: bodies are discarded\n"
+  "      --order input|done    order of the report lines (default input)\n"
+  "  -q, --quiet               no progress line and no summary\n"
+  "      --progress            show the progress line on standard error\n"
+  "                            (default: only if it is a terminal)\n"
+  "      --no-progress         do not show the progress line\n"
+  "  -h, --help                show this help and exit\n"
+  "  -V, --version             show versions and exit\n"
+  "\n"
+  "Report fields: index url ok status error message bytes attempts\n"
+  "time_total final_url, and file with -o.\n"
+  "Exit status: 0 every URL fetched with a 2xx status, 1 some failed,\n"
+  "2 usage or setup error, 130 interrupted.\n";
+
+static int usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...) {
+  va_list ap;
+
+  fputs("uvfetch: ", stderr);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputs("\nTry 'uvfetch --help' for more information.\n", stderr);
+  return UVF_CLI_EXIT_USAGE;
+}
+
+/* The name of an option as the user could have typed it. */
+static const char *opt_name(int val, int long_index) {
+  static char name[32];
+  size_t i = long_index >= 0 ? (size_t)long_index : 0;
+
+  for (; long_index < 0 && long_opts[i].name != NULL; i++)
+    if (long_opts[i].val == val && val >= 256)
+      break;
+  if (long_opts[i].name != NULL)
+    snprintf(name, sizeof(name), "--%s", long_opts[i].name);
+  else
+    snprintf(name, sizeof(name), "-%c", val);
+  return name;
+}
+
+static int parse_long(const char *s, long min, long max, long *out) {
+  char *end;
+  long v;
+
+  errno = 0;
+  v = strtol(s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+static int parse_seconds(const char *s, long *ms) {
+  char *end;
+  double v;
+
+  errno = 0;
+  v = strtod(s, &end);
+  if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < 0 ||
+      v > MAX_SECONDS)
+    return -1;
+  *ms = lround(v * 1000.0);
+  if (*ms == 0 && v > 0) /* 0 would mean "no limit" */
+    *ms = 1;
+  return 0;
+}
+
+static int parse_bytes(const char *s, uint64_t *out) {
+  char *end;
+  unsigned long long v;
+  unsigned shift = 0;
+
+  if (*s == '-' || *s == '+')
+    return -1;
+  errno = 0;
+  v = strtoull(s, &end, 10);
+  if (errno != 0 || end == s)
+    return -1;
+  switch (*end) {
+  case '\0': break;
+  case 'k': case 'K': shift = 10; end++; break;
+  case 'm': case 'M': shift = 20; end++; break;
+  case 'g': case 'G': shift = 30; end++; break;
+  default: return -1;
+  }
+  if (*end != '\0' || v > (UINT64_MAX >> shift))
+    return -1;
+  *out = (uint64_t)v << shift;
+  return 0;
+}
+
+/* A header line must not smuggle extra lines into the request. */
+static int header_ok(const char *h) {
+  const char *colon = strchr(h, ':');
+
+  return colon != NULL && colon != h && strpbrk(h, "\r\n") == NULL;
+}
+
+static int add_header(uvf_cli_args *a, const char *h) {
+  const char **grown;
+
+  grown = realloc(a->headers, (a->n_headers + 1) * sizeof(*grown));
+  if (grown == NULL) {
+    uvf_cli_error("out of memory");
+    return UVF_CLI_EXIT_USAGE;
+  }
+  a->headers = grown;
+  a->headers[a->n_headers++] = h;
+  return -1;
+}
+
+static void set_defaults(uvf_cli_args *a) {
+  memset(a, 0, sizeof(*a));
+  uvf_options_init(&a->fetch);
+  /* Pinned here because --help and the man page promise them. */
+  a->fetch.max_in_flight = 50;
+  a->fetch.max_per_host = 0;
+  a->fetch.timeout_ms = 30000;
+  a->fetch.connect_timeout_ms = 10000;
+  a->fetch.max_redirects = 10;
+  a->fetch.max_body = 0;
+  a->order = "input";
+  a->progress = UVF_CLI_PROGRESS_AUTO;
+}
+
+static void print_version(void) {
+  printf("uvfetch %s\n", UVF_VERSION_STRING);
+  printf("libuvfetch %s, libcurl %s, libuv %s\n", uvf_version(),
+         curl_version_info(CURLVERSION_NOW)->version, uv_version_string());
+}
+
+/* Handles the options that take a number. Returns -1 when the value is
+ * good, or the usage exit status. */
+static int number_opt(uvf_cli_args *a, int c, const char *name,
+                      const char *v) {
+  long n;
+
+  switch (c) {
+  case 'j':
+    if (parse_long(v, 1, MAX_PARALLEL, &n) != 0)
+      return usage_error("option %s: '%s' is not a number from 1 to %u",
+                         name, v, MAX_PARALLEL);
+    a->fetch.max_in_flight = (unsigned)n;
+    return -1;
+  case OPT_PER_HOST:
+    if (parse_long(v, 0, MAX_PARALLEL, &n) != 0)
+      return usage_error("option %s: '%s' is not a number from 0 to %u",
+                         name, v, MAX_PARALLEL);
+    a->fetch.max_per_host = (unsigned)n;
+    return -1;
+  case OPT_MAX_REDIRS:
+    if (parse_long(v, -1, INT_MAX, &n) != 0)
+      return usage_error("option %s: '%s' is not a number from -1 up",
+                         name, v);
+    a->fetch.max_redirects = n;
+    return -1;
+  case OPT_TIMEOUT:
+  case OPT_CONNECT_TIMEOUT:
+    if (parse_seconds(v, c == OPT_TIMEOUT ? &a->fetch.timeout_ms
+                                          : &a->fetch.connect_timeout_ms))
+      return usage_error("option %s: '%s' is not a number of seconds "
+                         "from 0 to %d", name, v, MAX_SECONDS);
+    return -1;
+  case OPT_MAX_BODY:
+    if (parse_bytes(v, &a->fetch.max_body) != 0)
+      return usage_error("option %s: '%s' is not a size in bytes "
+                         "(like 500000, 64k, 10M, 2G)", name, v);
+    return -1;
+  }
+  return usage_error("option %s: not handled", name);
+}
+
+/* Returns -1 to go on, or an exit status. */
+static int one_opt(uvf_cli_args *a, int c, int long_index, char **argv) {
+  const char *name = opt_name(c, long_index);
+
+  switch (c) {
+  case 'i':
+    if (a->input_path != NULL)
+      return usage_error("option %s: only one input file can be given",
+                         name);
+    a->input_path = optarg;
+    return -1;
+  case 'H':
+    if (!header_ok(optarg))
+      return usage_error("option %s: '%s' is not 'Name: value'", name,
+                         optarg);
+    return add_header(a, optarg);
+  case 'A':
+    if (strpbrk(optarg, "\r\n") != NULL)
+      return usage_error("option %s: line breaks are not allowed", name);
+    a->fetch.user_agent = optarg;
+    return -1;
+  case 'k': a->fetch.insecure = 1; return -1;
+  case 'o':
+    if (*optarg == '\0')
+      return usage_error("option %s: empty directory name", name);
+    a->output_dir = optarg;
+    return -1;
+  case 'q': a->quiet = 1; return -1;
+  case OPT_NO_FOLLOW: a->fetch.max_redirects = -1; return -1;
+  case OPT_COMPRESSED: a->fetch.accept_encoding = ""; return -1;
+  case OPT_PROGRESS: a->progress = UVF_CLI_PROGRESS_ON; return -1;
+  case OPT_NO_PROGRESS: a->progress = UVF_CLI_PROGRESS_OFF; return -1;
+  case OPT_ORDER:
+    if (!uvf_cli_sink_known(optarg))
+      return usage_error("option %s: '%s' is not 'input' or 'done'", name,
+                         optarg);
+    a->order = optarg;
+    return -1;
+  case 'h': fputs(help_text, stdout); return UVF_CLI_EXIT_OK;
+  case 'V': print_version(); return UVF_CLI_EXIT_OK;
+  case ':':
+    return usage_error("option %s needs a value",
+                       strncmp(argv[optind - 1], "--", 2) == 0
+                           ? argv[optind - 1] : opt_name(optopt, -1));
+  case '?':
+    if (strncmp(argv[optind - 1], "--", 2) == 0)
+      return usage_error("unknown option or misused value: %s",
+                         argv[optind - 1]);
+    return usage_error("unknown option -%c", optopt);
+  }
+  return number_opt(a, c, name, optarg);
+}
+
+int uvf_cli_args_parse(uvf_cli_args *a, int argc, char **argv) {
+  int c;
+  int long_index;
+  int rc;
+
+  set_defaults(a);
+  opterr = 0; /* our messages, with our prefix */
+  for (;;) {
+    long_index = -1;
+    c = getopt_long(argc, argv, short_opts, long_opts, &long_index);
+    if (c == -1)
+      break;
+    rc = one_opt(a, c, long_index, argv);
+    if (rc >= 0)
+      return rc;
+  }
+  a->urls = argv + optind;
+  a->n_urls = (size_t)(argc - optind);
+  if (a->n_urls == 0 && a->input_path == NULL)
+    return usage_error("no URLs: give them as arguments or with -i FILE");
+  a->fetch.headers = a->headers;
+  a->fetch.n_headers = a->n_headers;
+  return -1;
+}
+
+void uvf_cli_args_free(uvf_cli_args *a) {
+  free(a->headers);
+  a->headers = NULL;
+  a->n_headers = 0;
+}

@@ -1,0 +1,234 @@
+/* Internal interfaces of the uvfetch command. Nothing here is installed;
+ * the library's public API is include/uvfetch.h. Functions shared between
+ * the files of src/cli/ are named uvf_cli_*; the rest are static. */
+#ifndef UVF_CLI_H
+#define UVF_CLI_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <uv.h>
+
+#include "uvfetch.h"
+
+/* Exit statuses, documented in --help and uvfetch(1). */
+#define UVF_CLI_EXIT_OK 0
+#define UVF_CLI_EXIT_FAILED 1
+#define UVF_CLI_EXIT_USAGE 2
+#define UVF_CLI_EXIT_INTERRUPTED 130
+
+/* Longest input line taken as a URL, newline excluded. */
+#define UVF_CLI_MAX_LINE 65536
+
+/* A URL's tag tells where it came from: its line number (1-based) in the
+ * input file, or its position among the URL arguments, plus flags for
+ * lines the reader refused. The library hands the tag back in each
+ * result, so the reader keeps no per-URL memory. */
+#define UVF_CLI_TAG_ARG (UINT64_C(1) << 63)      /* a command-line URL */
+#define UVF_CLI_TAG_TOO_LONG (UINT64_C(1) << 62) /* over UVF_CLI_MAX_LINE */
+#define UVF_CLI_TAG_NUL (UINT64_C(1) << 61)      /* had a NUL byte */
+#define UVF_CLI_TAG_NUMBER(t) ((t) & ((UINT64_C(1) << 48) - 1))
+
+/* ---- messages (main.c) ---- */
+
+/* Prints "uvfetch: <message>" on stderr, clearing the progress line
+ * first. */
+void uvf_cli_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/* ---- command line (args.c) ---- */
+
+enum uvf_cli_progress_mode {
+  UVF_CLI_PROGRESS_AUTO = -1, /* only if stderr is a terminal */
+  UVF_CLI_PROGRESS_OFF = 0,
+  UVF_CLI_PROGRESS_ON = 1
+};
+
+typedef struct uvf_cli_args {
+  uvf_options fetch;        /* headers point into `headers` */
+  const char **headers;     /* -H values, strings owned by argv */
+  size_t n_headers;
+  const char *input_path;   /* -i; NULL if none */
+  char *const *urls;        /* URL arguments (argv) */
+  size_t n_urls;
+  const char *output_dir;   /* -o; NULL if none */
+  const char *order;        /* "input" or "done" */
+  int quiet;
+  int progress;             /* enum uvf_cli_progress_mode */
+} uvf_cli_args;
+
+/* Returns -1 to go on with the run, or an exit status: 0 after --help or
+ * --version, UVF_CLI_EXIT_USAGE after a message on stderr. */
+int uvf_cli_args_parse(uvf_cli_args *a, int argc, char **argv);
+void uvf_cli_args_free(uvf_cli_args *a);
+
+/* ---- growable text buffer and JSON (json.c) ---- */
+
+typedef struct uvf_cli_buf {
+  char *data;
+  size_t len;
+  size_t cap;
+  int oom; /* an allocation failed; the content is truncated */
+} uvf_cli_buf;
+
+void uvf_cli_buf_reset(uvf_cli_buf *b);
+void uvf_cli_buf_free(uvf_cli_buf *b);
+void uvf_cli_buf_add(uvf_cli_buf *b, const char *s, size_t len);
+void uvf_cli_buf_puts(uvf_cli_buf *b, const char *s);
+void uvf_cli_buf_printf(uvf_cli_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Appends s as a JSON string, or null when s is NULL. Bytes that are not
+ * valid UTF-8 become U+FFFD, so any input gives valid JSON. */
+void uvf_cli_json_str(uvf_cli_buf *b, const char *s);
+
+/* ---- records and summary (report.c) ---- */
+
+/* One report line: the library's result with the CLI's view of it. */
+typedef struct uvf_cli_record {
+  const uvf_result *r;
+  int ok;
+  uvf_err error;
+  const char *message;
+  int with_file;    /* -o given: the "file" field is written */
+  const char *file; /* the body file, NULL if none */
+} uvf_cli_record;
+
+/* Appends the record as one JSON object and a newline. */
+void uvf_cli_record_format(uvf_cli_buf *b, const uvf_cli_record *rec);
+
+typedef struct uvf_cli_tally {
+  uint64_t total;
+  uint64_t ok;
+  uint64_t failed;
+  uint64_t bytes;
+  uint64_t by_kind[16]; /* indexed by -error */
+} uvf_cli_tally;
+
+void uvf_cli_tally_add(uvf_cli_tally *t, const uvf_cli_record *rec);
+void uvf_cli_tally_print(FILE *fp, const uvf_cli_tally *t, double seconds);
+
+/* ---- input (input.c) ---- */
+
+typedef struct uvf_cli_input uvf_cli_input;
+
+/* Reads the URL arguments first, then the lines of path ("-" = stdin;
+ * NULL = none). Returns 0, or -1 after a message. */
+int uvf_cli_input_open(uvf_cli_input **out, uv_loop_t *loop,
+                       const char *path, char *const *urls, size_t n_urls);
+/* As uvf_callbacks.next: 1 with *url (valid until the next call) and *tag,
+ * 0 at the end, -1 when a pipe or terminal has no full line yet; then
+ * ready(ud) runs once the input becomes readable. */
+int uvf_cli_input_next(uvf_cli_input *in, const char **url, uint64_t *tag);
+void uvf_cli_input_on_ready(uvf_cli_input *in, void (*ready)(void *ud),
+                            void *ud);
+/* 1 if a read error ended the input early (a message was printed). */
+int uvf_cli_input_failed(const uvf_cli_input *in);
+/* For the progress line: counts the URLs of a regular file ahead, in one
+ * quick pass that keeps nothing. Does nothing for pipes and terminals. */
+void uvf_cli_input_precount(uvf_cli_input *in);
+/* 1 with the number of URLs in *n if it is known: the input has ended, or
+ * it was counted ahead. */
+int uvf_cli_input_total(const uvf_cli_input *in, uint64_t *n);
+/* Counts the URLs not yet handed out into *n. Returns -1 without reading
+ * when that would mean waiting on a pipe or a terminal. */
+int uvf_cli_input_count_rest(uvf_cli_input *in, uint64_t *n);
+/* Stops watching and frees; the memory goes in a close callback, so the
+ * loop must run afterwards. */
+void uvf_cli_input_close(uvf_cli_input *in);
+
+/* ---- report sinks (sink.c) ---- */
+
+typedef struct uvf_cli_sink uvf_cli_sink;
+
+/* 1 if name is a known --order value. */
+int uvf_cli_sink_known(const char *name);
+/* A sink writing report lines to fp in the given order. Returns 0 or
+ * UVF_ENOMEM. */
+int uvf_cli_sink_new(uvf_cli_sink **out, const char *order, FILE *fp);
+/* Takes the line of one index (copied if it must wait). Returns 0, or an
+ * errno value once writing failed (the line is dropped). */
+int uvf_cli_sink_put(uvf_cli_sink *s, uint64_t index, const char *line,
+                     size_t len);
+/* Lines waiting for an earlier index. */
+size_t uvf_cli_sink_held(const uvf_cli_sink *s);
+/* Flushes what was written since the last flush, if anything. Returns 0
+ * or the errno of the first write error. */
+int uvf_cli_sink_flush(uvf_cli_sink *s);
+/* Flushes; the same result as uvf_cli_sink_flush(). */
+int uvf_cli_sink_finish(uvf_cli_sink *s);
+void uvf_cli_sink_free(uvf_cli_sink **s);
+
+/* ---- reorder buffer (reorder.c) ---- */
+
+typedef struct uvf_cli_reorder uvf_cli_reorder;
+/* Writes one line; returns 0 or an errno value. */
+typedef int (*uvf_cli_write_fn)(void *ud, const char *line, size_t len);
+
+uvf_cli_reorder *uvf_cli_reorder_new(uvf_cli_write_fn write, void *ud);
+/* Index must not have been put before. Returns 0, ENOMEM, or what write
+ * returned. */
+int uvf_cli_reorder_put(uvf_cli_reorder *r, uint64_t index, const char *line,
+                        size_t len);
+size_t uvf_cli_reorder_held(const uvf_cli_reorder *r);
+void uvf_cli_reorder_free(uvf_cli_reorder *r);
+
+/* ---- body files (bodies.c) ---- */
+
+typedef struct uvf_cli_bodies uvf_cli_bodies;
+
+/* Creates dir (and its parents) if missing and checks it can be written.
+ * in_flight sizes the table. Returns 0, or -1 after a message. */
+int uvf_cli_bodies_open(uvf_cli_bodies **out, const char *dir,
+                        unsigned in_flight);
+void uvf_cli_bodies_start(uvf_cli_bodies *b, uint64_t index);
+/* Returns 0, or -1 after a failure (the transfer should stop). */
+int uvf_cli_bodies_write(uvf_cli_bodies *b, uint64_t index, const char *data,
+                         size_t len);
+/* Closes the file of index. *path is its name, NULL if there is none: it
+ * could not be created, or no reply came (replied == 0) and the empty file
+ * was removed. *err is NULL or why the body is incomplete. Both stay valid
+ * until the next call. */
+void uvf_cli_bodies_finish(uvf_cli_bodies *b, uint64_t index, int replied,
+                           const char **path, const char **err);
+void uvf_cli_bodies_free(uvf_cli_bodies **b);
+
+/* ---- progress line (progress.c) ---- */
+
+typedef struct uvf_cli_counts {
+  uint64_t done;
+  uint64_t total; /* valid when total_known */
+  int total_known;
+  uint64_t in_flight;
+  uint64_t ok;
+  uint64_t failed;
+} uvf_cli_counts;
+
+typedef struct uvf_cli_progress uvf_cli_progress;
+
+/* Redraws a status line on fp a few times a second from what count(ud)
+ * says. Returns 0 or a libuv error. */
+int uvf_cli_progress_start(uvf_cli_progress **out, uv_loop_t *loop, FILE *fp,
+                           void (*count)(void *ud, uvf_cli_counts *c),
+                           void *ud);
+/* Erases the line so other text can be printed; NULL is fine. The line
+ * comes back at the next tick. */
+void uvf_cli_progress_clear(uvf_cli_progress *p);
+/* Erases the line for good and closes the timer (memory goes in its close
+ * callback). NULL is fine. */
+void uvf_cli_progress_stop(uvf_cli_progress *p);
+
+/* ---- signals (signals.c) ---- */
+
+typedef struct uvf_cli_signals uvf_cli_signals;
+
+/* Calls on_signal(ud, signum) on the loop for the first SIGINT or SIGTERM;
+ * a second one ends the process at once with status 130. Returns 0 or a
+ * libuv error. */
+int uvf_cli_signals_start(uvf_cli_signals **out, uv_loop_t *loop,
+                          void (*on_signal)(void *ud, int signum), void *ud);
+/* Closes the handles (memory goes in their close callbacks). */
+void uvf_cli_signals_close(uvf_cli_signals *s);
+
+#endif /* UVF_CLI_H */

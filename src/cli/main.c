@@ -1,0 +1,443 @@
+/* uvfetch: the command. Wires the input reader, the fetcher, the report
+ * sink, body files, the progress line and signals together on one
+ * uv_loop_t, and turns the outcome into an exit status. */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+typedef struct cli {
+  uvf_cli_args args;
+  uv_loop_t loop;
+  uvf_fetcher *f;
+  uvf_cli_input *in;
+  uvf_cli_sink *sink;
+  uvf_cli_bodies *bodies;
+  uvf_cli_progress *progress;
+  uvf_cli_signals *signals;
+  uv_prepare_t flusher;
+  int flusher_init;
+  uvf_cli_buf line;
+  uvf_cli_buf msg;
+  uvf_cli_tally tally;
+  size_t window;      /* held report lines before uvf_pause() */
+  int paused;
+  int stopping;       /* aborted: never resume */
+  int done;           /* on_done seen */
+  int interrupted;
+  int rest_counted;   /* rest is the number of URLs not started */
+  uint64_t rest;
+  int input_failed;
+  int output_err;     /* errno of a failed write to stdout */
+  int stdout_tty;
+  uint64_t t0;
+} cli;
+
+/* Progress line that uvf_cli_error() must erase before printing. */
+static uvf_cli_progress *shown_progress;
+
+void uvf_cli_error(const char *fmt, ...) {
+  va_list ap;
+
+  uvf_cli_progress_clear(shown_progress);
+  fputs("uvfetch: ", stderr);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+}
+
+static void stop(cli *c) {
+  if (c->stopping || c->done || c->f == NULL)
+    return;
+  c->stopping = 1;
+  uvf_abort(c->f, UVF_EABORTED);
+}
+
+/* ---- backpressure ---- */
+
+/* Early finishers wait in the reorder buffer for a slow earlier index.
+ * Taking no new URLs while it is full keeps memory bounded by N and the
+ * window, never by the number of URLs. */
+static void backpressure(cli *c) {
+  size_t held = uvf_cli_sink_held(c->sink);
+
+  if (!c->paused && held > c->window) {
+    c->paused = 1;
+    uvf_pause(c->f);
+  } else if (c->paused && held < c->window / 2) {
+    c->paused = 0;
+    if (!c->stopping && !c->done)
+      uvf_resume(c->f);
+  }
+}
+
+static void on_input_ready(void *ud) {
+  cli *c = ud;
+
+  if (!c->paused && !c->stopping && !c->done && c->f != NULL)
+    uvf_resume(c->f);
+}
+
+/* ---- fetcher callbacks ---- */
+
+static int cb_next(void *ud, const char **url, uint64_t *tag) {
+  cli *c = ud;
+
+  return uvf_cli_input_next(c->in, url, tag);
+}
+
+static void cb_start(void *ud, uint64_t index, uint64_t tag) {
+  cli *c = ud;
+
+  (void)tag;
+  uvf_cli_bodies_start(c->bodies, index);
+}
+
+static int cb_body(void *ud, uint64_t index, const char *data, size_t len) {
+  cli *c = ud;
+
+  return uvf_cli_bodies_write(c->bodies, index, data, len) != 0;
+}
+
+/* The message of a record: invalid URLs say where in the input they are,
+ * since the URL alone may be empty or mangled. */
+static const char *describe(cli *c, const uvf_result *r) {
+  uint64_t n = UVF_CLI_TAG_NUMBER(r->tag);
+  const char *where = r->tag & UVF_CLI_TAG_ARG ? "argument" : "line";
+  const char *why = r->message != NULL ? r->message : "";
+  const char *prefix = "invalid URL: ";
+
+  if (r->error != UVF_EINVALID_URL)
+    return why;
+  if (strncmp(why, prefix, strlen(prefix)) == 0)
+    why += strlen(prefix); /* the library's wording; said once below */
+  uvf_cli_buf_reset(&c->msg);
+  uvf_cli_buf_printf(&c->msg, "%s %" PRIu64 ": %s", where, n, prefix);
+  if (r->tag & UVF_CLI_TAG_TOO_LONG)
+    uvf_cli_buf_printf(&c->msg, "line longer than %d bytes",
+                       UVF_CLI_MAX_LINE);
+  else if (r->tag & UVF_CLI_TAG_NUL)
+    uvf_cli_buf_puts(&c->msg, "line contains a NUL byte");
+  else
+    uvf_cli_buf_puts(&c->msg, why);
+  return c->msg.oom ? why : c->msg.data;
+}
+
+static void output_failed(cli *c, int err) {
+  if (c->output_err != 0)
+    return;
+  c->output_err = err;
+  uvf_cli_error("cannot write the report: %s", strerror(err));
+  stop(c);
+}
+
+static void emit(cli *c, const uvf_cli_record *rec) {
+  int rc;
+
+  uvf_cli_buf_reset(&c->line);
+  uvf_cli_record_format(&c->line, rec);
+  if (c->line.oom) {
+    output_failed(c, ENOMEM);
+    return;
+  }
+  if (c->stdout_tty) /* the same terminal, most likely */
+    uvf_cli_progress_clear(c->progress);
+  rc = uvf_cli_sink_put(c->sink, rec->r->index, c->line.data, c->line.len);
+  if (rc != 0)
+    output_failed(c, rc);
+  else
+    backpressure(c);
+}
+
+static void cb_result(void *ud, const uvf_result *r) {
+  cli *c = ud;
+  uvf_cli_record rec;
+  const char *write_err = NULL;
+
+  memset(&rec, 0, sizeof(rec));
+  rec.r = r;
+  rec.ok = r->ok;
+  rec.error = r->error;
+  rec.message = describe(c, r);
+  rec.with_file = c->bodies != NULL;
+  if (c->bodies != NULL)
+    uvf_cli_bodies_finish(c->bodies, r->index, r->status != 0, &rec.file,
+                          &write_err);
+  if (write_err != NULL) {
+    /* We stopped it (on_body returned non-zero), or it had no body and
+     * the file could not even be created: either way it failed. */
+    rec.ok = 0;
+    rec.error = UVF_EABORTED;
+    rec.message = write_err;
+  }
+  uvf_cli_tally_add(&c->tally, &rec);
+  if (c->output_err == 0)
+    emit(c, &rec);
+}
+
+static void fetcher_closed(void *ud) {
+  cli *c = ud;
+
+  c->f = NULL;
+  if (c->flusher_init)
+    uv_close((uv_handle_t *)&c->flusher, NULL);
+  c->flusher_init = 0;
+  c->input_failed = c->in != NULL && uvf_cli_input_failed(c->in);
+  uvf_cli_progress_stop(c->progress);
+  c->progress = shown_progress = NULL;
+  uvf_cli_signals_close(c->signals);
+  c->signals = NULL;
+  uvf_cli_input_close(c->in);
+  c->in = NULL;
+}
+
+static void cb_done(void *ud) {
+  cli *c = ud;
+
+  c->done = 1;
+  uvf_fetcher_close(c->f, fetcher_closed);
+}
+
+/* ---- signals and progress ---- */
+
+static void on_signal(void *ud, int signum) {
+  cli *c = ud;
+
+  (void)signum;
+  if (c->done)
+    return;
+  c->interrupted = 1;
+  stop(c);
+  /* Every URL the fetcher took has its record now; what is left of the
+   * input was never started. Count it only where that is cheap. */
+  if (c->in != NULL)
+    c->rest_counted = uvf_cli_input_count_rest(c->in, &c->rest) == 0;
+}
+
+static void count(void *ud, uvf_cli_counts *k) {
+  cli *c = ud;
+  uvf_stats s;
+
+  memset(&s, 0, sizeof(s));
+  if (c->f != NULL)
+    uvf_get_stats(c->f, &s);
+  k->done = c->tally.total;
+  k->ok = c->tally.ok;
+  k->failed = c->tally.failed;
+  k->in_flight = s.in_flight;
+  k->total_known = c->in != NULL && uvf_cli_input_total(c->in, &k->total);
+}
+
+/* Runs each time the loop is about to wait. Records written in this
+ * iteration go out now, in one write: a reader at the end of a pipe sees
+ * them as they come, yet a busy run still writes in large blocks. */
+static void on_prepare(uv_prepare_t *h) {
+  cli *c = h->data;
+  int err = uvf_cli_sink_flush(c->sink);
+
+  if (err != 0)
+    output_failed(c, err);
+}
+
+static int start_flusher(cli *c) {
+  int rc = uv_prepare_init(&c->loop, &c->flusher);
+
+  if (rc != 0)
+    return rc;
+  c->flusher.data = c;
+  c->flusher_init = 1;
+  uv_unref((uv_handle_t *)&c->flusher);
+  return uv_prepare_start(&c->flusher, on_prepare);
+}
+
+static int want_progress(const uvf_cli_args *a) {
+  if (a->progress != UVF_CLI_PROGRESS_AUTO)
+    return a->progress;
+  return !a->quiet && isatty(STDERR_FILENO);
+}
+
+/* ---- setup and teardown ---- */
+
+/* Each transfer may hold a socket or two, a resolver socketpair and a
+ * body file, and idle connections stay cached: the usual soft limit of
+ * 1024 runs out at a few hundred transfers. */
+static void raise_fd_limit(unsigned n) {
+  struct rlimit rl;
+  rlim_t want = (rlim_t)n * 4 + 256;
+
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+    return;
+  rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want
+                    ? rl.rlim_max : want;
+  setrlimit(RLIMIT_NOFILE, &rl);
+  if (rl.rlim_cur < (rlim_t)n * 2 + 64)
+    uvf_cli_error("warning: only %llu open files allowed; -j %u may fail "
+                  "with 'Too many open files'",
+                  (unsigned long long)rl.rlim_cur, n);
+}
+
+static void setup_stdout(cli *c) {
+  static char buf[1 << 18];
+
+  c->stdout_tty = isatty(STDOUT_FILENO);
+  /* A terminal keeps line buffering, so records show up as they come. */
+  if (!c->stdout_tty)
+    setvbuf(stdout, buf, _IOFBF, sizeof(buf));
+}
+
+static int start_fetcher(cli *c) {
+  uvf_callbacks cb;
+  int rc;
+
+  memset(&cb, 0, sizeof(cb));
+  cb.next = cb_next;
+  cb.on_result = cb_result;
+  cb.on_done = cb_done;
+  if (c->bodies != NULL) {
+    cb.on_start = cb_start;
+    cb.on_body = cb_body;
+  }
+  rc = uvf_fetcher_new(&c->f, &c->loop, &c->args.fetch, &cb, c);
+  if (rc != 0) {
+    c->f = NULL;
+    uvf_cli_error("cannot start: %s", uvf_strerror(rc));
+  }
+  return rc;
+}
+
+static int setup(cli *c) {
+  const uvf_cli_args *a = &c->args;
+  int rc;
+
+  setup_stdout(c);
+  raise_fd_limit(a->fetch.max_in_flight);
+  c->window = 4 * (size_t)a->fetch.max_in_flight;
+  if (c->window < 1024)
+    c->window = 1024;
+  if (uvf_cli_input_open(&c->in, &c->loop, a->input_path, a->urls,
+                         a->n_urls) != 0)
+    return -1;
+  uvf_cli_input_on_ready(c->in, on_input_ready, c);
+  if (a->output_dir != NULL &&
+      uvf_cli_bodies_open(&c->bodies, a->output_dir,
+                          a->fetch.max_in_flight) != 0)
+    return -1;
+  if (uvf_cli_sink_new(&c->sink, a->order, stdout) != 0) {
+    uvf_cli_error("out of memory");
+    return -1;
+  }
+  if (start_fetcher(c) != 0)
+    return -1;
+  rc = uvf_cli_signals_start(&c->signals, &c->loop, on_signal, c);
+  if (rc == 0)
+    rc = start_flusher(c);
+  if (rc == 0 && want_progress(a)) {
+    uvf_cli_input_precount(c->in); /* gives the line its total and ETA */
+    rc = uvf_cli_progress_start(&c->progress, &c->loop, stderr, count, c);
+  }
+  if (rc != 0) {
+    uvf_cli_error("cannot start: %s", uv_strerror(rc));
+    return -1;
+  }
+  shown_progress = c->progress;
+  return 0;
+}
+
+/* After a failed setup: release what was made, through the loop. */
+static void abandon(cli *c) {
+  if (c->f != NULL) {
+    c->done = 1;
+    uvf_fetcher_close(c->f, fetcher_closed);
+  } else {
+    fetcher_closed(c);
+  }
+  uv_run(&c->loop, UV_RUN_DEFAULT);
+}
+
+static void report_rest(const cli *c) {
+  if (c->rest_counted)
+    uvf_cli_error("interrupted; %" PRIu64 " input URL%s not started",
+                  c->rest, c->rest == 1 ? "" : "s");
+  else
+    uvf_cli_error("interrupted; remaining input not read");
+}
+
+static int finish(cli *c) {
+  double secs = (double)(uv_hrtime() - c->t0) / 1e9;
+  int err = uvf_cli_sink_finish(c->sink);
+
+  if (err != 0)
+    output_failed(c, err);
+  if (!c->args.quiet)
+    uvf_cli_tally_print(stderr, &c->tally, secs);
+  if (c->interrupted) {
+    report_rest(c);
+    return UVF_CLI_EXIT_INTERRUPTED;
+  }
+  if (c->output_err != 0 || c->input_failed || c->tally.failed > 0)
+    return UVF_CLI_EXIT_FAILED;
+  return UVF_CLI_EXIT_OK;
+}
+
+static void print_handle(uv_handle_t *h, void *arg) {
+  (void)arg;
+  uvf_cli_error("  open handle: %s%s", uv_handle_type_name(h->type),
+                uv_is_closing(h) ? " (closing)" : "");
+}
+
+/* A handle left open is a bug on our side or the library's: say so, and
+ * leave its memory for LeakSanitizer to point at. */
+static int close_loop(cli *c, int status) {
+  int rc = uv_loop_close(&c->loop);
+
+  if (rc == 0)
+    return status;
+  uvf_cli_error("internal error: event loop not closed: %s",
+                uv_strerror(rc));
+  uv_walk(&c->loop, print_handle, NULL);
+  return status == UVF_CLI_EXIT_OK ? UVF_CLI_EXIT_FAILED : status;
+}
+
+static int run(cli *c) {
+  int status;
+
+  c->t0 = uv_hrtime();
+  if (uv_loop_init(&c->loop) != 0) {
+    uvf_cli_error("cannot create the event loop");
+    return UVF_CLI_EXIT_USAGE;
+  }
+  if (setup(c) != 0) {
+    abandon(c);
+    status = UVF_CLI_EXIT_USAGE;
+  } else {
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    status = finish(c);
+  }
+  return close_loop(c, status);
+}
+
+int main(int argc, char **argv) {
+  cli c;
+  int status;
+
+  /* A reader that went away is a write error, not a silent death. */
+  signal(SIGPIPE, SIG_IGN);
+  memset(&c, 0, sizeof(c));
+  status = uvf_cli_args_parse(&c.args, argc, argv);
+  if (status < 0)
+    status = run(&c);
+  uvf_cli_sink_free(&c.sink);
+  uvf_cli_bodies_free(&c.bodies);
+  uvf_cli_buf_free(&c.line);
+  uvf_cli_buf_free(&c.msg);
+  uvf_cli_args_free(&c.args);
+  if (fflush(stdout) != 0 && status == UVF_CLI_EXIT_OK)
+    status = UVF_CLI_EXIT_FAILED;
+  return status;
+}

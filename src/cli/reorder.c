@@ -1,0 +1,123 @@
+/* Reorder buffer: report lines arrive in completion order and leave in
+ * index order. A line whose index is the next one expected is written at
+ * once, with no copy; others wait in a ring indexed by index modulo its
+ * size. The ring grows to span the distance between the oldest unfinished
+ * index and the newest finished one, which the caller keeps bounded with
+ * uvf_pause() (see uvf_cli_sink_held()). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct slot {
+  char *line; /* NULL: nothing waits here */
+  size_t len;
+} slot;
+
+struct uvf_cli_reorder {
+  slot *ring;
+  size_t cap;     /* a power of two */
+  uint64_t next;  /* the index written next */
+  size_t held;
+  uvf_cli_write_fn write;
+  void *ud;
+};
+
+uvf_cli_reorder *uvf_cli_reorder_new(uvf_cli_write_fn write, void *ud) {
+  uvf_cli_reorder *r = calloc(1, sizeof(*r));
+
+  if (r == NULL)
+    return NULL;
+  r->write = write;
+  r->ud = ud;
+  return r;
+}
+
+static slot *slot_of(const uvf_cli_reorder *r, uint64_t index) {
+  return &r->ring[index & (r->cap - 1)];
+}
+
+/* Makes room for index, moving what waits into a larger ring. */
+static int grow(uvf_cli_reorder *r, uint64_t index) {
+  uvf_cli_reorder bigger = *r;
+  uint64_t i;
+
+  bigger.cap = r->cap ? r->cap : 64;
+  while (index - r->next >= bigger.cap)
+    bigger.cap *= 2;
+  bigger.ring = calloc(bigger.cap, sizeof(slot));
+  if (bigger.ring == NULL)
+    return ENOMEM;
+  for (i = r->next; i < r->next + r->cap; i++)
+    *slot_of(&bigger, i) = *slot_of(r, i);
+  free(r->ring);
+  r->ring = bigger.ring;
+  r->cap = bigger.cap;
+  return 0;
+}
+
+static int hold(uvf_cli_reorder *r, uint64_t index, const char *line,
+                size_t len) {
+  slot *s;
+  int rc;
+
+  if (index - r->next >= r->cap && (rc = grow(r, index)) != 0)
+    return rc;
+  s = slot_of(r, index);
+  if (s->line != NULL)
+    return EEXIST;
+  s->line = malloc(len);
+  if (s->line == NULL)
+    return ENOMEM;
+  memcpy(s->line, line, len);
+  s->len = len;
+  r->held++;
+  return 0;
+}
+
+/* Writes the lines that waited for the one just written. */
+static int release(uvf_cli_reorder *r) {
+  slot *s;
+  int rc = 0;
+
+  while (r->held > 0 && (s = slot_of(r, r->next))->line != NULL) {
+    if (rc == 0)
+      rc = r->write(r->ud, s->line, s->len);
+    free(s->line);
+    s->line = NULL;
+    r->held--;
+    r->next++;
+  }
+  return rc;
+}
+
+int uvf_cli_reorder_put(uvf_cli_reorder *r, uint64_t index, const char *line,
+                        size_t len) {
+  int rc;
+  int rc2;
+
+  if (index < r->next)
+    return EEXIST;
+  if (index > r->next)
+    return hold(r, index, line, len);
+  rc = r->write(r->ud, line, len);
+  r->next++;
+  rc2 = release(r);
+  return rc != 0 ? rc : rc2;
+}
+
+size_t uvf_cli_reorder_held(const uvf_cli_reorder *r) {
+  return r->held;
+}
+
+void uvf_cli_reorder_free(uvf_cli_reorder *r) {
+  size_t i;
+
+  if (r == NULL)
+    return;
+  for (i = 0; i < r->cap; i++)
+    free(r->ring[i].line);
+  free(r->ring);
+  free(r);
+}

@@ -1,0 +1,77 @@
+/* Report records (one JSON object per URL) and the closing summary. The
+ * field names and their order are an interface: scripts and uvfetch(1)
+ * depend on them. */
+#include <inttypes.h>
+#include <math.h>
+
+#include "cli.h"
+
+#define N_KINDS (sizeof(((uvf_cli_tally *)0)->by_kind) / sizeof(uint64_t))
+
+static void field_u64(uvf_cli_buf *b, const char *name, uint64_t v) {
+  uvf_cli_buf_printf(b, ",\"%s\":%" PRIu64, name, v);
+}
+
+static void field_str(uvf_cli_buf *b, const char *name, const char *v) {
+  uvf_cli_buf_printf(b, ",\"%s\":", name);
+  uvf_cli_json_str(b, v);
+}
+
+void uvf_cli_record_format(uvf_cli_buf *b, const uvf_cli_record *rec) {
+  const uvf_result *r = rec->r;
+  double t = r->time_total;
+
+  if (!isfinite(t) || t < 0)
+    t = 0;
+  uvf_cli_buf_printf(b, "{\"index\":%" PRIu64, r->index);
+  field_str(b, "url", r->url);
+  uvf_cli_buf_printf(b, ",\"ok\":%s", rec->ok ? "true" : "false");
+  uvf_cli_buf_printf(b, ",\"status\":%ld", r->status);
+  field_str(b, "error", rec->ok ? NULL : uvf_err_name(rec->error));
+  field_str(b, "message", rec->message != NULL ? rec->message : "");
+  field_u64(b, "bytes", r->bytes);
+  field_u64(b, "attempts", r->attempts);
+  uvf_cli_buf_printf(b, ",\"time_total\":%.6f", t);
+  field_str(b, "final_url", r->final_url);
+  if (rec->with_file)
+    field_str(b, "file", rec->file);
+  uvf_cli_buf_add(b, "}\n", 2);
+}
+
+void uvf_cli_tally_add(uvf_cli_tally *t, const uvf_cli_record *rec) {
+  size_t kind = (size_t)-(long)rec->error;
+
+  t->total++;
+  t->bytes += rec->r->bytes;
+  if (rec->ok) {
+    t->ok++;
+    return;
+  }
+  t->failed++;
+  if (kind < N_KINDS)
+    t->by_kind[kind]++;
+}
+
+static void print_kinds(FILE *fp, const uvf_cli_tally *t) {
+  const char *sep = " (";
+  size_t k;
+
+  for (k = 1; k < N_KINDS; k++) {
+    if (t->by_kind[k] == 0)
+      continue;
+    fprintf(fp, "%s%s %" PRIu64, sep, uvf_err_name(-(int)k), t->by_kind[k]);
+    sep = ", ";
+  }
+  if (sep[0] == ',')
+    fputc(')', fp);
+}
+
+void uvf_cli_tally_print(FILE *fp, const uvf_cli_tally *t, double seconds) {
+  double rate = seconds > 0 ? (double)t->total / seconds : 0;
+
+  fprintf(fp, "%" PRIu64 " URL%s: %" PRIu64 " ok, %" PRIu64 " failed",
+          t->total, t->total == 1 ? "" : "s", t->ok, t->failed);
+  print_kinds(fp, t);
+  fprintf(fp, "\n%.3f s, %.1f requests/s, %" PRIu64 " bytes (%.1f MiB)\n",
+          seconds, rate, t->bytes, (double)t->bytes / (1024.0 * 1024.0));
+}
