@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""The uvfetch command, one behaviour per test, against the project's own
+loopback server. Run: cli_test.py NAME (env: UVFETCH, UVF_TESTSERVER,
+UVF_MANPAGE). With no NAME, lists the tests."""
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+UVFETCH = os.environ.get("UVFETCH", "")
+SERVER = os.environ.get("UVF_TESTSERVER", "")
+TESTS = {}
+
+
+def test(fn):
+    TESTS[fn.__name__] = fn
+    return fn
+
+
+class Server:
+    def __init__(self, bind="127.0.0.1"):
+        self.p = subprocess.Popen(
+            [SERVER, "--bind", bind, "--max-seconds", "300", "--quiet"],
+            stdout=subprocess.PIPE)
+        line = self.p.stdout.readline().decode()
+        m = re.match(r"PORT (\d+)", line)
+        assert m, "server said %r" % line
+        self.port = int(m.group(1))
+
+    def url(self, path, host="127.0.0.1"):
+        return "http://%s:%d%s" % (host, self.port, path)
+
+    def stats(self):
+        import urllib.request
+        with urllib.request.urlopen(self.url("/stats"), timeout=5) as r:
+            return json.loads(r.read())
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.p.terminate()
+        self.p.wait(timeout=10)
+
+
+def run(args, stdin=None, timeout=120):
+    p = subprocess.run([UVFETCH] + args, input=stdin, capture_output=True,
+                       timeout=timeout)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def records(out):
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def write_input(lines):
+    f = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)
+    f.write("".join(lines))
+    f.close()
+    return f.name
+
+
+def check(cond, msg="check failed"):
+    if not cond:
+        raise AssertionError(msg)
+
+
+@test
+def thousand_urls_in_input_order_with_bodies_by_index():
+    random.seed(3)
+    with Server() as s, tempfile.TemporaryDirectory() as d:
+        urls = [s.url("/delay/%d?bytes=%d&i=%d" % (random.randrange(40),
+                                                 i % 2000, i))
+                for i in range(1000)]
+        inp = write_input(u + "\n" for u in urls)
+        rc, out, err = run(["-j", "50", "-q", "-i", inp, "-o", d + "/b"])
+        check(rc == 0, "exit %d: %s" % (rc, err))
+        recs = records(out)
+        check(len(recs) == 1000, "%d records" % len(recs))
+        for i, r in enumerate(recs):
+            check(r["index"] == i and r["url"] == urls[i], "order at %d" % i)
+            check(r["ok"] is True and r["error"] is None and r["status"] == 200)
+            check(r["bytes"] == i % 2000, "bytes at %d" % i)
+            check(r["file"] == os.path.join(d + "/b", str(i)), r["file"])
+            check(os.path.getsize(r["file"]) == i % 2000)
+        check(sorted(os.listdir(d + "/b"), key=int) ==
+              [str(i) for i in range(1000)])
+        peak = s.stats()["peak_in_flight"]
+        check(peak <= 50, "peak %d > 50" % peak)
+
+
+@test
+def per_host_cap_holds_across_hosts():
+    hosts = ["127.0.0.%d" % i for i in range(1, 4)]
+    with Server(",".join(hosts)) as s:
+        urls = [s.url("/delay/10?i=%d" % i, hosts[i % 3]) for i in range(150)]
+        rc, out, err = run(["-j", "30", "--per-host", "2", "-q"] + urls)
+        check(rc == 0, err)
+        check(len(records(out)) == 150)
+        by_addr = s.stats()["peak_in_flight_by_addr"]
+        for h in hosts:
+            check(by_addr[h] <= 2, "host %s peak %d" % (h, by_addr[h]))
+
+
+@test
+def order_done_streams_in_completion_order():
+    with Server() as s:
+        urls = [s.url("/delay/600"), s.url("/delay/1")]
+        rc, out, _ = run(["--order", "done", "-q"] + urls)
+        check(rc == 0)
+        check([r["index"] for r in records(out)] == [1, 0])
+        rc, out, _ = run(["-q"] + urls)
+        check([r["index"] for r in records(out)] == [0, 1])
+
+
+@test
+def input_skips_comments_and_blanks_and_names_bad_lines():
+    with Server() as s:
+        inp = write_input([
+            "# a comment\r\n", "\r\n", s.url("/bytes/3") + "\r\n",
+            "   \n", "not a url at all\n", "  # indented comment\n",
+            s.url("/bytes/5") + "\n", "ftp://127.0.0.1/x\n"])
+        rc, out, err = run(["-q", "-i", inp])
+        check(rc == 1, "exit %d" % rc)
+        recs = records(out)
+        check([r["index"] for r in recs] == [0, 1, 2, 3])
+        check(recs[0]["ok"] and recs[0]["bytes"] == 3)
+        check(recs[1]["error"] == "invalid_url")
+        check("line 5" in recs[1]["message"], recs[1]["message"])
+        check(recs[2]["ok"] and recs[2]["bytes"] == 5)
+        check(recs[3]["error"] == "invalid_url" and "line 8" in
+              recs[3]["message"])
+
+
+@test
+def exit_status_is_0_1_or_2():
+    with Server() as s:
+        check(run(["-q", s.url("/bytes/1")])[0] == 0)
+        check(run(["-q", s.url("/bytes/1"), s.url("/status/503")])[0] == 1)
+    check(run(["--no-such-option"])[0] == 2)
+    check(run(["-j", "zero", "http://127.0.0.1:1/"])[0] == 2)
+    rc, _, err = run(["-i", "/nonexistent/urls.txt"])
+    check(rc == 2 and "/nonexistent/urls.txt" in err, err)
+
+
+@test
+def stdin_is_read_with_dash():
+    with Server() as s:
+        data = "".join(s.url("/bytes/%d" % i) + "\n" for i in range(20))
+        rc, out, _ = run(["-q", "-i", "-"], stdin=data.encode())
+        check(rc == 0)
+        check([r["bytes"] for r in records(out)] == list(range(20)))
+
+
+@test
+def records_carry_each_error_kind():
+    with Server() as s:
+        urls = [s.url("/status/404"), s.url("/stall"), s.url("/drop"),
+                s.url("/bytes/5000"), "https://127.0.0.1:%d/" % s.port,
+                "http://127.0.0.1:1/", "mailto:x@y"]
+        rc, out, _ = run(["-q", "--timeout", "0.5", "--max-body", "1k"] + urls)
+        check(rc == 1)
+        kinds = [r["error"] for r in records(out)]
+        check(kinds == ["http", "timeout", "protocol", "too_large", "tls",
+                        "connect", "invalid_url"], kinds)
+        for r in records(out):
+            check(r["ok"] is False and r["message"])
+
+
+@test
+def body_files_are_named_by_index_only():
+    with Server() as s, tempfile.TemporaryDirectory() as d:
+        urls = [s.url("/bytes/7?name=../../etc/passwd"),
+                s.url("/redirect/2")]
+        rc, out, _ = run(["-q", "-o", d] + urls)
+        check(rc == 0)
+        check(sorted(os.listdir(d)) == ["0", "1"], os.listdir(d))
+        with open(os.path.join(d, "1")) as f:
+            check(f.read() == "done\n")
+
+
+@test
+def sigint_writes_started_records_and_exits_130():
+    with Server() as s:
+        urls = "".join(s.url("/delay/5000?i=%d" % i) + "\n"
+                       for i in range(50))
+        inp = write_input([urls])
+        p = subprocess.Popen([UVFETCH, "-j", "10", "-i", inp],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.time() + 10
+        while s.stats()["in_flight"] < 10 and time.time() < deadline:
+            time.sleep(0.05)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=20)
+        check(p.returncode == 130, "exit %d: %s" % (p.returncode, err))
+        recs = records(out.decode())
+        check(len(recs) == 10, "%d records" % len(recs))
+        check([r["index"] for r in recs] == list(range(10)))
+        check(all(r["error"] == "aborted" for r in recs))
+        check("40" in err.decode(), err.decode())
+
+
+@test
+def help_matches_the_man_page():
+    rc, out, _ = run(["--help"])
+    check(rc == 0)
+    opts = set(re.findall(r"--[a-z][a-z-]+", out))
+    check(len(opts) >= 15, opts)
+    man = open(os.environ["UVF_MANPAGE"]).read().replace("\\-", "-")
+    missing = [o for o in opts if o not in man]
+    check(not missing, "not in the man page: %s" % missing)
+    rc, out, _ = run(["--version"])
+    check(rc == 0 and re.search(r"\d+\.\d+\.\d+", out))
+
+
+def main():
+    if len(sys.argv) < 2:
+        print("\n".join(TESTS))
+        return 0
+    TESTS[sys.argv[1]]()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+/* A small test harness: typed assertions, one test per process run, and
+ * the project's loopback server started on an ephemeral port. */
+#ifndef UVF_TEST_HARNESS_H
+#define UVF_TEST_HARNESS_H
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#define FAIL(...)                                                              \
+  do {                                                                         \
+    fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                            \
+    fprintf(stderr, __VA_ARGS__);                                              \
+    fputc('\n', stderr);                                                       \
+    exit(1);                                                                   \
+  } while (0)
+
+#define ASSERT(c)                                                              \
+  do {                                                                         \
+    if (!(c))                                                                  \
+      FAIL("assertion failed: %s", #c);                                        \
+  } while (0)
+
+#define ASSERT_EQ(a, b)                                                        \
+  do {                                                                         \
+    int64_t a_ = (int64_t)(a), b_ = (int64_t)(b);                              \
+    if (a_ != b_)                                                              \
+      FAIL("%s == %s: %" PRId64 " != %" PRId64, #a, #b, a_, b_);               \
+  } while (0)
+
+#define ASSERT_LE(a, b)                                                        \
+  do {                                                                         \
+    int64_t a_ = (int64_t)(a), b_ = (int64_t)(b);                              \
+    if (a_ > b_)                                                               \
+      FAIL("%s <= %s: %" PRId64 " > %" PRId64, #a, #b, a_, b_);                \
+  } while (0)
+
+#define ASSERT_STR_EQ(a, b)                                                    \
+  do {                                                                         \
+    const char *a_ = (a), *b_ = (b);                                           \
+    if (!a_ || !b_ || strcmp(a_, b_) != 0)                                     \
+      FAIL("%s == %s: \"%s\" != \"%s\"", #a, #b, a_ ? a_ : "(null)",           \
+           b_ ? b_ : "(null)");                                                \
+  } while (0)
+
+typedef struct test_entry {
+  const char *name;
+  void (*fn)(void);
+} test_entry;
+
+#define TEST_IMPL(name) static void test_##name(void)
+#define TEST_ENTRY(name) {#name, test_##name}
+
+typedef struct ts_server {
+  pid_t pid;
+  int port;
+} ts_server;
+
+/* Starts $UVF_TESTSERVER bound to `bind` (NULL: 127.0.0.1) and waits for
+ * its PORT line. Fails the test on error. */
+void ts_start(ts_server *s, const char *bind);
+void ts_stop(ts_server *s);
+/* GET path from the server at 127.0.0.1 and return the body (malloc'd). */
+char *ts_get(const ts_server *s, const char *path);
+/* Reads an integer field from a flat JSON text: "name":123 */
+long json_int(const char *json, const char *name);
+
+int test_main(int argc, char **argv, const test_entry *tests, size_t n);
+
+#endif

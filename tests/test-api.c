@@ -1,0 +1,597 @@
+/* The library's behaviour, one test per behaviour, against the project's
+ * own loopback server. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "uvfetch.h"
+
+static ts_server srv;
+
+static char *urlf(const char *fmt, ...) {
+  char path[512], *u;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(path, sizeof(path), fmt, ap);
+  va_end(ap);
+  if (asprintf(&u, "http://127.0.0.1:%d%s", srv.port, path) < 0)
+    FAIL("oom");
+  return u;
+}
+
+static void free_urls(char **u, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++)
+    free(u[i]);
+  free(u);
+}
+
+static uvf_result *fetch(char **urls, size_t n, const uvf_options *o,
+                         long deadline_ms) {
+  uvf_result *r = calloc(n ? n : 1, sizeof(*r));
+  ASSERT_EQ(uvf_fetch_all((const char *const *)urls, n, o, deadline_ms, r),
+            UVF_OK);
+  return r;
+}
+
+/* One URL through the blocking call; the caller frees with done1(). */
+static uvf_result *fetch1(const char *url, const uvf_options *o) {
+  char *u[1] = {(char *)url};
+  return fetch(u, 1, o, 0);
+}
+
+static void done1(uvf_result *r) {
+  uvf_results_free(r, 1);
+  free(r);
+}
+
+static void expect_kind(const char *url, const uvf_options *o, uvf_err k) {
+  uvf_result *r = fetch1(url, o);
+  if (r->error != k)
+    FAIL("%s: expected %s, got %s (%s)", url, uvf_err_name(k),
+         uvf_err_name(r->error), r->message);
+  ASSERT_EQ(r->ok, 0);
+  ASSERT(r->message && *r->message);
+  done1(r);
+}
+
+static long stats_field(const char *name) {
+  char *s = ts_get(&srv, "/stats");
+  long v = json_int(s, name);
+  free(s);
+  return v;
+}
+
+TEST_IMPL(thousand_urls_at_n50_one_record_each_and_peak_bounded) {
+  size_t n = 1000, i;
+  char **u = calloc(n, sizeof(*u));
+  uvf_options o;
+  uvf_result *r;
+  ts_start(&srv, NULL);
+  srand(7);
+  for (i = 0; i < n; i++)
+    u[i] = urlf("/delay/%d?bytes=%zu&i=%zu", rand() % 40, i % 3000, i);
+  uvf_options_init(&o);
+  o.max_in_flight = 50;
+  r = fetch(u, n, &o, 0);
+  for (i = 0; i < n; i++) {
+    ASSERT_EQ(r[i].index, i);
+    ASSERT_STR_EQ(r[i].url, u[i]);
+    if (!r[i].ok)
+      FAIL("index %zu: %s", i, r[i].message);
+    ASSERT_EQ(r[i].bytes, i % 3000);
+    ASSERT_EQ(r[i].status, 200);
+  }
+  ASSERT_EQ(stats_field("requests"), n);
+  ASSERT_LE(stats_field("peak_in_flight"), 50);
+  ASSERT_LE(40, stats_field("peak_in_flight")); /* the cap was used */
+  uvf_results_free(r, n);
+  free(r);
+  free_urls(u, n);
+  ts_stop(&srv);
+}
+
+TEST_IMPL(per_host_cap_holds_across_loopback_hosts) {
+  size_t n = 500, i;
+  char **u = calloc(n, sizeof(*u)), *s, key[32];
+  uvf_options o;
+  uvf_result *r;
+  int h;
+  ts_start(&srv, "127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5");
+  for (i = 0; i < n; i++)
+    if (asprintf(&u[i], "http://127.0.0.%zu:%d/delay/%zu?i=%zu", 1 + i % 5,
+                 srv.port, 5 + i % 20, i) < 0)
+      FAIL("oom");
+  uvf_options_init(&o);
+  o.max_in_flight = 50;
+  o.max_per_host = 3;
+  r = fetch(u, n, &o, 0);
+  for (i = 0; i < n; i++)
+    ASSERT(r[i].ok);
+  s = ts_get(&srv, "/stats");
+  for (h = 1; h <= 5; h++) {
+    snprintf(key, sizeof(key), "127.0.0.%d", h);
+    ASSERT_LE(json_int(s, key), 3);
+    ASSERT_LE(2, json_int(s, key));
+  }
+  ASSERT_LE(json_int(s, "peak_in_flight"), 15);
+  free(s);
+  uvf_results_free(r, n);
+  free(r);
+  free_urls(u, n);
+  ts_stop(&srv);
+}
+
+TEST_IMPL(busy_host_does_not_hold_back_other_hosts) {
+  size_t n = 20, i;
+  char **u = calloc(n, sizeof(*u));
+  uvf_options o;
+  uvf_result *r;
+  ts_start(&srv, "127.0.0.1,127.0.0.2");
+  /* Ten slow URLs to one host first, then ten fast ones to another. */
+  for (i = 0; i < n; i++)
+    if (asprintf(&u[i], "http://127.0.0.%d:%d/delay/%d?i=%zu", i < 10 ? 1 : 2,
+                 srv.port, i < 10 ? 400 : 1, i) < 0)
+      FAIL("oom");
+  uvf_options_init(&o);
+  o.max_in_flight = 20;
+  o.max_per_host = 1;
+  r = fetch(u, n, &o, 0);
+  for (i = 10; i < n; i++) {
+    ASSERT(r[i].ok);
+    if (r[i].time_queued > 0.3)
+      FAIL("index %zu waited %.3f s behind the busy host", i,
+           r[i].time_queued);
+  }
+  uvf_results_free(r, n);
+  free(r);
+  free_urls(u, n);
+  ts_stop(&srv);
+}
+
+/* The asynchronous API on a loop the caller owns. */
+typedef struct async_run {
+  uv_loop_t loop;
+  uvf_fetcher *f;
+  size_t n, results, max_outstanding, max_in_flight;
+  unsigned char *seen;
+  char **urls;
+  size_t next;
+  int done, closed;
+  uv_timer_t timer;
+  uvf_err abort_kind;
+  size_t kinds[16];
+} async_run;
+
+static void on_closed(void *ud) {
+  ((async_run *)ud)->closed = 1;
+}
+
+static void ar_result(void *ud, const uvf_result *r) {
+  async_run *a = ud;
+  ASSERT(r->index < a->n);
+  ASSERT_EQ(a->seen[r->index], 0);
+  a->seen[r->index] = 1;
+  a->results++;
+  a->kinds[-r->error]++;
+}
+
+static void ar_done(void *ud) {
+  async_run *a = ud;
+  a->done++;
+  uvf_fetcher_close(a->f, on_closed);
+}
+
+static int ar_next(void *ud, const char **url, uint64_t *tag) {
+  async_run *a = ud;
+  uvf_stats st;
+  uvf_get_stats(a->f, &st);
+  if (st.submitted - st.done > a->max_outstanding)
+    a->max_outstanding = st.submitted - st.done;
+  if (a->next >= a->n)
+    return 0;
+  *tag = a->next;
+  *url = a->urls[a->next++];
+  return 1;
+}
+
+static void ar_init(async_run *a, size_t n, const char *path_fmt) {
+  size_t i;
+  memset(a, 0, sizeof(*a));
+  ASSERT_EQ(uv_loop_init(&a->loop), 0);
+  a->n = n;
+  a->seen = calloc(n, 1);
+  a->urls = calloc(n, sizeof(char *));
+  for (i = 0; i < n; i++)
+    a->urls[i] = urlf(path_fmt, i);
+}
+
+static void ar_finish(async_run *a, size_t expected_results) {
+  ASSERT_EQ(a->done, 1);
+  ASSERT_EQ(a->closed, 1);
+  ASSERT_EQ(a->results, expected_results);
+  ASSERT_EQ(uv_loop_close(&a->loop), 0);
+  free(a->seen);
+  free_urls(a->urls, a->n);
+}
+
+TEST_IMPL(async_api_on_caller_loop_closes_clean) {
+  uvf_callbacks cb = {NULL, NULL, NULL, ar_result, ar_done};
+  uvf_options o;
+  async_run a;
+  size_t i;
+  uint64_t idx;
+  ts_start(&srv, NULL);
+  ar_init(&a, 20, "/delay/10?i=%zu");
+  uvf_options_init(&o);
+  o.max_in_flight = 4;
+  ASSERT_EQ(uvf_fetcher_new(&a.f, &a.loop, &o, &cb, &a), 0);
+  for (i = 0; i < a.n; i++) {
+    ASSERT_EQ(uvf_submit(a.f, a.urls[i], i, &idx), 0);
+    ASSERT_EQ(idx, i);
+  }
+  ASSERT_EQ(uvf_end_input(a.f), 0);
+  ASSERT_EQ(uvf_submit(a.f, a.urls[0], 0, NULL), UVF_ESTATE);
+  uv_run(&a.loop, UV_RUN_DEFAULT);
+  ASSERT_EQ(a.kinds[0], a.n);
+  ar_finish(&a, a.n);
+  ts_stop(&srv);
+}
+
+TEST_IMPL(source_is_read_only_as_slots_free_up) {
+  uvf_callbacks cb = {ar_next, NULL, NULL, ar_result, ar_done};
+  uvf_options o;
+  async_run a;
+  ts_start(&srv, NULL);
+  ar_init(&a, 300, "/delay/2?i=%zu");
+  uvf_options_init(&o);
+  o.max_in_flight = 10;
+  ASSERT_EQ(uvf_fetcher_new(&a.f, &a.loop, &o, &cb, &a), 0);
+  uv_run(&a.loop, UV_RUN_DEFAULT);
+  ASSERT_EQ(a.kinds[0], a.n);
+  ASSERT_LE(a.max_outstanding, 10);
+  ar_finish(&a, a.n);
+  ts_stop(&srv);
+}
+
+static void on_abort_timer(uv_timer_t *t) {
+  async_run *a = t->data;
+  ASSERT_EQ(uvf_abort(a->f, a->abort_kind), 0);
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+TEST_IMPL(abort_ends_in_flight_and_queued_urls_as_aborted) {
+  uvf_callbacks cb = {ar_next, NULL, NULL, ar_result, ar_done};
+  uvf_options o;
+  async_run a;
+  ts_start(&srv, NULL);
+  ar_init(&a, 8, "/delay/5000?i=%zu");
+  uvf_options_init(&o);
+  o.max_in_flight = 4;
+  ASSERT_EQ(uvf_fetcher_new(&a.f, &a.loop, &o, &cb, &a), 0);
+  a.abort_kind = UVF_EABORTED;
+  uv_timer_init(&a.loop, &a.timer);
+  a.timer.data = &a;
+  uv_timer_start(&a.timer, on_abort_timer, 200, 0);
+  uv_run(&a.loop, UV_RUN_DEFAULT);
+  /* Four were in flight; the source was never asked for the rest. */
+  ASSERT_EQ(a.results, 4);
+  ASSERT_EQ(a.kinds[-UVF_EABORTED], 4);
+  ar_finish(&a, 4); /* only indexed URLs get records */
+  ts_stop(&srv);
+}
+
+TEST_IMPL(blocking_call_honours_its_deadline) {
+  size_t n = 20, i;
+  char **u = calloc(n, sizeof(*u));
+  uvf_options o;
+  uvf_result *r;
+  uint64_t t0;
+  ts_start(&srv, NULL);
+  for (i = 0; i < n; i++)
+    u[i] = urlf(i == 0 ? "/delay/1?i=%zu" : "/delay/5000?i=%zu", i);
+  uvf_options_init(&o);
+  o.max_in_flight = 5;
+  t0 = uv_hrtime();
+  r = fetch(u, n, &o, 400);
+  ASSERT_LE((uv_hrtime() - t0) / 1000000, 2000);
+  ASSERT(r[0].ok);
+  for (i = 1; i < n; i++) {
+    ASSERT_EQ(r[i].index, i);
+    ASSERT_EQ(r[i].error, UVF_EDEADLINE);
+    ASSERT_STR_EQ(r[i].url, u[i]);
+  }
+  uvf_results_free(r, n);
+  free(r);
+  free_urls(u, n);
+  ts_stop(&srv);
+}
+
+TEST_IMPL(invalid_urls_get_invalid_url_records) {
+  const char *bad[] = {"ftp://127.0.0.1/x", "not a url", "http://",
+                       "file:///etc/passwd", "http://exa mple.com/", ""};
+  size_t i;
+  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    expect_kind(bad[i], NULL, UVF_EINVALID_URL);
+}
+
+TEST_IMPL(unresolvable_host_is_dns) {
+  /* A 70-character label fails inside the resolver, before any query is
+   * sent: the test stays on this machine. */
+  char host[80];
+  memset(host, 'a', 70);
+  host[70] = '\0';
+  char *u;
+  if (asprintf(&u, "http://%s.invalid/", host) < 0)
+    FAIL("oom");
+  expect_kind(u, NULL, UVF_EDNS);
+  free(u);
+}
+
+TEST_IMPL(refused_connection_is_connect) {
+  struct sockaddr_in a;
+  socklen_t len = sizeof(a);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  char u[64];
+  memset(&a, 0, sizeof(a));
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+  ASSERT_EQ(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+  close(fd); /* bound, never listened, now closed: nobody is there */
+  snprintf(u, sizeof(u), "http://127.0.0.1:%d/", ntohs(a.sin_port));
+  expect_kind(u, NULL, UVF_ECONNECT);
+}
+
+TEST_IMPL(tls_to_a_plain_http_server_is_tls) {
+  char u[64];
+  ts_start(&srv, NULL);
+  snprintf(u, sizeof(u), "https://127.0.0.1:%d/bytes/10", srv.port);
+  expect_kind(u, NULL, UVF_ETLS);
+  ts_stop(&srv);
+}
+
+TEST_IMPL(stalled_reply_past_timeout_is_timeout) {
+  uvf_options o;
+  char *u;
+  ts_start(&srv, NULL);
+  uvf_options_init(&o);
+  o.timeout_ms = 300;
+  u = urlf("/stall");
+  expect_kind(u, &o, UVF_ETIMEOUT);
+  free(u);
+  ts_stop(&srv);
+}
+
+TEST_IMPL(connection_dropped_mid_body_is_protocol) {
+  char *u;
+  ts_start(&srv, NULL);
+  u = urlf("/drop");
+  expect_kind(u, NULL, UVF_EPROTOCOL);
+  free(u);
+  ts_stop(&srv);
+}
+
+TEST_IMPL(too_many_redirects_is_protocol) {
+  uvf_options o;
+  char *u;
+  ts_start(&srv, NULL);
+  uvf_options_init(&o);
+  o.max_redirects = 3;
+  u = urlf("/redirect/10");
+  expect_kind(u, &o, UVF_EPROTOCOL);
+  free(u);
+  ts_stop(&srv);
+}
+
+TEST_IMPL(redirect_to_file_scheme_is_refused) {
+  char *u;
+  ts_start(&srv, NULL);
+  u = urlf("/redirect-to?url=file%%3A%%2F%%2F%%2Fetc%%2Fpasswd");
+  expect_kind(u, NULL, UVF_EPROTOCOL);
+  free(u);
+  u = urlf("/redirect-to?url=ftp%%3A%%2F%%2F127.0.0.1%%2Fx");
+  expect_kind(u, NULL, UVF_EPROTOCOL);
+  free(u);
+  ts_stop(&srv);
+}
+
+TEST_IMPL(body_over_max_body_is_too_large) {
+  uvf_options o;
+  char *u;
+  ts_start(&srv, NULL);
+  uvf_options_init(&o);
+  o.max_body = 1000;
+  u = urlf("/bytes/100000");
+  expect_kind(u, &o, UVF_ETOO_LARGE);
+  free(u);
+  ts_stop(&srv);
+}
+
+TEST_IMPL(status_404_is_http_with_status) {
+  uvf_result *r;
+  char *u;
+  ts_start(&srv, NULL);
+  u = urlf("/status/404");
+  r = fetch1(u, NULL);
+  ASSERT_EQ(r->error, UVF_EHTTP);
+  ASSERT_EQ(r->status, 404);
+  ASSERT_EQ(r->ok, 0);
+  done1(r);
+  free(u);
+  ts_stop(&srv);
+}
+
+TEST_IMPL(failing_urls_do_not_stop_the_batch) {
+  size_t n = 60, i;
+  char **u = calloc(n, sizeof(*u));
+  uvf_options o;
+  uvf_result *r;
+  ts_start(&srv, NULL);
+  for (i = 0; i < n; i++) {
+    switch (i % 4) {
+    case 0: u[i] = urlf("/bytes/%zu?i=%zu", i, i); break;
+    case 1: u[i] = urlf("/status/500?i=%zu", i); break;
+    case 2: u[i] = urlf("/drop?i=%zu", i); break;
+    default: u[i] = strdup("gopher://nope"); break;
+    }
+  }
+  uvf_options_init(&o);
+  o.max_in_flight = 8;
+  r = fetch(u, n, &o, 0);
+  for (i = 0; i < n; i++) {
+    static const uvf_err want[] = {UVF_OK, UVF_EHTTP, UVF_EPROTOCOL,
+                                   UVF_EINVALID_URL};
+    ASSERT_EQ(r[i].error, want[i % 4]);
+    if (i % 4 == 0)
+      ASSERT_EQ(r[i].bytes, i);
+  }
+  uvf_results_free(r, n);
+  free(r);
+  free_urls(u, n);
+  ts_stop(&srv);
+}
+
+TEST_IMPL(kept_body_is_the_servers_bytes) {
+  uvf_options o;
+  uvf_result *r;
+  char *u;
+  size_t i;
+  ts_start(&srv, NULL);
+  uvf_options_init(&o);
+  o.keep_body = 1;
+  u = urlf("/bytes/70000");
+  r = fetch1(u, &o);
+  ASSERT(r->ok);
+  ASSERT_EQ(r->bytes, 70000);
+  ASSERT(r->body);
+  for (i = 0; i < 70000; i++)
+    if (r->body[i] != 'a' + (char)(i % 26))
+      FAIL("byte %zu differs", i);
+  done1(r);
+  free(u);
+  ts_stop(&srv);
+}
+
+TEST_IMPL(redirects_are_followed_and_counted) {
+  uvf_result *r;
+  char *u;
+  ts_start(&srv, NULL);
+  u = urlf("/redirect/3");
+  r = fetch1(u, NULL);
+  ASSERT(r->ok);
+  ASSERT_EQ(r->redirects, 3);
+  ASSERT(strstr(r->final_url, "/redirect/0"));
+  done1(r);
+  free(u);
+  ts_stop(&srv);
+}
+
+/* Pauses after the first result and resumes 300 ms later: no transfer may
+ * start in between. */
+typedef struct pause_run {
+  async_run a;
+  uint64_t paused_at, resumed_at;
+  int starts_while_paused;
+} pause_run;
+
+static void pr_start(void *ud, uint64_t index, uint64_t tag) {
+  pause_run *p = ud;
+  if (p->paused_at && !p->resumed_at)
+    p->starts_while_paused++;
+}
+
+static void pr_resume(uv_timer_t *t) {
+  pause_run *p = t->data;
+  p->resumed_at = uv_hrtime();
+  uvf_resume(p->a.f);
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+static void pr_result(void *ud, const uvf_result *r) {
+  pause_run *p = ud;
+  ar_result(&p->a, r);
+  if (!p->paused_at) {
+    p->paused_at = uv_hrtime();
+    uvf_pause(p->a.f);
+    uv_timer_start(&p->a.timer, pr_resume, 300, 0);
+  }
+}
+
+TEST_IMPL(pause_stops_admission_until_resume) {
+  uvf_callbacks cb = {ar_next, pr_start, NULL, pr_result, ar_done};
+  uvf_options o;
+  pause_run p;
+  ts_start(&srv, NULL);
+  memset(&p, 0, sizeof(p));
+  ar_init(&p.a, 40, "/delay/5?i=%zu");
+  uv_timer_init(&p.a.loop, &p.a.timer);
+  p.a.timer.data = &p;
+  uvf_options_init(&o);
+  o.max_in_flight = 2;
+  ASSERT_EQ(uvf_fetcher_new(&p.a.f, &p.a.loop, &o, &cb, &p), 0);
+  uv_run(&p.a.loop, UV_RUN_DEFAULT);
+  ASSERT_EQ(p.starts_while_paused, 0);
+  ASSERT(p.resumed_at - p.paused_at >= 250000000ULL);
+  ASSERT_EQ(p.a.kinds[0], p.a.n);
+  ar_finish(&p.a, p.a.n);
+  ts_stop(&srv);
+}
+
+TEST_IMPL(every_kind_has_a_name_and_text) {
+  int k;
+  for (k = UVF_OK; k >= UVF_EDEADLINE; k--) {
+    ASSERT(strcmp(uvf_err_name(k), "unknown") != 0);
+    ASSERT(strcmp(uvf_strerror(k), "unknown error") != 0);
+  }
+  ASSERT_STR_EQ(uvf_err_name(UVF_ETOO_LARGE), "too_large");
+  ASSERT_STR_EQ(uvf_err_name(UVF_OK), "none");
+}
+
+TEST_IMPL(bad_arguments_are_refused_without_callbacks) {
+  uvf_callbacks cb = {NULL, NULL, NULL, NULL, NULL};
+  uvf_options o;
+  uvf_fetcher *f = NULL;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  uvf_options_init(&o);
+  ASSERT_EQ(uvf_fetcher_new(&f, &loop, &o, &cb, NULL), UVF_EINVAL);
+  o.max_in_flight = 0;
+  cb.on_result = ar_result;
+  ASSERT_EQ(uvf_fetcher_new(&f, &loop, &o, &cb, NULL), UVF_EINVAL);
+  ASSERT(f == NULL);
+  ASSERT_EQ(uv_loop_close(&loop), 0);
+}
+
+static const test_entry tests[] = {
+  TEST_ENTRY(thousand_urls_at_n50_one_record_each_and_peak_bounded),
+  TEST_ENTRY(per_host_cap_holds_across_loopback_hosts),
+  TEST_ENTRY(busy_host_does_not_hold_back_other_hosts),
+  TEST_ENTRY(async_api_on_caller_loop_closes_clean),
+  TEST_ENTRY(source_is_read_only_as_slots_free_up),
+  TEST_ENTRY(abort_ends_in_flight_and_queued_urls_as_aborted),
+  TEST_ENTRY(blocking_call_honours_its_deadline),
+  TEST_ENTRY(invalid_urls_get_invalid_url_records),
+  TEST_ENTRY(unresolvable_host_is_dns),
+  TEST_ENTRY(refused_connection_is_connect),
+  TEST_ENTRY(tls_to_a_plain_http_server_is_tls),
+  TEST_ENTRY(stalled_reply_past_timeout_is_timeout),
+  TEST_ENTRY(connection_dropped_mid_body_is_protocol),
+  TEST_ENTRY(too_many_redirects_is_protocol),
+  TEST_ENTRY(redirect_to_file_scheme_is_refused),
+  TEST_ENTRY(body_over_max_body_is_too_large),
+  TEST_ENTRY(status_404_is_http_with_status),
+  TEST_ENTRY(failing_urls_do_not_stop_the_batch),
+  TEST_ENTRY(kept_body_is_the_servers_bytes),
+  TEST_ENTRY(redirects_are_followed_and_counted),
+  TEST_ENTRY(pause_stops_admission_until_resume),
+  TEST_ENTRY(every_kind_has_a_name_and_text),
+  TEST_ENTRY(bad_arguments_are_refused_without_callbacks),
+};
+
+int main(int argc, char **argv) {
+  return test_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
+}
