@@ -116,7 +116,8 @@ typedef struct uvf_callbacks {
    * 0 when the input has ended for good, or -1 when nothing is ready now:
    * it is asked again after uvf_resume(). */
   int (*next)(void *ud, const char **url, uint64_t *tag);
-  /* Optional. A transfer for this index is about to start. */
+  /* Optional. A transfer for this index is about to start. Runs inside
+   * admission: do not call uvf_abort() or uvf_fetcher_close() here. */
   void (*on_start)(void *ud, uint64_t index, uint64_t tag);
   /* Optional. Body bytes as they arrive (decoded). Return 0 to go on,
    * non-zero to stop this transfer (its result says UVF_EABORTED). Runs
@@ -148,15 +149,19 @@ UVF_EXTERN int uvf_end_input(uvf_fetcher *f);
 
 /* Backpressure: after uvf_pause() no new URL is taken from the queue or the
  * source; transfers in flight and URLs already parked behind a busy host go
- * on. uvf_resume() undoes it and asks the source again. */
+ * on. uvf_resume() undoes it; it is also how a source whose next() said -1
+ * tells that it has URLs again (it clears that state even when not paused).
+ * Both only set state: admission runs on the next loop iteration. */
 UVF_EXTERN void uvf_pause(uvf_fetcher *f);
 UVF_EXTERN void uvf_resume(uvf_fetcher *f);
 
 /* Stops taking new URLs and ends every indexed URL that has no result yet
  * (queued, parked or in flight) with the given kind, UVF_EABORTED or
- * UVF_EDEADLINE. Their on_result calls run before this returns; on_done
- * follows. URLs never taken from the source get no index and no result.
- * Returns UVF_ESTATE when called from on_body. */
+ * UVF_EDEADLINE. Their on_result calls run before this returns, and so does
+ * on_done (unless uvf_abort was called from on_result inside admission, in
+ * which case on_done follows once that returns). URLs never taken from the
+ * source get no index and no result. Returns UVF_ESTATE when called from
+ * on_body or on_start. */
 UVF_EXTERN int uvf_abort(uvf_fetcher *f, uvf_err kind);
 
 typedef struct uvf_stats {
