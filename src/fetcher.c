@@ -62,6 +62,8 @@ static int check_args(uv_loop_t *loop, const uvf_options *o,
 /* Frees what uvf_fetcher_new() or the teardown leaves; handles are closed. */
 static void release(uvf_fetcher *f) {
   uvf__xfers_free(f);
+  curl_share_cleanup(f->share); /* after the easy handles that use it */
+  free(f->shards);
   curl_slist_free_all(f->headers);
   curl_url_cleanup(f->cu);
   uvf__hosts_free(&f->hosts);
@@ -70,6 +72,18 @@ static void release(uvf_fetcher *f) {
   free(f->polls);
   free(f);
   curl_global_cleanup();
+}
+
+/* Shards share one DNS cache; connections stay per shard on purpose. The
+ * loop is single-threaded, so no lock callbacks are needed. */
+static int make_share(uvf_fetcher *f) {
+  if (f->o.max_in_flight <= UVF__SHARD_SIZE)
+    return 0;
+  if (!(f->share = curl_share_init()))
+    return UVF_ENOMEM;
+  if (curl_share_setopt(f->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS))
+    return UVF_EBACKEND;
+  return 0;
 }
 
 int uvf_fetcher_new(uvf_fetcher **out, uv_loop_t *loop, const uvf_options *o,
@@ -89,19 +103,17 @@ int uvf_fetcher_new(uvf_fetcher **out, uv_loop_t *loop, const uvf_options *o,
   f->ud = ud;
   if ((rc = copy_options(f, o)) || (rc = uvf__hosts_init(&f->hosts)))
     goto fail;
-  f->multi = curl_multi_init();
   f->cu = curl_url();
-  if (!f->multi || !f->cu) {
+  if (!f->cu || (rc = make_share(f))) {
     rc = UVF_ENOMEM;
     goto fail;
   }
   if ((rc = uvf__loop_init(f)))
-    goto fail; /* uv_*_init only fail on bad arguments: nothing to close */
+    goto fail; /* it left no handle on the loop */
   uvf__loop_kick(f);
   *out = f;
   return 0;
 fail:
-  curl_multi_cleanup(f->multi);
   release(f);
   return rc;
 }
@@ -172,14 +184,11 @@ void uvf_fetcher_close(uvf_fetcher *f, void (*close_cb)(void *ud)) {
   uvf__loop_kick(f);
 }
 
-/* R12's order: no transfer is left in the multi handle (abort removed
- * them), so clean it up (its connections close through our closesocket
- * callback), then close every libuv handle; memory goes in the last close
- * callback. */
+/* R12's order: clean up the multi handles, then close every libuv handle;
+ * memory goes in the last close callback. */
 void uvf__teardown(uvf_fetcher *f) {
   f->torn_down = 1;
-  curl_multi_cleanup(f->multi);
-  f->multi = NULL;
+  uvf__loop_free(f);
   uvf__loop_close_handles(f);
 }
 

@@ -36,12 +36,29 @@ typedef struct uvf__hosts {
   size_t count;
 } uvf__hosts;
 
+/* Transfers are spread over several multi handles ("shards") of at most
+ * UVF__SHARD_SIZE slots each. libcurl 7.88 walks a multi handle's whole
+ * connection cache on every curl_multi_remove_handle() and scans all the
+ * connections to a host before each new transfer, so one multi handle
+ * with N connections costs O(N) per request; shards bound that walk. */
+#define UVF__SHARD_SIZE 64
+
+typedef struct uvf__shard {
+  uvf_fetcher *f;
+  CURLM *multi;
+  uv_timer_t timer;        /* libcurl's timeout, when > 0 ms */
+  struct uvf__shard *due_next;
+  int timeout_due;         /* libcurl asked for a timeout of 0 */
+  int on_due;              /* on fetcher->due */
+} uvf__shard;
+
 /* One transfer slot: an easy handle that is reused from one URL to the
  * next, so its options and TLS session cache survive. */
 typedef struct uvf__xfer {
   struct uvf__xfer *next;             /* free list */
   struct uvf__xfer *live_prev, *live_next;
   uvf_fetcher *f;
+  uvf__shard *shard;                  /* for good: its multi handle */
   CURL *easy;
   uvf__url *u;                        /* owned while in flight */
   uint64_t t_started;
@@ -61,6 +78,7 @@ typedef struct uvf__xfer {
 typedef struct uvf__poll {
   uv_poll_t h;
   uvf_fetcher *f;
+  uvf__shard *shard; /* whose multi handle this socket belongs to */
   curl_socket_t fd;
   int conn;   /* opened by us: close only in the closesocket callback */
   int active; /* uv_poll_start()ed */
@@ -68,7 +86,10 @@ typedef struct uvf__poll {
 
 struct uvf_fetcher {
   uv_loop_t *loop;
-  CURLM *multi;
+  uvf__shard *shards;
+  unsigned nshards;
+  uvf__shard *due; /* shards whose libcurl timeout of 0 is pending */
+  CURLSH *share;   /* one DNS cache for all shards */
   CURLU *cu;
   struct curl_slist *headers;
   char *user_agent;
@@ -77,8 +98,7 @@ struct uvf_fetcher {
   uvf_callbacks cb;
   void *ud;
 
-  uv_timer_t timer; /* libcurl's timeout, when > 0 ms */
-  uv_idle_t idle;   /* libcurl's timeout of 0, deferred admission, close */
+  uv_idle_t idle;   /* libcurl's timeouts of 0, deferred admission, close */
   unsigned open_handles;
   void (*close_cb)(void *ud);
 
@@ -97,7 +117,6 @@ struct uvf_fetcher {
   uint64_t failed;
 
   unsigned in_curl;      /* > 0 while inside a libcurl call */
-  int timeout_due;       /* libcurl asked for a timeout of 0 */
   int admit_due;         /* run admission from the idle callback */
   int admitting;         /* admission loop on the stack */
   int paused;
@@ -121,8 +140,9 @@ void uvf__hosts_free(uvf__hosts *t);
 /* loop.c */
 int uvf__loop_init(uvf_fetcher *f);
 void uvf__loop_kick(uvf_fetcher *f);
-void uvf__loop_drain(uvf_fetcher *f);
+void uvf__loop_drain(uvf__shard *sh);
 void uvf__loop_close_handles(uvf_fetcher *f);
+void uvf__loop_free(uvf_fetcher *f);
 curl_socket_t uvf__open_socket(void *clientp, curlsocktype purpose,
                                struct curl_sockaddr *addr);
 int uvf__close_socket(void *clientp, curl_socket_t fd);
@@ -132,6 +152,7 @@ int uvf__xfer_start(uvf_fetcher *f, uvf__url *u);
 void uvf__xfer_finish(uvf__xfer *x, CURLcode rc);
 void uvf__xfer_abort(uvf__xfer *x, uvf_err kind);
 void uvf__xfers_free(uvf_fetcher *f);
+long uvf__buffer_size(const uvf_options *o);
 
 /* admit.c */
 void uvf__admit(uvf_fetcher *f);

@@ -5,7 +5,9 @@
  * rules of ../shared/LIBCURL-LIBUV.md apply: no libcurl call from inside a
  * libcurl callback, drain finished transfers after every action, and a
  * timeout of 0 runs on the next loop iteration (an idle handle) rather than
- * as a 0 ms libuv timer, which 1.44 may fire again in the same pass. */
+ * as a 0 ms libuv timer, which 1.44 may fire again in the same pass.
+ * Each shard (see internal.h) is one multi handle with its own timer; the
+ * poll table and the idle handle are shared. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -47,7 +49,8 @@ static void poll_close(uvf__poll *p) {
   uv_close((uv_handle_t *)&p->h, on_poll_close);
 }
 
-static uvf__poll *poll_new(uvf_fetcher *f, curl_socket_t fd, int conn) {
+static uvf__poll *poll_new(uvf__shard *sh, curl_socket_t fd, int conn) {
+  uvf_fetcher *f = sh->f;
   uvf__poll *p;
   if (fd < 0 || table_fit(f, fd))
     return NULL;
@@ -60,6 +63,7 @@ static uvf__poll *poll_new(uvf_fetcher *f, curl_socket_t fd, int conn) {
   }
   p->h.data = p;
   p->f = f;
+  p->shard = sh;
   p->fd = fd;
   p->conn = conn;
   f->polls[fd] = p;
@@ -67,12 +71,13 @@ static uvf__poll *poll_new(uvf_fetcher *f, curl_socket_t fd, int conn) {
   return p;
 }
 
-static void action(uvf_fetcher *f, curl_socket_t fd, int flags) {
+static void action(uvf__shard *sh, curl_socket_t fd, int flags) {
+  uvf_fetcher *f = sh->f;
   int running = 0;
   f->in_curl++;
-  curl_multi_socket_action(f->multi, fd, flags, &running);
+  curl_multi_socket_action(sh->multi, fd, flags, &running);
   f->in_curl--;
-  uvf__loop_drain(f);
+  uvf__loop_drain(sh);
   uvf__admit(f);
 }
 
@@ -90,14 +95,14 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     if (events & UV_WRITABLE)
       flags |= CURL_CSELECT_OUT;
   }
-  action(p->f, p->fd, flags);
+  action(p->shard, p->fd, flags);
 }
 
 /* CURLMOPT_SOCKETFUNCTION: only changes what libuv watches (R1). */
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
                      void *socketp) {
-  uvf_fetcher *f = userp;
-  uvf__poll *p = poll_get(f, fd);
+  uvf__shard *sh = userp;
+  uvf__poll *p = poll_get(sh->f, fd);
   int ev = 0;
   (void)easy;
   (void)socketp;
@@ -112,7 +117,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
   }
   /* A failure here leaves the transfer to its timeout; returning -1 would
    * make libcurl fail every transfer of the multi handle. */
-  if (!p && !(p = poll_new(f, fd, 0)))
+  if (!p && !(p = poll_new(sh, fd, 0)))
     return 0;
   if (what & CURL_POLL_IN)
     ev |= UV_READABLE;
@@ -126,6 +131,23 @@ static void on_timer(uv_timer_t *t) {
   action(t->data, CURL_SOCKET_TIMEOUT, 0);
 }
 
+/* Runs the shards whose timeout of 0 came due; a shard that asks again
+ * while this runs waits for the next loop iteration. */
+static void run_due(uvf_fetcher *f) {
+  uvf__shard *sh = f->due;
+  f->due = NULL;
+  while (sh && !f->closing) {
+    uvf__shard *next = sh->due_next;
+    sh->due_next = NULL;
+    sh->on_due = 0;
+    if (sh->timeout_due) {
+      sh->timeout_due = 0;
+      action(sh, CURL_SOCKET_TIMEOUT, 0);
+    }
+    sh = next;
+  }
+}
+
 static void on_idle(uv_idle_t *i) {
   uvf_fetcher *f = i->data;
   uv_idle_stop(i);
@@ -133,10 +155,7 @@ static void on_idle(uv_idle_t *i) {
     uvf__teardown(f);
     return;
   }
-  if (f->timeout_due) {
-    f->timeout_due = 0;
-    action(f, CURL_SOCKET_TIMEOUT, 0);
-  }
+  run_due(f);
   if (f->admit_due) {
     f->admit_due = 0;
     uvf__admit(f);
@@ -145,15 +164,20 @@ static void on_idle(uv_idle_t *i) {
 
 /* CURLMOPT_TIMERFUNCTION: every value but -1 replaces the previous timer. */
 static int on_curl_timer(CURLM *multi, long ms, void *userp) {
-  uvf_fetcher *f = userp;
+  uvf__shard *sh = userp;
+  uvf_fetcher *f = sh->f;
   (void)multi;
-  uv_timer_stop(&f->timer);
-  f->timeout_due = 0;
+  uv_timer_stop(&sh->timer);
+  sh->timeout_due = ms == 0;
   if (ms == 0) {
-    f->timeout_due = 1;
+    if (!sh->on_due) {
+      sh->on_due = 1;
+      sh->due_next = f->due;
+      f->due = sh;
+    }
     uv_idle_start(&f->idle, on_idle);
   } else if (ms > 0) {
-    uv_timer_start(&f->timer, on_timer, (uint64_t)ms, 0);
+    uv_timer_start(&sh->timer, on_timer, (uint64_t)ms, 0);
   }
   return 0;
 }
@@ -164,10 +188,10 @@ void uvf__loop_kick(uvf_fetcher *f) {
     uv_idle_start(&f->idle, on_idle);
 }
 
-void uvf__loop_drain(uvf_fetcher *f) {
+void uvf__loop_drain(uvf__shard *sh) {
   CURLMsg *m;
   int left;
-  while (f->multi && (m = curl_multi_info_read(f->multi, &left))) {
+  while (sh->multi && (m = curl_multi_info_read(sh->multi, &left))) {
     CURL *easy = m->easy_handle;
     CURLcode rc = m->data.result; /* m dies with remove_handle (R5) */
     uvf__xfer *x = NULL;
@@ -181,7 +205,7 @@ void uvf__loop_drain(uvf_fetcher *f) {
 
 curl_socket_t uvf__open_socket(void *clientp, curlsocktype purpose,
                                struct curl_sockaddr *a) {
-  uvf_fetcher *f = clientp;
+  uvf__shard *sh = clientp;
   uvf__poll *stale;
   curl_socket_t fd;
   (void)purpose;
@@ -190,9 +214,9 @@ curl_socket_t uvf__open_socket(void *clientp, curlsocktype purpose,
     return CURL_SOCKET_BAD;
   /* A handle left from a socket closed behind our back (none expected)
    * would make uv_poll_init fail with EEXIST. */
-  if ((stale = poll_get(f, fd)))
+  if ((stale = poll_get(sh->f, fd)))
     poll_close(stale);
-  if (!poll_new(f, fd, 1)) {
+  if (!poll_new(sh, fd, 1)) {
     close(fd);
     return CURL_SOCKET_BAD;
   }
@@ -200,33 +224,70 @@ curl_socket_t uvf__open_socket(void *clientp, curlsocktype purpose,
 }
 
 int uvf__close_socket(void *clientp, curl_socket_t fd) {
-  uvf__poll *p = poll_get(clientp, fd);
+  uvf__shard *sh = clientp;
+  uvf__poll *p = poll_get(sh->f, fd);
   if (p)
     poll_close(p);
   return close(fd);
 }
 
-int uvf__loop_init(uvf_fetcher *f) {
+static int shard_init(uvf_fetcher *f, uvf__shard *sh, long maxconn) {
   CURLMcode mc = CURLM_OK;
-  long maxconn = f->o.max_in_flight < 16 ? 16 : (long)f->o.max_in_flight;
-  mc |= curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-  mc |= curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
-  mc |= curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-  mc |= curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
+  sh->f = f;
+  if (!(sh->multi = curl_multi_init()))
+    return UVF_ENOMEM;
+  mc |= curl_multi_setopt(sh->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+  mc |= curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh);
+  mc |= curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+  mc |= curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh);
   /* Pinned, so a dip in concurrency does not evict warm connections. */
-  mc |= curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS, maxconn);
-  if (mc != CURLM_OK)
-    return UVF_EBACKEND;
-  if (uv_timer_init(f->loop, &f->timer) || uv_idle_init(f->loop, &f->idle))
-    return UVF_EBACKEND;
-  f->timer.data = f;
+  mc |= curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS, maxconn);
+  return mc == CURLM_OK ? 0 : UVF_EBACKEND;
+}
+
+/* Creates every shard's multi handle first, then the libuv handles, whose
+ * init cannot fail: an error never leaves a handle on the caller's loop. */
+int uvf__loop_init(uvf_fetcher *f) {
+  unsigned n = (f->o.max_in_flight + UVF__SHARD_SIZE - 1) / UVF__SHARD_SIZE;
+  unsigned per = (f->o.max_in_flight + n - 1) / n, i;
+  int rc = 0;
+  if (!(f->shards = calloc(n, sizeof(*f->shards))))
+    return UVF_ENOMEM;
+  f->nshards = n;
+  for (i = 0; i < n && !rc; i++)
+    rc = shard_init(f, &f->shards[i], per < 16 ? 16 : (long)per);
+  if (rc) {
+    uvf__loop_free(f);
+    return rc;
+  }
+  for (i = 0; i < n; i++) {
+    uv_timer_init(f->loop, &f->shards[i].timer);
+    f->shards[i].timer.data = &f->shards[i];
+  }
+  uv_idle_init(f->loop, &f->idle);
   f->idle.data = f;
-  f->open_handles += 2;
+  f->open_handles += n + 1;
   return 0;
+}
+
+/* No transfer is left in any multi handle (abort removed them); cleanup
+ * may still call our socket callbacks, and closes connections through the
+ * closesocket callback. */
+void uvf__loop_free(uvf_fetcher *f) {
+  unsigned i;
+  for (i = 0; i < f->nshards; i++) {
+    curl_multi_cleanup(f->shards[i].multi);
+    f->shards[i].multi = NULL;
+  }
 }
 
 static void on_handle_close(uv_handle_t *h) {
   uvf__fetcher_handle_closed(h->data);
+}
+
+static void on_timer_close(uv_handle_t *h) {
+  uvf__shard *sh = h->data;
+  uvf__fetcher_handle_closed(sh->f);
 }
 
 void uvf__loop_close_handles(uvf_fetcher *f) {
@@ -234,6 +295,7 @@ void uvf__loop_close_handles(uvf_fetcher *f) {
   for (i = 0; i < f->npolls; i++)
     if (f->polls[i])
       poll_close(f->polls[i]);
-  uv_close((uv_handle_t *)&f->timer, on_handle_close);
+  for (i = 0; i < f->nshards; i++)
+    uv_close((uv_handle_t *)&f->shards[i].timer, on_timer_close);
   uv_close((uv_handle_t *)&f->idle, on_handle_close);
 }

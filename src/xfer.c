@@ -47,6 +47,19 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *userp) {
   return n;
 }
 
+/* Receive buffers share a budget of 16 MiB unless told otherwise: big
+ * buffers (fewer reads) for a few large bodies, small ones when thousands
+ * of transfers are in flight, where each would otherwise hold 16 KiB. */
+long uvf__buffer_size(const uvf_options *o) {
+  long size;
+  if (o->buffer_size)
+    return o->buffer_size;
+  size = (16L << 20) / (long)o->max_in_flight;
+  if (size > 128L << 10)
+    size = 128L << 10;
+  return size < 1024 ? 1024 : size;
+}
+
 #define SET(opt, val)                                                          \
   do {                                                                         \
     if (rc == CURLE_OK)                                                        \
@@ -79,12 +92,13 @@ static int easy_setup(uvf_fetcher *f, uvf__xfer *x) {
   /* Debian's compiled-in CAPATH disables the shared CA store cache, so
    * every TLS connection would parse the bundle again (T3). */
   SET(CURLOPT_CAPATH, (char *)NULL);
-  if (o->buffer_size)
-    SET(CURLOPT_BUFFERSIZE, o->buffer_size);
+  SET(CURLOPT_BUFFERSIZE, uvf__buffer_size(o));
   SET(CURLOPT_OPENSOCKETFUNCTION, uvf__open_socket);
-  SET(CURLOPT_OPENSOCKETDATA, (void *)f);
+  SET(CURLOPT_OPENSOCKETDATA, (void *)x->shard);
   SET(CURLOPT_CLOSESOCKETFUNCTION, uvf__close_socket);
-  SET(CURLOPT_CLOSESOCKETDATA, (void *)f);
+  SET(CURLOPT_CLOSESOCKETDATA, (void *)x->shard);
+  if (f->share)
+    SET(CURLOPT_SHARE, f->share);
   return rc == CURLE_OK ? 0 : UVF_EBACKEND;
 }
 
@@ -97,6 +111,8 @@ static uvf__xfer *xfer_get(uvf_fetcher *f) {
   if (!(x = calloc(1, sizeof(*x))))
     return NULL;
   x->f = f;
+  /* Slots fill the shards in turn, so none holds more than its share. */
+  x->shard = &f->shards[f->nxfers % f->nshards];
   if (!(x->easy = curl_easy_init()) || easy_setup(f, x)) {
     curl_easy_cleanup(x->easy);
     free(x);
@@ -148,7 +164,7 @@ int uvf__xfer_start(uvf_fetcher *f, uvf__url *u) {
     f->cb.on_start(f->ud, u->index, u->tag);
     f->in_curl--;
   }
-  if ((mc = curl_multi_add_handle(f->multi, x->easy)) != CURLM_OK) {
+  if ((mc = curl_multi_add_handle(x->shard->multi, x->easy)) != CURLM_OK) {
     x->u = NULL;
     xfer_put(f, x);
     return UVF_EBACKEND;
@@ -213,7 +229,7 @@ static void complete(uvf__xfer *x, CURLcode rc, uvf_err forced) {
   char msg[64];
   uvf_result r;
   f->in_curl++;
-  curl_multi_remove_handle(f->multi, x->easy);
+  curl_multi_remove_handle(x->shard->multi, x->easy);
   f->in_curl--;
   live_unlink(f, x);
   f->st.in_flight--;

@@ -94,6 +94,34 @@ TEST_IMPL(thousand_urls_at_n50_one_record_each_and_peak_bounded) {
   ts_stop(&srv);
 }
 
+/* Past 64 slots transfers spread over several multi handles; the cap and
+ * the one-record-per-index rule hold across them. */
+TEST_IMPL(cap_holds_across_shards_at_n300) {
+  size_t n = 1500, i;
+  char **u = calloc(n, sizeof(*u));
+  uvf_options o;
+  uvf_result *r;
+  ts_start(&srv, NULL);
+  for (i = 0; i < n; i++)
+    u[i] = urlf("/delay/%zu?bytes=%zu&i=%zu", 20 + i % 30, i % 100, i);
+  uvf_options_init(&o);
+  o.max_in_flight = 300;
+  r = fetch(u, n, &o, 0);
+  for (i = 0; i < n; i++) {
+    ASSERT_EQ(r[i].index, i);
+    if (!r[i].ok)
+      FAIL("index %zu: %s", i, r[i].message);
+    ASSERT_EQ(r[i].bytes, i % 100);
+  }
+  ASSERT_EQ(stats_field("requests"), n);
+  ASSERT_LE(stats_field("peak_in_flight"), 300);
+  ASSERT_LE(200, stats_field("peak_in_flight"));
+  uvf_results_free(r, n);
+  free(r);
+  free_urls(u, n);
+  ts_stop(&srv);
+}
+
 TEST_IMPL(per_host_cap_holds_across_loopback_hosts) {
   size_t n = 500, i;
   char **u = calloc(n, sizeof(*u)), *s, key[32];
@@ -568,6 +596,7 @@ TEST_IMPL(bad_arguments_are_refused_without_callbacks) {
 
 static const test_entry tests[] = {
   TEST_ENTRY(thousand_urls_at_n50_one_record_each_and_peak_bounded),
+  TEST_ENTRY(cap_holds_across_shards_at_n300),
   TEST_ENTRY(per_host_cap_holds_across_loopback_hosts),
   TEST_ENTRY(busy_host_does_not_hold_back_other_hosts),
   TEST_ENTRY(async_api_on_caller_loop_closes_clean),
