@@ -64,8 +64,11 @@ UVF_EXTERN const char *uvf_version(void);
 /* Settings for a fetcher. Fill with uvf_options_init() first, then change
  * fields; a zero-filled struct is not a valid set of defaults. The library
  * copies what it needs from it (strings and the header array included). */
+#define UVF_MAX_IN_FLIGHT 1000000
+
 typedef struct uvf_options {
-  unsigned max_in_flight;   /* N, transfers at once; default 50 */
+  unsigned max_in_flight;   /* N, transfers at once, 1 to UVF_MAX_IN_FLIGHT;
+                               default 50 */
   unsigned max_per_host;    /* per scheme+host+port; 0 = no cap (default) */
   unsigned max_waiting;     /* URLs parked behind busy hosts before the
                                source is no longer read; 0 = 4 * N */
@@ -93,8 +96,9 @@ typedef struct uvf_result {
   uint64_t index;         /* 0-based position among submitted URLs */
   uint64_t tag;           /* the caller's tag given with the URL */
   const char *url;        /* as submitted */
-  const char *final_url;  /* after redirects; NULL if no request was made */
-  long status;            /* final HTTP status; 0 if none */
+  const char *final_url;  /* after redirects; NULL if no request was made
+                             or the transfer was aborted */
+  long status;            /* final HTTP status; 0 if none or aborted */
   int ok;                 /* 1 when error == UVF_OK (final status 2xx) */
   uvf_err error;          /* UVF_OK or a result kind */
   int curl_code;          /* raw CURLcode, 0 if none */
@@ -115,17 +119,20 @@ typedef struct uvf_callbacks {
   /* Pull source, optional. Called when a slot is free and no submitted URL
    * waits. Return 1 with *url (read during this call only) and *tag set,
    * 0 when the input has ended for good, or -1 when nothing is ready now:
-   * it is asked again after uvf_resume(). */
+   * it is asked again after uvf_resume(). If it calls uvf_abort() or
+   * uvf_fetcher_close(), the URL it returns is dropped without an index. */
   int (*next)(void *ud, const char **url, uint64_t *tag);
   /* Optional. A transfer for this index is about to start. Runs inside
-   * admission: do not call uvf_abort() or uvf_fetcher_close() here. */
+   * admission: uvf_abort() is refused here; after uvf_fetcher_close() the
+   * transfer does not start and its result says UVF_EABORTED. */
   void (*on_start)(void *ud, uint64_t index, uint64_t tag);
   /* Optional. Body bytes as they arrive (decoded). Return 0 to go on,
    * non-zero to stop this transfer (its result says UVF_EABORTED). Runs
-   * inside libcurl: do not call uvf_abort() or uvf_fetcher_close() here. */
+   * inside libcurl: uvf_abort() is refused here (UVF_ESTATE) and
+   * uvf_fetcher_close() takes effect on the next loop iteration. */
   int (*on_body)(void *ud, uint64_t index, const char *data, size_t len);
   /* Exactly once per index, in completion order. May call uvf_submit,
-   * uvf_pause, uvf_resume and uvf_abort. */
+   * uvf_pause, uvf_resume, uvf_abort and uvf_fetcher_close. */
   void (*on_result)(void *ud, const uvf_result *r);
   /* Optional. The input has ended (next returned 0 or uvf_end_input was
    * called) and every index has its result. Called once. */
@@ -180,15 +187,17 @@ UVF_EXTERN void uvf_get_stats(const uvf_fetcher *f, uvf_stats *s);
 /* Aborts what is left (UVF_EABORTED results are delivered first), then
  * releases every handle. close_cb, if any, runs from the loop after the
  * fetcher's memory is gone; after it uv_loop_close() of the caller's loop
- * no longer sees any handle of ours. Must not be called from on_body or
- * twice. */
+ * no longer sees any handle of ours. A second call does nothing. Called
+ * from on_body or on_start, the abort and its results wait for the next
+ * loop iteration. */
 UVF_EXTERN void uvf_fetcher_close(uvf_fetcher *f, void (*close_cb)(void *ud));
 
 /* Blocking: fetches urls[0..n) on a private loop and fills results[i] for
  * each i. Work not finished deadline_ms after the call began ends with
  * UVF_EDEADLINE (0 = no deadline). The strings in results belong to the
- * caller, who releases them with uvf_results_free(). Returns UVF_OK, or an
- * API error with results untouched. */
+ * caller, who releases them with uvf_results_free(). Returns UVF_OK; an
+ * API error with results untouched; or UVF_EBACKEND with results filled
+ * (free them too) if the private loop would not close, which is a bug. */
 UVF_EXTERN int uvf_fetch_all(const char *const *urls, size_t n,
                              const uvf_options *o, long deadline_ms,
                              uvf_result *results);

@@ -123,6 +123,8 @@ static uvf__url *take_next(uvf_fetcher *f) {
   while (f->cb.next && !f->source_empty && !f->input_ended &&
          !f->aborted) {
     rc = f->cb.next(f->ud, &s, &tag);
+    if (f->aborted)
+      return NULL; /* next() aborted or closed: this URL gets no index */
     if (rc <= 0) {
       f->input_ended = rc == 0;
       f->source_empty = rc < 0;
@@ -135,11 +137,13 @@ static uvf__url *take_next(uvf_fetcher *f) {
   return NULL;
 }
 
-/* Checks the URL and finds its host; returns an error text if invalid. */
-static const char *classify(uvf_fetcher *f, uvf__url *u) {
+/* Checks the URL and finds its host; returns an error text if it cannot
+ * start, with *kind saying why. */
+static const char *classify(uvf_fetcher *f, uvf__url *u, uvf_err *kind) {
   char *host = NULL, *port = NULL, *key;
   CURLUcode uc;
   int https = strncasecmp(u->url, "https://", 8) == 0;
+  *kind = UVF_EINVALID_URL;
   if (!https && strncasecmp(u->url, "http://", 7) != 0)
     return "only http:// and https:// URLs are supported";
   if ((uc = curl_url_set(f->cu, CURLUPART_URL, u->url, 0)) != CURLUE_OK)
@@ -158,8 +162,10 @@ static const char *classify(uvf_fetcher *f, uvf__url *u) {
     curl_free(port);
   }
   curl_free(host);
-  if (f->o.max_per_host && !u->host)
+  if (f->o.max_per_host && !u->host) {
+    *kind = UVF_EABORTED;
     return "out of memory";
+  }
   return NULL;
 }
 
@@ -175,8 +181,9 @@ static void start(uvf_fetcher *f, uvf__url *u) {
     uvf__host_released(f, h);
   }
   uvf__deliver_url_error(f, u, UVF_EABORTED,
-                         rc == UVF_ENOMEM ? "out of memory"
-                                          : "libcurl refused the transfer");
+                         rc == UVF_ENOMEM   ? "out of memory"
+                         : rc == UVF_ESTATE ? uvf_strerror(UVF_EABORTED)
+                                            : "libcurl refused the transfer");
 }
 
 static void park(uvf_fetcher *f, uvf__host *h, uvf__url *u) {
@@ -189,12 +196,14 @@ static void park(uvf_fetcher *f, uvf__host *h, uvf__url *u) {
 }
 
 static void dispatch(uvf_fetcher *f, uvf__url *u) {
-  const char *why = classify(f, u);
+  uvf_err kind;
+  const char *why = classify(f, u, &kind);
   uvf__host *h = u->host;
   if (why) {
     char msg[256];
-    snprintf(msg, sizeof(msg), "invalid URL: %s", why);
-    uvf__deliver_url_error(f, u, UVF_EINVALID_URL, msg);
+    snprintf(msg, sizeof(msg), "%s%s",
+             kind == UVF_EINVALID_URL ? "invalid URL: " : "", why);
+    uvf__deliver_url_error(f, u, kind, msg);
   } else if (h && (h->parked_head || !host_has_room(f, h))) {
     park(f, h, u);
   } else {
@@ -220,8 +229,12 @@ static void start_parked(uvf_fetcher *f) {
 void uvf__admit(uvf_fetcher *f) {
   unsigned max_waiting = f->o.max_waiting;
   uvf__url *u;
-  if (f->admitting || f->closing || f->aborted)
+  if (f->admitting || f->closing)
     return; /* the loop further up the stack re-checks everything */
+  if (f->aborted) {
+    uvf__maybe_done(f);
+    return;
+  }
   f->admitting = 1;
   while (!f->closing && !f->aborted &&
          f->st.in_flight < f->o.max_in_flight) {

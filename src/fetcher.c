@@ -52,7 +52,8 @@ static int check_args(uv_loop_t *loop, const uvf_options *o,
                       const uvf_callbacks *cb) {
   if (!loop || !o || !cb || !cb->on_result)
     return UVF_EINVAL;
-  if (o->max_in_flight < 1 || o->timeout_ms < 0 ||
+  if (o->max_in_flight < 1 || o->max_in_flight > UVF_MAX_IN_FLIGHT ||
+      o->timeout_ms < 0 ||
       o->connect_timeout_ms < 0 || o->max_redirects < -1 ||
       (o->n_headers && !o->headers))
     return UVF_EINVAL;
@@ -179,7 +180,9 @@ void uvf_fetcher_close(uvf_fetcher *f, void (*close_cb)(void *ud)) {
     return;
   f->closing = 1;
   f->close_cb = close_cb;
-  if (!f->aborted)
+  /* From inside libcurl (on_body, on_start) the abort waits for the idle
+   * callback, where removing transfers is allowed. */
+  if (!f->aborted && !f->in_curl)
     uvf__abort_all(f, UVF_EABORTED);
   uvf__loop_kick(f);
 }
@@ -187,6 +190,8 @@ void uvf_fetcher_close(uvf_fetcher *f, void (*close_cb)(void *ud)) {
 /* R12's order: clean up the multi handles, then close every libuv handle;
  * memory goes in the last close callback. */
 void uvf__teardown(uvf_fetcher *f) {
+  if (!f->aborted)
+    uvf__abort_all(f, UVF_EABORTED);
   f->torn_down = 1;
   uvf__loop_free(f);
   uvf__loop_close_handles(f);

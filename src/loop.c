@@ -74,8 +74,10 @@ static uvf__poll *poll_new(uvf__shard *sh, curl_socket_t fd, int conn) {
 static void action(uvf__shard *sh, curl_socket_t fd, int flags) {
   uvf_fetcher *f = sh->f;
   int running = 0;
+  /* An error here (a socket libcurl no longer knows) leaves nothing to
+   * do: transfers end through their own results or timeouts. */
   f->in_curl++;
-  curl_multi_socket_action(sh->multi, fd, flags, &running);
+  (void)curl_multi_socket_action(sh->multi, fd, flags, &running);
   f->in_curl--;
   uvf__loop_drain(sh);
   uvf__admit(f);

@@ -72,6 +72,9 @@ static int easy_setup(uvf_fetcher *f, uvf__xfer *x) {
   CURLcode rc = CURLE_OK;
   SET(CURLOPT_PRIVATE, (void *)x);
   SET(CURLOPT_NOSIGNAL, 1L); /* else sigaction() around every action (T1) */
+  /* Removing a transfer that is still resolving would otherwise join the
+   * resolver thread and stall the loop (abort, deadline, close). */
+  SET(CURLOPT_QUICK_EXIT, 1L);
   SET(CURLOPT_WRITEFUNCTION, on_write);
   SET(CURLOPT_WRITEDATA, (void *)x);
   SET(CURLOPT_ERRORBUFFER, x->errbuf);
@@ -151,6 +154,8 @@ int uvf__xfer_start(uvf_fetcher *f, uvf__url *u) {
   x->u = u;
   x->bytes = 0;
   x->body_len = 0;
+  if (x->body)
+    x->body[0] = '\0'; /* no trace of the slot's previous body */
   x->too_large = x->cb_abort = x->body_oom = 0;
   x->errbuf[0] = '\0';
   if (curl_easy_setopt(x->easy, CURLOPT_URL, (const char *)u->url) != CURLE_OK) {
@@ -163,6 +168,11 @@ int uvf__xfer_start(uvf_fetcher *f, uvf__url *u) {
     f->in_curl++; /* no uvf_abort() from on_start either */
     f->cb.on_start(f->ud, u->index, u->tag);
     f->in_curl--;
+    if (f->closing) { /* on_start asked to close: do not start */
+      x->u = NULL;
+      xfer_put(f, x);
+      return UVF_ESTATE;
+    }
   }
   if ((mc = curl_multi_add_handle(x->shard->multi, x->easy)) != CURLM_OK) {
     x->u = NULL;
@@ -228,6 +238,8 @@ static void complete(uvf__xfer *x, CURLcode rc, uvf_err forced) {
   uvf__host *h = u->host;
   char msg[64];
   uvf_result r;
+  /* Never called from inside libcurl (uvf_abort and uvf_fetcher_close
+   * refuse or defer there), so this cannot fail with a recursive call. */
   f->in_curl++;
   curl_multi_remove_handle(x->shard->multi, x->easy);
   f->in_curl--;
@@ -235,6 +247,14 @@ static void complete(uvf__xfer *x, CURLcode rc, uvf_err forced) {
   f->st.in_flight--;
   fill_result(x, rc, &r);
   if (forced != UVF_OK) {
+    /* libcurl may not have run this transfer yet, and a pooled handle's
+     * info then still describes its previous one: report only what we
+     * measured ourselves. */
+    r.status = 0;
+    r.final_url = NULL;
+    r.redirects = 0;
+    r.time_connect = r.time_ttfb = 0;
+    r.time_total = (double)(uv_hrtime() - x->t_started) / 1e9;
     r.error = forced;
     r.message = uvf_strerror(forced);
   } else if (r.error == UVF_OK && (r.status < 200 || r.status > 299)) {

@@ -185,6 +185,19 @@ def body_files_are_named_by_index_only():
 
 
 @test
+def headers_user_agent_and_compression_are_sent():
+    with Server() as s, tempfile.TemporaryDirectory() as d:
+        rc, _, err = run(["-q", "-o", d, "-H", "X-Probe: 7", "-A", "probe/2",
+                          "--compressed", s.url("/headers")])
+        check(rc == 0, err)
+        with open(os.path.join(d, "0"), newline="") as f:
+            sent = f.read()
+        check("X-Probe: 7\r\n" in sent, sent)
+        check("User-Agent: probe/2\r\n" in sent, sent)
+        check("Accept-Encoding: " in sent, sent)
+
+
+@test
 def sigint_writes_started_records_and_exits_130():
     with Server() as s:
         urls = "".join(s.url("/delay/5000?i=%d" % i) + "\n"

@@ -312,6 +312,75 @@ TEST_IMPL(abort_ends_in_flight_and_queued_urls_as_aborted) {
   ts_stop(&srv);
 }
 
+static int abort_next(void *ud, const char **url, uint64_t *tag) {
+  async_run *a = ud;
+  if (a->next == 4)
+    ASSERT_EQ(uvf_abort(a->f, UVF_EABORTED), 0);
+  return ar_next(ud, url, tag);
+}
+
+TEST_IMPL(abort_from_the_source_drops_the_url_it_returns) {
+  uvf_callbacks cb = {abort_next, NULL, NULL, ar_result, ar_done};
+  uvf_options o;
+  async_run a;
+  ts_start(&srv, NULL);
+  ar_init(&a, 8, "/delay/2000?i=%zu");
+  uvf_options_init(&o);
+  o.max_in_flight = 8;
+  ASSERT_EQ(uvf_fetcher_new(&a.f, &a.loop, &o, &cb, &a), 0);
+  uv_run(&a.loop, UV_RUN_DEFAULT);
+  ASSERT_EQ(a.kinds[-UVF_EABORTED], 4);
+  ar_finish(&a, 4);
+  ts_stop(&srv);
+}
+
+static int close_on_body(void *ud, uint64_t index, const char *d, size_t n) {
+  async_run *a = ud;
+  uvf_fetcher_close(a->f, on_closed);
+  return 0;
+}
+
+static void count_done(void *ud) {
+  ((async_run *)ud)->done++;
+}
+
+TEST_IMPL(close_from_on_body_still_gives_every_index_a_result) {
+  uvf_callbacks cb = {ar_next, NULL, close_on_body, ar_result, count_done};
+  uvf_options o;
+  async_run a;
+  ts_start(&srv, NULL);
+  ar_init(&a, 6, "/bytes/200000?i=%zu");
+  uvf_options_init(&o);
+  o.max_in_flight = 3;
+  ASSERT_EQ(uvf_fetcher_new(&a.f, &a.loop, &o, &cb, &a), 0);
+  uv_run(&a.loop, UV_RUN_DEFAULT);
+  ASSERT_EQ(a.results, 3); /* the three indexed when close came */
+  ar_finish(&a, 3);
+  ts_stop(&srv);
+}
+
+TEST_IMPL(kept_body_never_carries_a_previous_body) {
+  uvf_options o;
+  uvf_result *r;
+  char *u[2];
+  ts_start(&srv, NULL);
+  u[0] = urlf("/bytes/100");
+  u[1] = urlf("/status/204");
+  uvf_options_init(&o);
+  o.keep_body = 1;
+  o.max_in_flight = 1; /* both through the same pooled slot */
+  r = fetch(u, 2, &o, 0);
+  ASSERT_EQ(r[0].bytes, 100);
+  ASSERT(r[1].ok);
+  ASSERT_EQ(r[1].bytes, 0);
+  ASSERT_STR_EQ(r[1].body, "");
+  uvf_results_free(r, 2);
+  free(r);
+  free(u[0]);
+  free(u[1]);
+  ts_stop(&srv);
+}
+
 TEST_IMPL(blocking_call_honours_its_deadline) {
   size_t n = 20, i;
   char **u = calloc(n, sizeof(*u));
@@ -504,6 +573,47 @@ TEST_IMPL(kept_body_is_the_servers_bytes) {
   ts_stop(&srv);
 }
 
+TEST_IMPL(extra_headers_and_user_agent_are_sent) {
+  const char *hdrs[] = {"X-Probe: 42", "Accept: text/plain"};
+  uvf_options o;
+  uvf_result *r;
+  char *u;
+  ts_start(&srv, NULL);
+  uvf_options_init(&o);
+  o.keep_body = 1;
+  o.headers = hdrs;
+  o.n_headers = 2;
+  o.user_agent = "probe/1.0";
+  o.accept_encoding = "";
+  u = urlf("/headers");
+  r = fetch1(u, &o);
+  ASSERT(r->ok);
+  ASSERT(strstr(r->body, "X-Probe: 42\r\n"));
+  ASSERT(strstr(r->body, "Accept: text/plain\r\n"));
+  ASSERT(strstr(r->body, "User-Agent: probe/1.0\r\n"));
+  ASSERT(strstr(r->body, "Accept-Encoding: "));
+  done1(r);
+  free(u);
+  ts_stop(&srv);
+}
+
+TEST_IMPL(default_user_agent_names_uvfetch) {
+  uvf_options o;
+  uvf_result *r;
+  char *u;
+  ts_start(&srv, NULL);
+  uvf_options_init(&o);
+  o.keep_body = 1;
+  u = urlf("/headers");
+  r = fetch1(u, &o);
+  ASSERT(r->ok);
+  ASSERT(strstr(r->body, "User-Agent: uvfetch/" UVF_VERSION_STRING "\r\n"));
+  ASSERT(!strstr(r->body, "Accept-Encoding"));
+  done1(r);
+  free(u);
+  ts_stop(&srv);
+}
+
 TEST_IMPL(redirects_are_followed_and_counted) {
   uvf_result *r;
   char *u;
@@ -602,6 +712,9 @@ static const test_entry tests[] = {
   TEST_ENTRY(async_api_on_caller_loop_closes_clean),
   TEST_ENTRY(source_is_read_only_as_slots_free_up),
   TEST_ENTRY(abort_ends_in_flight_and_queued_urls_as_aborted),
+  TEST_ENTRY(abort_from_the_source_drops_the_url_it_returns),
+  TEST_ENTRY(close_from_on_body_still_gives_every_index_a_result),
+  TEST_ENTRY(kept_body_never_carries_a_previous_body),
   TEST_ENTRY(blocking_call_honours_its_deadline),
   TEST_ENTRY(invalid_urls_get_invalid_url_records),
   TEST_ENTRY(unresolvable_host_is_dns),
@@ -615,6 +728,8 @@ static const test_entry tests[] = {
   TEST_ENTRY(status_404_is_http_with_status),
   TEST_ENTRY(failing_urls_do_not_stop_the_batch),
   TEST_ENTRY(kept_body_is_the_servers_bytes),
+  TEST_ENTRY(extra_headers_and_user_agent_are_sent),
+  TEST_ENTRY(default_user_agent_names_uvfetch),
   TEST_ENTRY(redirects_are_followed_and_counted),
   TEST_ENTRY(pause_stops_admission_until_resume),
   TEST_ENTRY(every_kind_has_a_name_and_text),

@@ -401,13 +401,30 @@ static void counted(struct ts_conn *c, const struct ts_req *r,
   start(c, &s);
 }
 
+/* /headers: the request's header lines as the body, so tests can see
+ * what a client sent. */
+static void echo_headers(struct ts_conn *c, const struct ts_req *r) {
+  size_t n = r->headers_len;
+  char *p = ts_out_reserve(c, HEAD_ROOM + n + 2);
+
+  p = ts_head(p, 200, "text/plain", 1, n + 2, r->keep);
+  p = PUTS(p, "\r\n");
+  if (r->method != TS_HEAD) {
+    p = put(p, r->headers, n);
+    p = PUTS(p, "\r\n");
+  }
+  ts_out_commit(c, p, 1);
+}
+
 static void dispatch(struct ts_conn *c, const struct ts_req *r,
                      const char *path, size_t n, const struct query *q) {
   size_t at;
   uint64_t v;
 
   ts_stats_begin(c);
-  if (n == 12 && memcmp(path, "/redirect-to", 12) == 0) {
+  if (n == 8 && memcmp(path, "/headers", 8) == 0) {
+    echo_headers(c, r);
+  } else if (n == 12 && memcmp(path, "/redirect-to", 12) == 0) {
     redirect_to(c, r, q);
   } else if (prefix(path, n, "/redirect/", &at)) {
     if (ts_parse_u64(path + at, n - at, &v) == 0)

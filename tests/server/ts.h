@@ -127,6 +127,8 @@ struct ts_req {
   size_t target_len;
   uint8_t method;           /* enum ts_method */
   uint8_t keep;
+  const char *headers;      /* the header lines after the request line */
+  size_t headers_len;       /* up to, not including, the blank line */
 };
 
 /* Looks for one complete header block in p[0..len).  Returns its length
