@@ -73,8 +73,9 @@ typedef struct uvf__xfer {
 
 /* A uv_poll_t for one socket, kept in a table indexed by fd. Connection
  * sockets (opened through our opensocket callback) keep theirs from open
- * to close, stopped while libcurl leaves them idle, which spares a handle
- * init and close for every request on a keep-alive connection. */
+ * to close, still watching while libcurl leaves them idle, which spares a
+ * handle init, start, stop and close for every request on a keep-alive
+ * connection. */
 typedef struct uvf__poll {
   uv_poll_t h;
   uvf_fetcher *f;
@@ -82,6 +83,8 @@ typedef struct uvf__poll {
   curl_socket_t fd;
   int conn;   /* opened by us: close only in the closesocket callback */
   int active; /* uv_poll_start()ed */
+  int events; /* what it was started with */
+  int want;   /* what libcurl wants now; 0 after CURL_POLL_REMOVE */
 } uvf__poll;
 
 struct uvf_fetcher {

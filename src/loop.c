@@ -86,6 +86,14 @@ static void action(uvf__shard *sh, curl_socket_t fd, int flags) {
 static void on_poll(uv_poll_t *h, int status, int events) {
   uvf__poll *p = h->data;
   int flags = 0;
+  if (!p->want) {
+    /* An idle keep-alive connection stirred (most likely the server
+     * closed it): stop watching now; libcurl finds out when it reuses or
+     * prunes the connection. */
+    uv_poll_stop(h);
+    p->active = 0;
+    return;
+  }
   if (status < 0) {
     /* libuv stopped the handle on EPOLLERR; libcurl must still learn of it
      * so it can fail or close the connection. */
@@ -110,8 +118,11 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
   (void)socketp;
   if (what == CURL_POLL_REMOVE) {
     if (p && p->conn) {
-      uv_poll_stop(&p->h); /* idle keep-alive or about to close */
-      p->active = 0;
+      /* An idle keep-alive connection, or one about to close (then the
+       * closesocket callback follows). Its watcher stays as it is, since
+       * the next request on it most likely wants the same events back:
+       * a stop and a start would cost two epoll_ctl calls per request. */
+      p->want = 0;
     } else if (p) {
       poll_close(p); /* resolver pipe and other sockets we did not open */
     }
@@ -125,7 +136,11 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
     ev |= UV_READABLE;
   if (what & CURL_POLL_OUT)
     ev |= UV_WRITABLE;
+  p->want = ev;
+  if (p->active && p->events == ev)
+    return 0;
   p->active = uv_poll_start(&p->h, ev, on_poll) == 0;
+  p->events = ev;
   return 0;
 }
 
