@@ -85,7 +85,7 @@ typedef struct uvf_options {
   int keep_body;            /* 1 = collect each body in memory and hand it
                                over in uvf_result.body; default 0 */
   long buffer_size;         /* libcurl receive buffer per transfer, 1024 to
-                               10 MiB; 0 = 16 MiB / N within 1 to 128 KiB */
+                               10 MiB; 0 = 4 MiB / N within 1 to 128 KiB */
 } uvf_options;
 
 UVF_EXTERN void uvf_options_init(uvf_options *o);

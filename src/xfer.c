@@ -47,14 +47,14 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *userp) {
   return n;
 }
 
-/* Receive buffers share a budget of 16 MiB unless told otherwise: big
+/* Receive buffers share a budget of 4 MiB unless told otherwise: big
  * buffers (fewer reads) for a few large bodies, small ones when thousands
  * of transfers are in flight, where each would otherwise hold 16 KiB. */
 long uvf__buffer_size(const uvf_options *o) {
   long size;
   if (o->buffer_size)
     return o->buffer_size;
-  size = (16L << 20) / (long)o->max_in_flight;
+  size = (4L << 20) / (long)o->max_in_flight;
   if (size > 128L << 10)
     size = 128L << 10;
   return size < 1024 ? 1024 : size;
