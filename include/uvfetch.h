@@ -84,6 +84,13 @@ typedef struct uvf_options {
   int insecure;             /* 1 = skip TLS verification; default 0 */
   int keep_body;            /* 1 = collect each body in memory and hand it
                                over in uvf_result.body; default 0 */
+  unsigned max_retries;     /* retries after a retryable failure: connect
+                               error, timeout, reset on a reused connection,
+                               HTTP 408, 429, 500, 502, 503, 504; default 0 */
+  long retry_base_ms;       /* backoff: a random wait in [0, base * 2^k],
+                               k = retries so far; default 500 */
+  long retry_max_ms;        /* cap of one wait, Retry-After included;
+                               default 30000 */
   long buffer_size;         /* libcurl receive buffer per transfer, 1024 to
                                10 MiB; 0 = 4 MiB / N within 1 to 128 KiB */
 } uvf_options;
@@ -109,7 +116,9 @@ typedef struct uvf_result {
   double time_connect;    /* seconds until TCP connected */
   double time_ttfb;       /* seconds until the first response byte */
   double time_queued;     /* seconds between index and transfer start */
-  unsigned attempts;      /* transfers started for this URL (0 or 1) */
+  unsigned attempts;      /* transfers started for this URL */
+  const char *history;    /* errors of the earlier attempts, "; " between
+                             them ("http 503; timeout"); NULL if none */
   unsigned redirects;     /* redirects followed */
 } uvf_result;
 

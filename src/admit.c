@@ -54,11 +54,13 @@ void uvf__deliver_url_error(uvf_fetcher *f, uvf__url *u, uvf_err kind,
   r.url = u->url;
   r.error = kind;
   r.message = message;
+  r.attempts = u->attempts;
+  r.history = u->history;
   r.time_queued = (double)(uv_hrtime() - u->t_indexed) / 1e9;
   uvf__deliver(f, &r);
   if (u->host)
     uvf__host_unref(&f->hosts, u->host);
-  free(u);
+  uvf__url_free(u);
 }
 
 static uvf__url *url_new(uvf_fetcher *f, const char *s, uint64_t tag) {
@@ -69,6 +71,9 @@ static uvf__url *url_new(uvf_fetcher *f, const char *s, uint64_t tag) {
   memcpy(u->url, s, len + 1);
   u->next = NULL;
   u->host = NULL;
+  u->attempts = 0;
+  u->history = NULL;
+  u->due = 0;
   u->index = f->st.submitted++;
   u->tag = tag;
   u->t_indexed = uv_hrtime();
@@ -242,6 +247,10 @@ void uvf__admit(uvf_fetcher *f) {
       start_parked(f);
       continue;
     }
+    if ((u = uvf__retry_pop(f))) {
+      dispatch(f, u); /* indexed already: goes even when paused */
+      continue;
+    }
     if (f->paused || f->st.waiting >= max_waiting || !(u = take_next(f)))
       break;
     dispatch(f, u);
@@ -290,6 +299,14 @@ void uvf__abort_all(uvf_fetcher *f, uvf_err kind) {
     uvf__deliver_url_error(f, u, kind, uvf_strerror(kind));
   }
   u = collect_parked(f);
+  if (u) {
+    uvf__url *t = u;
+    while (t->next)
+      t = t->next;
+    t->next = uvf__retry_collect(f);
+  } else {
+    u = uvf__retry_collect(f);
+  }
   while (u) {
     uvf__url *next = u->next;
     f->st.waiting--;

@@ -35,6 +35,7 @@ static void fa_result(void *ud, const uvf_result *r) {
   d->final_url = dup_str(r->final_url);
   d->message = dup_str(r->message);
   d->body = dup_str(r->body);
+  d->history = dup_str(r->history);
 }
 
 static void fa_done(void *ud) {
@@ -101,6 +102,8 @@ void uvf_results_free(uvf_result *results, size_t n) {
     free((char *)results[i].final_url);
     free((char *)results[i].message);
     free((char *)results[i].body);
+    free((char *)results[i].history);
+    results[i].history = NULL;
     results[i].url = results[i].final_url = NULL;
     results[i].message = results[i].body = NULL;
   }

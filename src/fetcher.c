@@ -14,6 +14,8 @@ void uvf_options_init(uvf_options *o) {
   o->timeout_ms = 30000;
   o->connect_timeout_ms = 10000;
   o->max_redirects = 10;
+  o->retry_base_ms = 500;
+  o->retry_max_ms = 30000;
 }
 
 static char *dup_or_null(const char *s, int *oom) {
@@ -55,6 +57,7 @@ static int check_args(uv_loop_t *loop, const uvf_options *o,
   if (o->max_in_flight < 1 || o->max_in_flight > UVF_MAX_IN_FLIGHT ||
       o->timeout_ms < 0 ||
       o->connect_timeout_ms < 0 || o->max_redirects < -1 ||
+      o->retry_base_ms < 0 || o->retry_max_ms < 0 ||
       (o->n_headers && !o->headers))
     return UVF_EINVAL;
   return 0;
@@ -111,6 +114,7 @@ int uvf_fetcher_new(uvf_fetcher **out, uv_loop_t *loop, const uvf_options *o,
   }
   if ((rc = uvf__loop_init(f)))
     goto fail; /* it left no handle on the loop */
+  uvf__retry_init(f);
   uvf__loop_kick(f);
   *out = f;
   return 0;

@@ -14,6 +14,9 @@ typedef struct uvf__url {
   uint64_t index;
   uint64_t tag;
   uint64_t t_indexed; /* uv_hrtime() when the index was given */
+  uint64_t due;       /* uv_now() when a retry may start */
+  unsigned attempts;  /* transfers started so far */
+  char *history;      /* earlier attempts' errors; NULL if none */
   char url[];
 } uvf__url;
 
@@ -116,6 +119,11 @@ struct uvf_fetcher {
   uvf__hosts hosts;
   uvf__host *ready_head, *ready_tail; /* hosts with parked URLs and room */
 
+  uv_timer_t retry_timer;
+  uvf__url *retry_wait;  /* sorted by due */
+  uvf__url *retry_ready; /* due, to start before any new URL */
+  uint64_t first_attempts, retries, rng;
+
   uvf_stats st;
   uint64_t failed;
 
@@ -166,6 +174,14 @@ void uvf__deliver_url_error(uvf_fetcher *f, uvf__url *u, uvf_err kind,
 void uvf__host_released(uvf_fetcher *f, uvf__host *h);
 void uvf__maybe_done(uvf_fetcher *f);
 void uvf__abort_all(uvf_fetcher *f, uvf_err kind);
+
+/* retry.c */
+void uvf__retry_init(uvf_fetcher *f);
+int uvf__retry_take(uvf_fetcher *f, uvf__url *u, const uvf_result *r,
+                    long retry_after_s);
+uvf__url *uvf__retry_pop(uvf_fetcher *f);
+uvf__url *uvf__retry_collect(uvf_fetcher *f);
+void uvf__url_free(uvf__url *u);
 
 /* fetcher.c */
 void uvf__deliver(uvf_fetcher *f, const uvf_result *r);

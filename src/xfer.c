@@ -164,6 +164,8 @@ int uvf__xfer_start(uvf_fetcher *f, uvf__url *u) {
     return UVF_ENOMEM;
   }
   x->t_started = uv_hrtime();
+  if (++u->attempts == 1)
+    f->first_attempts++;
   if (f->cb.on_start) {
     f->in_curl++; /* no uvf_abort() from on_start either */
     f->cb.on_start(f->ud, u->index, u->tag);
@@ -210,7 +212,8 @@ static void fill_result(uvf__xfer *x, CURLcode rc, uvf_result *r) {
   r->time_connect = info_secs(e, CURLINFO_CONNECT_TIME_T);
   r->time_ttfb = info_secs(e, CURLINFO_STARTTRANSFER_TIME_T);
   r->time_queued = (double)(x->t_started - x->u->t_indexed) / 1e9;
-  r->attempts = 1;
+  r->attempts = x->u->attempts;
+  r->history = x->u->history;
   r->bytes = x->bytes;
   r->body = x->f->o.keep_body ? (x->body ? x->body : "") : NULL;
   r->curl_code = (int)rc;
@@ -228,6 +231,15 @@ static void fill_result(uvf__xfer *x, CURLcode rc, uvf_result *r) {
     r->error = UVF_EABORTED;
     r->message = "stopped by the body callback";
   }
+}
+
+/* Hands u to the retry queue if its failure is worth another attempt; the
+ * host reference u held is given back by the caller as for a result. */
+static int retry_after(uvf__xfer *x, const uvf_result *r, uvf__url *u) {
+  curl_off_t after = 0;
+  curl_easy_getinfo(x->easy, CURLINFO_RETRY_AFTER, &after);
+  u->host = NULL; /* the caller gives its reference back either way */
+  return uvf__retry_take(x->f, u, r, (long)after);
 }
 
 /* Removes the transfer, delivers its result, then gives back its slot and
@@ -265,10 +277,16 @@ static void complete(uvf__xfer *x, CURLcode rc, uvf_err forced) {
   r.ok = r.error == UVF_OK;
   if (r.ok)
     r.message = "";
-  uvf__deliver(f, &r);
   x->u = NULL;
+  if (!r.ok && forced == UVF_OK && retry_after(x, &r, u)) {
+    xfer_put(f, x);
+    if (h)
+      uvf__host_released(f, h);
+    return;
+  }
+  uvf__deliver(f, &r);
   xfer_put(f, x);
-  free(u);
+  uvf__url_free(u);
   if (h)
     uvf__host_released(f, h);
 }

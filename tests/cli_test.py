@@ -198,6 +198,23 @@ def headers_user_agent_and_compression_are_sent():
 
 
 @test
+def retry_records_attempts_and_history():
+    with Server() as s, tempfile.TemporaryDirectory() as d:
+        urls = [s.url("/flaky/2?i=1"), s.url("/status/503"),
+                s.url("/status/404")]
+        rc, out, err = run(["-q", "--retry", "2", "--retry-delay", "0.01",
+                            "-o", d] + urls)
+        check(rc == 1, err)
+        recs = records(out)
+        check(recs[0]["ok"] and recs[0]["attempts"] == 3, recs[0])
+        check(recs[0]["history"] == ["http 503", "http 503"], recs[0])
+        with open(os.path.join(d, "0")) as f:
+            check(f.read() == "ok\n")  # the last attempt's body only
+        check(recs[1]["error"] == "http" and recs[1]["attempts"] == 3)
+        check(recs[2]["attempts"] == 1 and recs[2]["history"] == [])
+
+
+@test
 def sigint_writes_started_records_and_exits_130():
     with Server() as s:
         urls = "".join(s.url("/delay/5000?i=%d" % i) + "\n"

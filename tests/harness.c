@@ -7,6 +7,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* A failing test exits at once: the server it started must not outlive it
+ * (it would also hold the test's output pipe open). */
+static pid_t running_server;
+
+static void stop_running_server(void) {
+  if (running_server > 0)
+    kill(running_server, SIGTERM);
+}
+
 void ts_start(ts_server *s, const char *bind) {
   const char *exe = getenv("UVF_TESTSERVER");
   int pfd[2];
@@ -26,6 +35,9 @@ void ts_start(ts_server *s, const char *bind) {
     _exit(127);
   }
   close(pfd[1]);
+  if (!running_server)
+    atexit(stop_running_server);
+  running_server = s->pid;
   in = fdopen(pfd[0], "r");
   if (!in || !fgets(line, sizeof(line), in) ||
       sscanf(line, "PORT %d", &s->port) != 1)
@@ -40,6 +52,7 @@ void ts_stop(ts_server *s) {
   kill(s->pid, SIGTERM);
   waitpid(s->pid, &st, 0);
   s->pid = 0;
+  running_server = -1;
 }
 
 char *ts_get(const ts_server *s, const char *path) {

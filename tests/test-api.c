@@ -704,6 +704,134 @@ TEST_IMPL(bad_arguments_are_refused_without_callbacks) {
   ASSERT_EQ(uv_loop_close(&loop), 0);
 }
 
+static uvf_options retry_options(unsigned retries) {
+  uvf_options o;
+  uvf_options_init(&o);
+  o.max_retries = retries;
+  o.retry_base_ms = 20;
+  return o;
+}
+
+TEST_IMPL(retry_recovers_after_a_burst_of_503s) {
+  uvf_options o = retry_options(3);
+  uvf_result *r;
+  char *u;
+  ts_start(&srv, NULL);
+  u = urlf("/flaky/2?i=1");
+  r = fetch1(u, &o);
+  if (!r->ok)
+    FAIL("%s: %s", uvf_err_name(r->error), r->message);
+  ASSERT_EQ(r->attempts, 3);
+  ASSERT_STR_EQ(r->history, "http 503; http 503");
+  done1(r);
+  free(u);
+  ts_stop(&srv);
+}
+
+TEST_IMPL(retries_stop_at_the_maximum_and_keep_the_history) {
+  uvf_options o = retry_options(2);
+  uvf_result *r;
+  char *u;
+  ts_start(&srv, NULL);
+  u = urlf("/status/503");
+  r = fetch1(u, &o);
+  ASSERT_EQ(r->error, UVF_EHTTP);
+  ASSERT_EQ(r->status, 503);
+  ASSERT_EQ(r->attempts, 3);
+  ASSERT_STR_EQ(r->history, "http 503; http 503");
+  done1(r);
+  free(u);
+  ts_stop(&srv);
+}
+
+TEST_IMPL(retry_after_is_honoured) {
+  uvf_options o = retry_options(1);
+  uvf_result *r;
+  uint64_t t0;
+  char *u;
+  ts_start(&srv, NULL);
+  u = urlf("/flaky/1?retry_after&i=2");
+  t0 = uv_hrtime();
+  r = fetch1(u, &o);
+  ASSERT(r->ok);
+  ASSERT_EQ(r->attempts, 2);
+  ASSERT_LE(900, (uv_hrtime() - t0) / 1000000); /* Retry-After: 1 */
+  done1(r);
+  free(u);
+  ts_stop(&srv);
+}
+
+TEST_IMPL(refused_connections_are_retried) {
+  uvf_options o = retry_options(2);
+  uvf_result *r;
+  r = fetch1("http://127.0.0.1:1/", &o);
+  ASSERT_EQ(r->error, UVF_ECONNECT);
+  ASSERT_EQ(r->attempts, 3);
+  ASSERT_STR_EQ(r->history, "connect; connect");
+  done1(r);
+}
+
+TEST_IMPL(client_errors_are_not_retried) {
+  uvf_options o = retry_options(3);
+  uvf_result *r;
+  char *u;
+  ts_start(&srv, NULL);
+  u = urlf("/status/404");
+  r = fetch1(u, &o);
+  ASSERT_EQ(r->error, UVF_EHTTP);
+  ASSERT_EQ(r->attempts, 1);
+  ASSERT(r->history == NULL);
+  done1(r);
+  free(u);
+  ts_stop(&srv);
+}
+
+/* 100 URLs that always fail may retry 10 + 100 / 10 times in all. */
+TEST_IMPL(retry_budget_stops_a_retry_storm) {
+  size_t n = 100, i, retries = 0;
+  char **u = calloc(n, sizeof(*u));
+  uvf_options o = retry_options(5);
+  uvf_result *r;
+  ts_start(&srv, NULL);
+  o.retry_base_ms = 1;
+  o.max_in_flight = 10;
+  for (i = 0; i < n; i++)
+    u[i] = urlf("/status/503?i=%zu", i);
+  r = fetch(u, n, &o, 0);
+  for (i = 0; i < n; i++) {
+    ASSERT_EQ(r[i].index, i);
+    ASSERT_EQ(r[i].status, 503);
+    retries += r[i].attempts - 1;
+  }
+  ASSERT_LE(retries, 20);
+  ASSERT_LE(10, retries);
+  ASSERT_EQ(stats_field("requests"), n + retries);
+  uvf_results_free(r, n);
+  free(r);
+  free_urls(u, n);
+  ts_stop(&srv);
+}
+
+TEST_IMPL(abort_ends_urls_waiting_for_a_retry) {
+  size_t n = 4, i;
+  char **u = calloc(n, sizeof(*u));
+  uvf_options o = retry_options(3);
+  uvf_result *r;
+  ts_start(&srv, NULL);
+  o.retry_base_ms = 5000; /* still waiting when the deadline comes */
+  for (i = 0; i < n; i++)
+    u[i] = urlf("/status/503?i=%zu", i);
+  r = fetch(u, n, &o, 500);
+  for (i = 0; i < n; i++) {
+    ASSERT_EQ(r[i].error, UVF_EDEADLINE);
+    ASSERT(r[i].attempts >= 1);
+  }
+  uvf_results_free(r, n);
+  free(r);
+  free_urls(u, n);
+  ts_stop(&srv);
+}
+
 static const test_entry tests[] = {
   TEST_ENTRY(thousand_urls_at_n50_one_record_each_and_peak_bounded),
   TEST_ENTRY(cap_holds_across_shards_at_n300),
@@ -732,6 +860,13 @@ static const test_entry tests[] = {
   TEST_ENTRY(default_user_agent_names_uvfetch),
   TEST_ENTRY(redirects_are_followed_and_counted),
   TEST_ENTRY(pause_stops_admission_until_resume),
+  TEST_ENTRY(retry_recovers_after_a_burst_of_503s),
+  TEST_ENTRY(retries_stop_at_the_maximum_and_keep_the_history),
+  TEST_ENTRY(retry_after_is_honoured),
+  TEST_ENTRY(refused_connections_are_retried),
+  TEST_ENTRY(client_errors_are_not_retried),
+  TEST_ENTRY(retry_budget_stops_a_retry_storm),
+  TEST_ENTRY(abort_ends_urls_waiting_for_a_retry),
   TEST_ENTRY(every_kind_has_a_name_and_text),
   TEST_ENTRY(bad_arguments_are_refused_without_callbacks),
 };

@@ -24,7 +24,10 @@ enum {
   OPT_COMPRESSED,
   OPT_ORDER,
   OPT_PROGRESS,
-  OPT_NO_PROGRESS
+  OPT_NO_PROGRESS,
+  OPT_RETRY,
+  OPT_RETRY_DELAY,
+  OPT_RETRY_MAX_DELAY
 };
 
 static const char short_opts[] = ":i:j:H:A:ko:qhV";
@@ -40,6 +43,9 @@ static const struct option long_opts[] = {
   {"header", required_argument, NULL, 'H'},
   {"user-agent", required_argument, NULL, 'A'},
   {"max-body", required_argument, NULL, OPT_MAX_BODY},
+  {"retry", required_argument, NULL, OPT_RETRY},
+  {"retry-delay", required_argument, NULL, OPT_RETRY_DELAY},
+  {"retry-max-delay", required_argument, NULL, OPT_RETRY_MAX_DELAY},
   {"compressed", no_argument, NULL, OPT_COMPRESSED},
   {"insecure", no_argument, NULL, 'k'},
   {"output-dir", required_argument, NULL, 'o'},
@@ -77,6 +83,13 @@ static const char help_text[] =
   "      --max-body BYTES      fail a body over BYTES; suffixes k, M, G\n"
   "                            (default 0 = no limit)\n"
   "      --compressed          request a compressed response, decode it\n"
+  "      --retry N             retry a URL up to N times after a connect\n"
+  "                            error, timeout, reset or HTTP 408, 429,\n"
+  "                            500, 502, 503, 504 (default 0)\n"
+  "      --retry-delay SEC     backoff base: wait a random time up to\n"
+  "                            SEC x 2^(retries so far) (default 0.5)\n"
+  "      --retry-max-delay SEC longest wait, Retry-After included\n"
+  "                            (default 30)""\n"
   "  -k, --insecure            do not verify TLS certificates\n"
   "Output:\n"
   "  -o, --output-dir DIR      save each body as DIR/INDEX (created if\n"
@@ -90,7 +103,7 @@ static const char help_text[] =
   "  -V, --version             show versions and exit\n"
   "\n"
   "Report fields: index url ok status error message bytes attempts\n"
-  "time_total final_url, and file with -o.\n"
+  "history time_total final_url, and file with -o.\n"
   "Exit status: 0 every URL fetched with a 2xx status, 1 some failed,\n"
   "2 usage or setup error, 130 interrupted.\n";
 
@@ -243,6 +256,19 @@ static int number_opt(uvf_cli_args *a, int c, const char *name,
   case OPT_CONNECT_TIMEOUT:
     if (parse_seconds(v, c == OPT_TIMEOUT ? &a->fetch.timeout_ms
                                           : &a->fetch.connect_timeout_ms))
+      return usage_error("option %s: '%s' is not a number of seconds "
+                         "from 0 to %d", name, v, MAX_SECONDS);
+    return -1;
+  case OPT_RETRY:
+    if (parse_long(v, 0, 100, &n) != 0)
+      return usage_error("option %s: '%s' is not a number from 0 to 100",
+                         name, v);
+    a->fetch.max_retries = (unsigned)n;
+    return -1;
+  case OPT_RETRY_DELAY:
+  case OPT_RETRY_MAX_DELAY:
+    if (parse_seconds(v, c == OPT_RETRY_DELAY ? &a->fetch.retry_base_ms
+                                              : &a->fetch.retry_max_ms))
       return usage_error("option %s: '%s' is not a number of seconds "
                          "from 0 to %d", name, v, MAX_SECONDS);
     return -1;

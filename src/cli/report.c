@@ -3,6 +3,8 @@
  * depend on them. */
 #include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
 
@@ -15,6 +17,23 @@ static void field_u64(uvf_cli_buf *b, const char *name, uint64_t v) {
 static void field_str(uvf_cli_buf *b, const char *name, const char *v) {
   uvf_cli_buf_printf(b, ",\"%s\":", name);
   uvf_cli_json_str(b, v);
+}
+
+/* "history": the earlier attempts' errors as a JSON array of strings. */
+static void history(uvf_cli_buf *b, const char *h) {
+  const char *sep = "";
+  uvf_cli_buf_puts(b, ",\"history\":[");
+  while (h && *h) {
+    const char *end = strstr(h, "; ");
+    size_t n = end ? (size_t)(end - h) : strlen(h);
+    char item[64];
+    snprintf(item, sizeof(item), "%.*s", (int)(n < 63 ? n : 63), h);
+    uvf_cli_buf_puts(b, sep);
+    uvf_cli_json_str(b, item);
+    sep = ",";
+    h = end ? end + 2 : h + n;
+  }
+  uvf_cli_buf_puts(b, "]");
 }
 
 void uvf_cli_record_format(uvf_cli_buf *b, const uvf_cli_record *rec) {
@@ -31,6 +50,7 @@ void uvf_cli_record_format(uvf_cli_buf *b, const uvf_cli_record *rec) {
   field_str(b, "message", rec->message != NULL ? rec->message : "");
   field_u64(b, "bytes", r->bytes);
   field_u64(b, "attempts", r->attempts);
+  history(b, r->history);
   uvf_cli_buf_printf(b, ",\"time_total\":%.6f", t);
   field_str(b, "final_url", r->final_url);
   if (rec->with_file)

@@ -401,6 +401,50 @@ static void counted(struct ts_conn *c, const struct ts_req *r,
   start(c, &s);
 }
 
+/* /flaky/<k>?...: 503 for the first k requests with this exact target,
+ * then 200; with "retry_after" in the query the 503s carry Retry-After: 1.
+ * Counts live in a small open-addressed table keyed by the target's hash
+ * (a test tool: a full table just answers 200). */
+#define FLAKY_SLOTS 8192u
+static struct { uint64_t key; uint64_t seen; } flaky_tab[FLAKY_SLOTS];
+
+static uint64_t *flaky_count(const char *t, size_t n) {
+  uint64_t h = 1469598103934665603ULL;
+  size_t i;
+
+  for (i = 0; i < n; i++)
+    h = (h ^ (unsigned char)t[i]) * 1099511628211ULL;
+  h |= 1;  /* 0 marks a free slot */
+  for (i = 0; i < FLAKY_SLOTS; i++) {
+    size_t s = (size_t)((h + i) % FLAKY_SLOTS);
+    if (flaky_tab[s].key == h || flaky_tab[s].key == 0) {
+      flaky_tab[s].key = h;
+      return &flaky_tab[s].seen;
+    }
+  }
+  return NULL;
+}
+
+static void flaky(struct ts_conn *c, const struct ts_req *r, uint64_t k,
+                  const struct query *q) {
+  uint64_t *seen = flaky_count(r->target, r->target_len);
+  int head = r->method == TS_HEAD;
+  char *p;
+
+  if (seen == NULL || (*seen)++ >= k) {
+    reply_text(c, 200, r->keep, head, "ok\n", 1);
+    return;
+  }
+  p = ts_out_reserve(c, HEAD_ROOM + 16);
+  p = ts_head(p, 503, "text/plain", 1, 5, r->keep);
+  if (q->raw != NULL && memmem(q->raw, q->raw_len, "retry_after", 11))
+    p = PUTS(p, "Retry-After: 1\r\n");
+  p = PUTS(p, "\r\n");
+  if (!head)
+    p = PUTS(p, "busy\n");
+  ts_out_commit(c, p, 1);
+}
+
 /* /headers: the request's header lines as the body, so tests can see
  * what a client sent. */
 static void echo_headers(struct ts_conn *c, const struct ts_req *r) {
@@ -424,6 +468,9 @@ static void dispatch(struct ts_conn *c, const struct ts_req *r,
   ts_stats_begin(c);
   if (n == 8 && memcmp(path, "/headers", 8) == 0) {
     echo_headers(c, r);
+  } else if (prefix(path, n, "/flaky/", &at) &&
+             ts_parse_u64(path + at, n - at, &v) == 0) {
+    flaky(c, r, v, q);
   } else if (n == 12 && memcmp(path, "/redirect-to", 12) == 0) {
     redirect_to(c, r, q);
   } else if (prefix(path, n, "/redirect/", &at)) {
