@@ -84,6 +84,9 @@ typedef struct uvf_options {
   int insecure;             /* 1 = skip TLS verification; default 0 */
   int keep_body;            /* 1 = collect each body in memory and hand it
                                over in uvf_result.body; default 0 */
+  long low_speed_limit;     /* bytes/s; below it for low_speed_time seconds
+                               a transfer ends with UVF_ETIMEOUT; 0 = off */
+  long low_speed_time;      /* seconds; default 30 when the limit is set */
   unsigned max_retries;     /* retries after a retryable failure: connect
                                error, timeout, reset on a reused connection,
                                HTTP 408, 429, 500, 502, 503, 504; default 0 */

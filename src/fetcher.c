@@ -58,6 +58,7 @@ static int check_args(uv_loop_t *loop, const uvf_options *o,
       o->timeout_ms < 0 ||
       o->connect_timeout_ms < 0 || o->max_redirects < -1 ||
       o->retry_base_ms < 0 || o->retry_max_ms < 0 ||
+      o->low_speed_limit < 0 || o->low_speed_time < 0 ||
       (o->n_headers && !o->headers))
     return UVF_EINVAL;
   return 0;

@@ -84,6 +84,11 @@ static int easy_setup(uvf_fetcher *f, uvf__xfer *x) {
   SET(CURLOPT_MAXREDIRS, o->max_redirects);
   SET(CURLOPT_TIMEOUT_MS, o->timeout_ms);
   SET(CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
+  if (o->low_speed_limit > 0) {
+    SET(CURLOPT_LOW_SPEED_LIMIT, o->low_speed_limit);
+    SET(CURLOPT_LOW_SPEED_TIME, o->low_speed_time > 0 ? o->low_speed_time
+                                                        : 30L);
+  }
   SET(CURLOPT_USERAGENT, f->user_agent);
   SET(CURLOPT_HTTPHEADER, f->headers);
   if (o->max_body)

@@ -215,6 +215,66 @@ def retry_records_attempts_and_history():
 
 
 @test
+def bad_input_lines_get_records_and_valid_json():
+    with Server() as s:
+        path = tempfile.NamedTemporaryFile(suffix=".txt", delete=False).name
+        with open(path, "wb") as f:
+            f.write(b"http://127.0.0.1:%d/bytes/1\n" % s.port)
+            f.write(b"http://x/" + b"a" * 70000 + b"\n")      # over 64 KiB
+            f.write(b"http://127.0.0.1/\x00nul\n")              # a NUL byte
+            f.write(b"http://127.0.0.1:1/\xff\xfe bad utf-8\n")  # not UTF-8
+            f.write(b"http://127.0.0.1:%d/bytes/2\n" % s.port)
+        rc, out, _ = run(["-q", "-i", path])
+        check(rc == 1)
+        recs = records(out)  # json.loads fails on invalid JSON
+        check([r["index"] for r in recs] == [0, 1, 2, 3, 4])
+        check(recs[0]["ok"] and recs[4]["ok"] and recs[4]["bytes"] == 2)
+        for r, line in zip(recs[1:4], (2, 3, 4)):
+            check(r["error"] == "invalid_url", r)
+            check("line %d" % line in r["message"], r["message"])
+
+
+@test
+def empty_input_gives_no_records_and_exit_0():
+    inp = write_input([])
+    rc, out, err = run(["-q", "-i", inp])
+    check(rc == 0 and out == "", (rc, out, err))
+
+
+@test
+def unwritable_output_dir_is_a_usage_error():
+    with tempfile.TemporaryDirectory() as d:
+        blocker = os.path.join(d, "file")
+        open(blocker, "w").close()
+        rc, out, err = run(["-q", "-o", os.path.join(blocker, "sub"),
+                            "http://127.0.0.1:1/"])
+        check(rc == 2 and out == "" and "sub" in err, (rc, err))
+
+
+@test
+def parallelism_is_lowered_to_the_open_file_limit():
+    with Server() as s:
+        urls = [s.url("/bytes/1?i=%d" % i) for i in range(30)]
+        p = subprocess.run(
+            ["sh", "-c", 'ulimit -n 200 && exec "$0" "$@"', UVFETCH, "-q",
+             "-j", "5000"] + urls, capture_output=True, timeout=60)
+        err = p.stderr.decode()
+        check(p.returncode == 0, err)
+        check("lowered to 72" in err, err)
+        check(len(records(p.stdout.decode())) == 30)
+
+
+@test
+def low_speed_ends_a_trickling_transfer():
+    with Server() as s:
+        t0 = time.time()
+        rc, out, _ = run(["-q", "--low-speed", "100", "--low-speed-time",
+                          "1", s.url("/trickle?bytes=60")])
+        check(rc == 1 and time.time() - t0 < 10)
+        check(records(out)[0]["error"] == "timeout")
+
+
+@test
 def sigint_writes_started_records_and_exits_130():
     with Server() as s:
         urls = "".join(s.url("/delay/5000?i=%d" % i) + "\n"

@@ -832,6 +832,41 @@ TEST_IMPL(abort_ends_urls_waiting_for_a_retry) {
   ts_stop(&srv);
 }
 
+TEST_IMPL(trickling_below_low_speed_is_timeout) {
+  uvf_options o;
+  uvf_result *r;
+  uint64_t t0;
+  char *u;
+  ts_start(&srv, NULL);
+  uvf_options_init(&o);
+  o.low_speed_limit = 100;
+  o.low_speed_time = 1;
+  u = urlf("/trickle?bytes=60");
+  t0 = uv_hrtime();
+  r = fetch1(u, &o);
+  ASSERT_EQ(r->error, UVF_ETIMEOUT);
+  ASSERT_LE((uv_hrtime() - t0) / 1000000, 5000); /* not 60 s */
+  done1(r);
+  free(u);
+  ts_stop(&srv);
+}
+
+TEST_IMPL(huge_body_stops_at_max_body) {
+  uvf_options o;
+  uvf_result *r;
+  char *u;
+  ts_start(&srv, NULL);
+  uvf_options_init(&o);
+  o.max_body = 1 << 20;
+  u = urlf("/bytes/10000000000"); /* 10 GB announced */
+  r = fetch1(u, &o);
+  ASSERT_EQ(r->error, UVF_ETOO_LARGE);
+  ASSERT_LE(r->bytes, 1 << 20);
+  done1(r);
+  free(u);
+  ts_stop(&srv);
+}
+
 static const test_entry tests[] = {
   TEST_ENTRY(thousand_urls_at_n50_one_record_each_and_peak_bounded),
   TEST_ENTRY(cap_holds_across_shards_at_n300),
@@ -867,6 +902,8 @@ static const test_entry tests[] = {
   TEST_ENTRY(client_errors_are_not_retried),
   TEST_ENTRY(retry_budget_stops_a_retry_storm),
   TEST_ENTRY(abort_ends_urls_waiting_for_a_retry),
+  TEST_ENTRY(trickling_below_low_speed_is_timeout),
+  TEST_ENTRY(huge_body_stops_at_max_body),
   TEST_ENTRY(every_kind_has_a_name_and_text),
   TEST_ENTRY(bad_arguments_are_refused_without_callbacks),
 };

@@ -27,7 +27,9 @@ enum {
   OPT_NO_PROGRESS,
   OPT_RETRY,
   OPT_RETRY_DELAY,
-  OPT_RETRY_MAX_DELAY
+  OPT_RETRY_MAX_DELAY,
+  OPT_LOW_SPEED,
+  OPT_LOW_SPEED_TIME
 };
 
 static const char short_opts[] = ":i:j:H:A:ko:qhV";
@@ -44,6 +46,8 @@ static const struct option long_opts[] = {
   {"user-agent", required_argument, NULL, 'A'},
   {"max-body", required_argument, NULL, OPT_MAX_BODY},
   {"retry", required_argument, NULL, OPT_RETRY},
+  {"low-speed", required_argument, NULL, OPT_LOW_SPEED},
+  {"low-speed-time", required_argument, NULL, OPT_LOW_SPEED_TIME},
   {"retry-delay", required_argument, NULL, OPT_RETRY_DELAY},
   {"retry-max-delay", required_argument, NULL, OPT_RETRY_MAX_DELAY},
   {"compressed", no_argument, NULL, OPT_COMPRESSED},
@@ -83,6 +87,9 @@ static const char help_text[] =
   "      --max-body BYTES      fail a body over BYTES; suffixes k, M, G\n"
   "                            (default 0 = no limit)\n"
   "      --compressed          request a compressed response, decode it\n"
+  "      --low-speed BYTES     end a transfer slower than BYTES/s for\n"
+  "                            --low-speed-time seconds (timeout)\n"
+  "      --low-speed-time SEC  (default 30 when --low-speed is given)\n"
   "      --retry N             retry a URL up to N times after a connect\n"
   "                            error, timeout, reset or HTTP 408, 429,\n"
   "                            500, 502, 503, 504 (default 0)\n"
@@ -258,6 +265,14 @@ static int number_opt(uvf_cli_args *a, int c, const char *name,
                                           : &a->fetch.connect_timeout_ms))
       return usage_error("option %s: '%s' is not a number of seconds "
                          "from 0 to %d", name, v, MAX_SECONDS);
+    return -1;
+  case OPT_LOW_SPEED:
+  case OPT_LOW_SPEED_TIME:
+    if (parse_long(v, 0, INT_MAX, &n) != 0)
+      return usage_error("option %s: '%s' is not a whole number from 0 up",
+                         name, v);
+    *(c == OPT_LOW_SPEED ? &a->fetch.low_speed_limit
+                         : &a->fetch.low_speed_time) = n;
     return -1;
   case OPT_RETRY:
     if (parse_long(v, 0, 100, &n) != 0)

@@ -264,22 +264,33 @@ static int want_progress(const uvf_cli_args *a) {
 
 /* ---- setup and teardown ---- */
 
-/* Each transfer may hold a socket or two, a resolver socketpair and a
- * body file, and idle connections stay cached: the usual soft limit of
- * 1024 runs out at a few hundred transfers. */
-static void raise_fd_limit(unsigned n) {
-  struct rlimit rl;
-  rlim_t want = (rlim_t)n * 4 + 256;
+/* Raises the open-file limit to the hard limit, then lowers N to what it
+ * allows, so that a run never meets EMFILE half-way. A transfer holds one
+ * socket (libcurl keeps no more connections than transfers) and, with -o,
+ * a body file; the reserve covers stdio, the loop and resolver pipes. */
+#define FD_RESERVE 128
 
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
-    return;
-  rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want
-                    ? rl.rlim_max : want;
-  setrlimit(RLIMIT_NOFILE, &rl);
-  if (rl.rlim_cur < (rlim_t)n * 2 + 64)
-    uvf_cli_error("warning: only %llu open files allowed; -j %u may fail "
-                  "with 'Too many open files'",
-                  (unsigned long long)rl.rlim_cur, n);
+static unsigned fit_fd_limit(unsigned n, int with_files) {
+  struct rlimit rl;
+  rlim_t per = with_files ? 2 : 1, most;
+
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    return n;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (rl.rlim_cur == RLIM_INFINITY)
+    return n;
+  most = rl.rlim_cur > FD_RESERVE + per ? (rl.rlim_cur - FD_RESERVE) / per
+                                        : 1;
+  if ((rlim_t)n <= most)
+    return n;
+  uvf_cli_error("warning: -j %u lowered to %llu: only %llu open files "
+                "allowed", n, (unsigned long long)most,
+                (unsigned long long)rl.rlim_cur);
+  return (unsigned)most;
 }
 
 static void setup_stdout(cli *c) {
@@ -316,7 +327,8 @@ static int setup(cli *c) {
   int rc;
 
   setup_stdout(c);
-  raise_fd_limit(a->fetch.max_in_flight);
+  c->args.fetch.max_in_flight =
+      fit_fd_limit(a->fetch.max_in_flight, a->output_dir != NULL);
   c->window = 4 * (size_t)a->fetch.max_in_flight;
   if (c->window < 1024)
     c->window = 1024;
