@@ -143,7 +143,8 @@ long ts_http_parse(const char *p, size_t len, size_t *scan,
   eol = memchr(p, '\r', (size_t)(end - p) + 1);
   if (parse_request_line(p, eol, req) != 0)
     return -400;
-  req->headers = eol < end ? eol + 2 : end;
+  /* "\r\r\n\r\n" puts the request line's end one byte before `end`. */
+  req->headers = eol + 2 <= end ? eol + 2 : end;
   req->headers_len = (size_t)(end - req->headers);
   if (eol < end)
     scan_headers(eol + 2, end, req);
