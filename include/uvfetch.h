@@ -84,6 +84,8 @@ typedef struct uvf_options {
   int insecure;             /* 1 = skip TLS verification; default 0 */
   int keep_body;            /* 1 = collect each body in memory and hand it
                                over in uvf_result.body; default 0 */
+  double rate_per_host;     /* requests started per second and host, evenly
+                               spaced; 0 = no limit (default) */
   long low_speed_limit;     /* bytes/s; below it for low_speed_time seconds
                                a transfer ends with UVF_ETIMEOUT; 0 = off */
   long low_speed_time;      /* seconds; default 30 when the limit is set */
@@ -93,7 +95,10 @@ typedef struct uvf_options {
   long retry_base_ms;       /* backoff: a random wait in [0, base * 2^k],
                                k = retries so far; default 500 */
   long retry_max_ms;        /* cap of one wait, Retry-After included;
-                               default 30000 */
+                               default 30000. A 429 or 503 with Retry-After
+                               also pauses its whole host that long, when
+                               hosts are tracked (per-host cap, rate or
+                               retries set) */
   long buffer_size;         /* libcurl receive buffer per transfer, 1024 to
                                10 MiB; 0 = 4 MiB / N within 1 to 128 KiB */
 } uvf_options;

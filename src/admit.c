@@ -13,6 +13,10 @@
 
 #include "internal.h"
 
+int uvf__tracks_hosts(const uvf_fetcher *f) {
+  return f->o.max_per_host || f->o.rate_per_host > 0 || f->o.max_retries;
+}
+
 static void ready_push(uvf_fetcher *f, uvf__host *h) {
   h->on_ready = 1;
   h->ready_next = NULL;
@@ -33,14 +37,120 @@ static uvf__host *ready_pop(uvf_fetcher *f) {
   return h;
 }
 
-static int host_has_room(const uvf_fetcher *f, const uvf__host *h) {
+static int cap_room(const uvf_fetcher *f, const uvf__host *h) {
   return f->o.max_per_host == 0 || h->in_flight < f->o.max_per_host;
+}
+
+/* Microseconds until the host's rate or a Retry-After pause lets it start
+ * a transfer; 0 if it may now. */
+static uint64_t time_wait_us(const uvf_fetcher *f, const uvf__host *h) {
+  uint64_t now = uv_hrtime() / 1000, until = h->paused_until_us;
+  if (f->o.rate_per_host > 0 && h->next_start_us > until)
+    until = h->next_start_us;
+  return until > now ? until - now : 0;
+}
+
+static int host_has_room(const uvf_fetcher *f, const uvf__host *h) {
+  return cap_room(f, h) && time_wait_us(f, h) == 0;
+}
+
+static void on_polite_timer(uv_timer_t *t);
+
+/* Re-arms the timer for the host on the timed list that can go first. */
+static void polite_arm(uvf_fetcher *f) {
+  uint64_t least = UINT64_MAX;
+  uvf__host *h;
+  for (h = f->timed; h; h = h->time_next) {
+    uint64_t w = time_wait_us(f, h);
+    if (w < least)
+      least = w;
+  }
+  for (h = f->paused_hosts; h; h = h->pause_next) {
+    uint64_t now = uv_hrtime() / 1000;
+    uint64_t w = h->paused_until_us > now ? h->paused_until_us - now : 0;
+    if (w < least)
+      least = w;
+  }
+  if (least != UINT64_MAX)
+    uv_timer_start(&f->polite_timer, on_polite_timer, least / 1000 + 1, 0);
+}
+
+/* A host with parked URLs goes where it can be found again: the ready
+ * list if it may start now, the timed list if only time holds it back;
+ * a host at its cap is found again when one of its transfers ends. */
+static void host_schedule(uvf_fetcher *f, uvf__host *h) {
+  if (!h->parked_head || h->on_ready || h->on_timed || !cap_room(f, h))
+    return;
+  if (time_wait_us(f, h) == 0) {
+    ready_push(f, h);
+    return;
+  }
+  h->on_timed = 1;
+  h->time_next = f->timed;
+  f->timed = h;
+  polite_arm(f);
+}
+
+/* A pause that is over no longer keeps its host entry alive. */
+static void end_pauses(uvf_fetcher *f) {
+  uvf__host **pp = &f->paused_hosts;
+  uint64_t now = uv_hrtime() / 1000;
+  while (*pp) {
+    uvf__host *h = *pp;
+    if (h->paused_until_us <= now) {
+      *pp = h->pause_next;
+      h->on_paused = 0;
+      h->pause_next = NULL;
+      uvf__host_unref(&f->hosts, h);
+    } else {
+      pp = &h->pause_next;
+    }
+  }
+}
+
+static void on_polite_timer(uv_timer_t *t) {
+  uvf_fetcher *f = t->data;
+  uvf__host **pp = &f->timed;
+  end_pauses(f);
+  while (*pp) {
+    uvf__host *h = *pp;
+    if (time_wait_us(f, h) == 0) {
+      *pp = h->time_next;
+      h->on_timed = 0;
+      h->time_next = NULL;
+      host_schedule(f, h);
+    } else {
+      pp = &h->time_next;
+    }
+  }
+  polite_arm(f);
+  uvf__admit(f);
+}
+
+void uvf__polite_init(uvf_fetcher *f) {
+  uv_timer_init(f->loop, &f->polite_timer);
+  f->polite_timer.data = f;
+  f->open_handles++;
+}
+
+/* The host entry must outlive the pause even when nothing refers to it, or
+ * the next URL for the host would find a fresh entry and no pause. */
+void uvf__host_pause(uvf_fetcher *f, uvf__host *h, uint64_t ms) {
+  uint64_t until = uv_hrtime() / 1000 + ms * 1000;
+  if (until > h->paused_until_us)
+    h->paused_until_us = until;
+  if (!h->on_paused) {
+    h->on_paused = 1;
+    h->refs++;
+    h->pause_next = f->paused_hosts;
+    f->paused_hosts = h;
+  }
+  polite_arm(f);
 }
 
 void uvf__host_released(uvf_fetcher *f, uvf__host *h) {
   h->in_flight--;
-  if (h->parked_head && !h->on_ready)
-    ready_push(f, h);
+  host_schedule(f, h);
   uvf__host_unref(&f->hosts, h); /* the reference of the finished URL */
 }
 
@@ -157,7 +267,7 @@ static const char *classify(uvf_fetcher *f, uvf__url *u, uvf_err *kind) {
     curl_free(host);
     return "no host name";
   }
-  if (f->o.max_per_host) {
+  if (uvf__tracks_hosts(f)) {
     curl_url_get(f->cu, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
     if (asprintf(&key, "%s://%s:%s", https ? "https" : "http", host,
                  port ? port : "") >= 0) {
@@ -167,7 +277,7 @@ static const char *classify(uvf_fetcher *f, uvf__url *u, uvf_err *kind) {
     curl_free(port);
   }
   curl_free(host);
-  if (f->o.max_per_host && !u->host) {
+  if (uvf__tracks_hosts(f) && !u->host) {
     *kind = UVF_EABORTED;
     return "out of memory";
   }
@@ -177,8 +287,14 @@ static const char *classify(uvf_fetcher *f, uvf__url *u, uvf_err *kind) {
 static void start(uvf_fetcher *f, uvf__url *u) {
   uvf__host *h = u->host;
   int rc;
-  if (h)
+  if (h) {
     h->in_flight++;
+    if (f->o.rate_per_host > 0) { /* the next start, evenly spaced */
+      uint64_t now = uv_hrtime() / 1000;
+      h->next_start_us = (h->next_start_us > now ? h->next_start_us : now) +
+                         (uint64_t)(1e6 / f->o.rate_per_host);
+    }
+  }
   if ((rc = uvf__xfer_start(f, u)) == 0)
     return;
   if (h) {
@@ -211,6 +327,7 @@ static void dispatch(uvf_fetcher *f, uvf__url *u) {
     uvf__deliver_url_error(f, u, kind, msg);
   } else if (h && (h->parked_head || !host_has_room(f, h))) {
     park(f, h, u);
+    host_schedule(f, h);
   } else {
     start(f, u);
   }
@@ -220,6 +337,10 @@ static void start_parked(uvf_fetcher *f) {
   uvf__host *h = ready_pop(f);
   uvf__url *u = h->parked_head;
   int more;
+  if (!host_has_room(f, h)) { /* paused since it was put on the list */
+    host_schedule(f, h);
+    return;
+  }
   h->parked_head = u->next;
   if (!h->parked_head)
     h->parked_tail = NULL;
@@ -227,8 +348,8 @@ static void start_parked(uvf_fetcher *f) {
   f->st.waiting--;
   more = h->parked_head != NULL; /* then h outlives start() */
   start(f, u);
-  if (more && !f->aborted && !h->on_ready && host_has_room(f, h))
-    ready_push(f, h);
+  if (more && !f->aborted)
+    host_schedule(f, h);
 }
 
 void uvf__admit(uvf_fetcher *f) {
@@ -281,10 +402,14 @@ static uvf__url *collect_parked(uvf_fetcher *f) {
       *tail = h->parked_head;
       tail = &h->parked_tail->next;
       h->parked_head = h->parked_tail = NULL;
-      h->on_ready = 0;
+      h->on_ready = h->on_timed = 0;
+      h->time_next = NULL;
     }
   }
   f->ready_head = f->ready_tail = NULL;
+  f->timed = NULL;
+  if (!f->torn_down)
+    uv_timer_stop(&f->polite_timer);
   return all;
 }
 

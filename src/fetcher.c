@@ -59,6 +59,7 @@ static int check_args(uv_loop_t *loop, const uvf_options *o,
       o->connect_timeout_ms < 0 || o->max_redirects < -1 ||
       o->retry_base_ms < 0 || o->retry_max_ms < 0 ||
       o->low_speed_limit < 0 || o->low_speed_time < 0 ||
+      !(o->rate_per_host >= 0 && o->rate_per_host <= 1e6) ||
       (o->n_headers && !o->headers))
     return UVF_EINVAL;
   return 0;
@@ -116,6 +117,7 @@ int uvf_fetcher_new(uvf_fetcher **out, uv_loop_t *loop, const uvf_options *o,
   if ((rc = uvf__loop_init(f)))
     goto fail; /* it left no handle on the loop */
   uvf__retry_init(f);
+  uvf__polite_init(f);
   uvf__loop_kick(f);
   *out = f;
   return 0;

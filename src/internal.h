@@ -27,9 +27,15 @@ typedef struct uvf__host {
   struct uvf__host *hash_next;
   struct uvf__host *ready_next; /* in fetcher->ready while on it */
   uvf__url *parked_head, *parked_tail;
+  struct uvf__host *time_next;  /* in fetcher->timed while on it */
+  struct uvf__host *pause_next; /* in fetcher->paused while on it */
+  int on_paused;                /* holds a reference until the pause ends */
+  uint64_t next_start_us;       /* --rate: earliest next start */
+  uint64_t paused_until_us;     /* Retry-After: no start before */
   unsigned in_flight;
   unsigned refs;
   int on_ready;
+  int on_timed;
   char key[];
 } uvf__host;
 
@@ -118,6 +124,9 @@ struct uvf_fetcher {
   uvf__url *queue_head, *queue_tail; /* submitted, not yet taken */
   uvf__hosts hosts;
   uvf__host *ready_head, *ready_tail; /* hosts with parked URLs and room */
+  uvf__host *timed;     /* hosts with parked URLs waiting for a time */
+  uvf__host *paused_hosts; /* kept alive by a Retry-After pause */
+  uv_timer_t polite_timer;
 
   uv_timer_t retry_timer;
   uvf__url *retry_wait;  /* sorted by due */
@@ -172,6 +181,9 @@ int uvf__enqueue(uvf_fetcher *f, const char *url, uint64_t tag,
 void uvf__deliver_url_error(uvf_fetcher *f, uvf__url *u, uvf_err kind,
                             const char *message);
 void uvf__host_released(uvf_fetcher *f, uvf__host *h);
+void uvf__host_pause(uvf_fetcher *f, uvf__host *h, uint64_t ms);
+void uvf__polite_init(uvf_fetcher *f);
+int uvf__tracks_hosts(const uvf_fetcher *f);
 void uvf__maybe_done(uvf_fetcher *f);
 void uvf__abort_all(uvf_fetcher *f, uvf_err kind);
 

@@ -323,4 +323,5 @@ void uvf__loop_close_handles(uvf_fetcher *f) {
     uv_close((uv_handle_t *)&f->shards[i].timer, on_timer_close);
   uv_close((uv_handle_t *)&f->idle, on_handle_close);
   uv_close((uv_handle_t *)&f->retry_timer, on_handle_close);
+  uv_close((uv_handle_t *)&f->polite_timer, on_handle_close);
 }

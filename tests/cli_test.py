@@ -265,6 +265,17 @@ def parallelism_is_lowered_to_the_open_file_limit():
 
 
 @test
+def rate_limits_requests_per_host():
+    with Server() as s:
+        urls = [s.url("/bytes/1?i=%d" % i) for i in range(6)]
+        t0 = time.time()
+        rc, out, _ = run(["-q", "-j", "10", "--rate", "10"] + urls)
+        took = time.time() - t0
+        check(rc == 0 and len(records(out)) == 6)
+        check(took >= 0.45, "6 requests at 10/s took %.3f s" % took)
+
+
+@test
 def low_speed_ends_a_trickling_transfer():
     with Server() as s:
         t0 = time.time()

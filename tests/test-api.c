@@ -867,6 +867,59 @@ TEST_IMPL(huge_body_stops_at_max_body) {
   ts_stop(&srv);
 }
 
+/* 10 URLs to each of two hosts at 20 a second per host: about 0.45 s,
+ * whatever N, and not 0.9 s (the rate is per host). */
+TEST_IMPL(rate_spaces_requests_per_host) {
+  size_t n = 20, i;
+  char **u = calloc(n, sizeof(*u));
+  uvf_options o;
+  uvf_result *r;
+  uint64_t t0, ms;
+  ts_start(&srv, "127.0.0.1,127.0.0.2");
+  for (i = 0; i < n; i++)
+    if (asprintf(&u[i], "http://127.0.0.%zu:%d/bytes/1?i=%zu", 1 + i % 2,
+                 srv.port, i) < 0)
+      FAIL("oom");
+  uvf_options_init(&o);
+  o.max_in_flight = 50;
+  o.rate_per_host = 20;
+  t0 = uv_hrtime();
+  r = fetch(u, n, &o, 0);
+  ms = (uv_hrtime() - t0) / 1000000;
+  for (i = 0; i < n; i++)
+    ASSERT(r[i].ok);
+  ASSERT_LE(430, ms);
+  ASSERT_LE(ms, 850);
+  uvf_results_free(r, n);
+  free(r);
+  free_urls(u, n);
+  ts_stop(&srv);
+}
+
+/* N=1: the first URL gets 503 with Retry-After: 1; the second, to the same
+ * host, must wait for the pause too, though it was never refused. */
+TEST_IMPL(retry_after_pauses_the_whole_host) {
+  char *u[2];
+  uvf_options o = retry_options(1);
+  uvf_result *r;
+  ts_start(&srv, NULL);
+  u[0] = urlf("/flaky/1?retry_after&i=p0");
+  u[1] = urlf("/bytes/3?i=p1");
+  o.max_in_flight = 1;
+  r = fetch(u, 2, &o, 0);
+  ASSERT(r[0].ok);
+  ASSERT_EQ(r[0].attempts, 2);
+  ASSERT(r[1].ok);
+  if (r[1].time_queued < 0.8)
+    FAIL("second URL started %.3f s after its index, during the pause",
+         r[1].time_queued);
+  uvf_results_free(r, 2);
+  free(r);
+  free(u[0]);
+  free(u[1]);
+  ts_stop(&srv);
+}
+
 static const test_entry tests[] = {
   TEST_ENTRY(thousand_urls_at_n50_one_record_each_and_peak_bounded),
   TEST_ENTRY(cap_holds_across_shards_at_n300),
@@ -904,6 +957,8 @@ static const test_entry tests[] = {
   TEST_ENTRY(abort_ends_urls_waiting_for_a_retry),
   TEST_ENTRY(trickling_below_low_speed_is_timeout),
   TEST_ENTRY(huge_body_stops_at_max_body),
+  TEST_ENTRY(rate_spaces_requests_per_host),
+  TEST_ENTRY(retry_after_pauses_the_whole_host),
   TEST_ENTRY(every_kind_has_a_name_and_text),
   TEST_ENTRY(bad_arguments_are_refused_without_callbacks),
 };

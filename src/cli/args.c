@@ -29,7 +29,8 @@ enum {
   OPT_RETRY_DELAY,
   OPT_RETRY_MAX_DELAY,
   OPT_LOW_SPEED,
-  OPT_LOW_SPEED_TIME
+  OPT_LOW_SPEED_TIME,
+  OPT_RATE
 };
 
 static const char short_opts[] = ":i:j:H:A:ko:qhV";
@@ -47,6 +48,7 @@ static const struct option long_opts[] = {
   {"max-body", required_argument, NULL, OPT_MAX_BODY},
   {"retry", required_argument, NULL, OPT_RETRY},
   {"low-speed", required_argument, NULL, OPT_LOW_SPEED},
+  {"rate", required_argument, NULL, OPT_RATE},
   {"low-speed-time", required_argument, NULL, OPT_LOW_SPEED_TIME},
   {"retry-delay", required_argument, NULL, OPT_RETRY_DELAY},
   {"retry-max-delay", required_argument, NULL, OPT_RETRY_MAX_DELAY},
@@ -87,6 +89,8 @@ static const char help_text[] =
   "      --max-body BYTES      fail a body over BYTES; suffixes k, M, G\n"
   "                            (default 0 = no limit)\n"
   "      --compressed          request a compressed response, decode it\n"
+  "      --rate R              start at most R requests a second per host,\n"
+  "                            evenly spaced (default 0 = no limit)\n"
   "      --low-speed BYTES     end a transfer slower than BYTES/s for\n"
   "                            --low-speed-time seconds (timeout)\n"
   "      --low-speed-time SEC  (default 30 when --low-speed is given)\n"
@@ -266,6 +270,17 @@ static int number_opt(uvf_cli_args *a, int c, const char *name,
       return usage_error("option %s: '%s' is not a number of seconds "
                          "from 0 to %d", name, v, MAX_SECONDS);
     return -1;
+  case OPT_RATE: {
+    char *end;
+    double r;
+    errno = 0;
+    r = strtod(v, &end);
+    if (errno || end == v || *end || !isfinite(r) || r < 0 || r > 1e6)
+      return usage_error("option %s: '%s' is not a rate from 0 to 1000000 "
+                         "per second", name, v);
+    a->fetch.rate_per_host = r;
+    return -1;
+  }
   case OPT_LOW_SPEED:
   case OPT_LOW_SPEED_TIME:
     if (parse_long(v, 0, INT_MAX, &n) != 0)
