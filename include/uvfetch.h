@@ -90,8 +90,12 @@ typedef struct uvf_options {
                                a transfer ends with UVF_ETIMEOUT; 0 = off */
   long low_speed_time;      /* seconds; default 30 when the limit is set */
   unsigned max_retries;     /* retries after a retryable failure: connect
-                               error, timeout, reset on a reused connection,
-                               HTTP 408, 429, 500, 502, 503, 504; default 0 */
+                               error, timeout, reset or empty reply, HTTP
+                               408, 429, 500, 502, 503, 504; default 0.
+                               A fetcher retries at most 10 + 1 per 10
+                               first attempts in all, and keeps at most
+                               max_in_flight URLs waiting for a retry;
+                               past either, a failure is final */
   long retry_base_ms;       /* backoff: a random wait in [0, base * 2^k],
                                k = retries so far; default 500 */
   long retry_max_ms;        /* cap of one wait, Retry-After included;
@@ -139,7 +143,9 @@ typedef struct uvf_callbacks {
    * it is asked again after uvf_resume(). If it calls uvf_abort() or
    * uvf_fetcher_close(), the URL it returns is dropped without an index. */
   int (*next)(void *ud, const char **url, uint64_t *tag);
-  /* Optional. A transfer for this index is about to start. Runs inside
+  /* Optional. A transfer for this index is about to start; again for
+   * each retry, after which the earlier attempt's body bytes (already
+   * passed to on_body) are void. Runs inside
    * admission: uvf_abort() is refused here; after uvf_fetcher_close() the
    * transfer does not start and its result says UVF_EABORTED. */
   void (*on_start)(void *ud, uint64_t index, uint64_t tag);
@@ -192,7 +198,8 @@ UVF_EXTERN int uvf_abort(uvf_fetcher *f, uvf_err kind);
 typedef struct uvf_stats {
   uint64_t submitted;  /* indexes given out so far */
   uint64_t queued;     /* submitted, not yet admitted */
-  uint64_t waiting;    /* parked behind a host at its cap */
+  uint64_t waiting;    /* parked behind a busy, rate-limited or paused
+                          host, or waiting for a retry */
   uint64_t in_flight;
   uint64_t done;       /* results delivered */
   uint64_t ok;

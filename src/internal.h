@@ -132,6 +132,7 @@ struct uvf_fetcher {
   uvf__url *retry_wait;  /* sorted by due */
   uvf__url *retry_ready; /* due, to start before any new URL */
   uint64_t first_attempts, retries, rng;
+  unsigned retry_waiting; /* at most max_in_flight: bounds open files */
 
   uvf_stats st;
   uint64_t failed;

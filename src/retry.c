@@ -48,10 +48,9 @@ static uint64_t delay_ms(uvf_fetcher *f, const uvf__url *u,
   uint64_t cap = (uint64_t)f->o.retry_max_ms;
   uint64_t span = (uint64_t)f->o.retry_base_ms;
   unsigned k = u->attempts - 1;
-  if ((r->status == 429 || r->status == 503) && retry_after_s > 0) {
-    uint64_t ms = (uint64_t)retry_after_s * 1000;
-    return ms < cap ? ms : cap;
-  }
+  if ((r->status == 429 || r->status == 503) && retry_after_s > 0)
+    return (uint64_t)retry_after_s >= cap / 1000 ? cap
+                                                 : (uint64_t)retry_after_s * 1000;
   while (k-- > 0 && span < cap)
     span *= 2;
   if (span > cap)
@@ -115,11 +114,13 @@ int uvf__retry_take(uvf_fetcher *f, uvf__url *u, const uvf_result *r,
   if (u->attempts > f->o.max_retries || !retryable(r) || f->aborted ||
       f->closing)
     return 0;
-  if (f->retries >= RETRY_FLOOR + f->first_attempts / RETRY_SHARE)
+  if (f->retries >= RETRY_FLOOR + f->first_attempts / RETRY_SHARE ||
+      f->retry_waiting >= f->o.max_in_flight)
     return 0; /* over budget: this failure is the URL's result */
   if (note_attempt(u, r))
     return 0;
   f->retries++;
+  f->retry_waiting++;
   u->due = uv_now(f->loop) + delay_ms(f, u, r, retry_after_s);
   while (*pp && (*pp)->due <= u->due)
     pp = &(*pp)->next;
@@ -137,6 +138,7 @@ uvf__url *uvf__retry_pop(uvf_fetcher *f) {
   f->retry_ready = u->next;
   u->next = NULL;
   f->st.waiting--;
+  f->retry_waiting--;
   return u;
 }
 
@@ -147,6 +149,7 @@ uvf__url *uvf__retry_collect(uvf_fetcher *f) {
     tail = &(*tail)->next;
   *tail = f->retry_wait;
   f->retry_ready = f->retry_wait = NULL;
+  f->retry_waiting = 0;
   if (!f->closing && !f->torn_down)
     uv_timer_stop(&f->retry_timer);
   return all;

@@ -245,10 +245,9 @@ static int retry_after(uvf__xfer *x, const uvf_result *r, uvf__url *u) {
   curl_easy_getinfo(x->easy, CURLINFO_RETRY_AFTER, &after);
   if (u->host && after > 0 && (r->status == 429 || r->status == 503)) {
     /* The server asked everyone to wait, not only this URL. */
-    uint64_t ms = (uint64_t)after * 1000;
-    uvf__host_pause(x->f, u->host,
-                    ms < (uint64_t)x->f->o.retry_max_ms
-                        ? ms : (uint64_t)x->f->o.retry_max_ms);
+    uint64_t cap = (uint64_t)x->f->o.retry_max_ms;
+    uvf__host_pause(x->f, u->host, (uint64_t)after >= cap / 1000
+                                       ? cap : (uint64_t)after * 1000);
   }
   u->host = NULL; /* the caller gives its reference back either way */
   return uvf__retry_take(x->f, u, r, (long)after);

@@ -265,9 +265,12 @@ static int want_progress(const uvf_cli_args *a) {
 /* ---- setup and teardown ---- */
 
 /* Raises the open-file limit to the hard limit, then lowers N to what it
- * allows, so that a run never meets EMFILE half-way. A transfer holds one
- * socket (libcurl keeps no more connections than transfers) and, with -o,
- * a body file; the reserve covers stdio, the loop and resolver pipes. */
+ * allows, so that a run does not meet EMFILE half-way. A transfer holds
+ * one socket (libcurl keeps no more connections than transfers) and, with
+ * -o, a body file; the reserve covers stdio and the loop. Not counted: a
+ * host-name lookup holds a socketpair while it runs (libcurl 7.88 has no
+ * cap on them), so thousands of new host names at once can still run out;
+ * URLs with IP addresses or few host names cannot. */
 #define FD_RESERVE 128
 
 static unsigned fit_fd_limit(unsigned n, int with_files) {
