@@ -920,6 +920,37 @@ TEST_IMPL(retry_after_pauses_the_whole_host) {
   ts_stop(&srv);
 }
 
+TEST_IMPL(misbehaving_servers_end_as_protocol_and_spare_the_batch) {
+  static const char *paths[] = {"/bad/status-line", "/bytes/11",
+                                "/bad/short-body",  "/bytes/12",
+                                "/bad/chunked",     "/bytes/13",
+                                "/bad/many-headers"};
+  static const uvf_err want[] = {UVF_EPROTOCOL, UVF_OK, UVF_EPROTOCOL,
+                                 UVF_OK,        UVF_EPROTOCOL, UVF_OK,
+                                 UVF_OK};
+  size_t n = sizeof(paths) / sizeof(paths[0]), i;
+  char **u = calloc(n, sizeof(*u));
+  uvf_options o;
+  uvf_result *r;
+  ts_start(&srv, NULL);
+  for (i = 0; i < n; i++)
+    u[i] = urlf("%s", paths[i]);
+  uvf_options_init(&o);
+  o.max_in_flight = 3;
+  r = fetch(u, n, &o, 0);
+  for (i = 0; i < n; i++) {
+    if (r[i].error != want[i])
+      FAIL("%s: %s (%s)", paths[i], uvf_err_name(r[i].error), r[i].message);
+    if (i % 2 && i < 6)
+      ASSERT_EQ(r[i].bytes, 10 + (i + 1) / 2);
+  }
+  ASSERT_EQ(r[6].bytes, 3); /* 10,000 header lines, then the body */
+  uvf_results_free(r, n);
+  free(r);
+  free_urls(u, n);
+  ts_stop(&srv);
+}
+
 static const test_entry tests[] = {
   TEST_ENTRY(thousand_urls_at_n50_one_record_each_and_peak_bounded),
   TEST_ENTRY(cap_holds_across_shards_at_n300),
@@ -959,6 +990,7 @@ static const test_entry tests[] = {
   TEST_ENTRY(huge_body_stops_at_max_body),
   TEST_ENTRY(rate_spaces_requests_per_host),
   TEST_ENTRY(retry_after_pauses_the_whole_host),
+  TEST_ENTRY(misbehaving_servers_end_as_protocol_and_spare_the_batch),
   TEST_ENTRY(every_kind_has_a_name_and_text),
   TEST_ENTRY(bad_arguments_are_refused_without_callbacks),
 };

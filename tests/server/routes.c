@@ -445,6 +445,42 @@ static void flaky(struct ts_conn *c, const struct ts_req *r, uint64_t k,
   ts_out_commit(c, p, 1);
 }
 
+/* Appends a literal to the output batch (flushing as needed). */
+static void out_lit(struct ts_conn *c, const char *s, unsigned done) {
+  size_t n = strlen(s);
+  char *p = ts_out_reserve(c, n);
+  ts_out_commit(c, put(p, s, n), done);
+}
+
+/* /bad/<what>: replies no client should accept, then a close:
+ * status-line (no valid status), short-body (Content-Length 1000, 10 bytes,
+ * then FIN), chunked (a chunk size that is not hex), many-headers (10,000
+ * header lines, then a valid small body). */
+static int bad_reply(struct ts_conn *c, const char *what, size_t n) {
+  if (n == 11 && memcmp(what, "status-line", 11) == 0) {
+    out_lit(c, "HTTP/1.1 abc Broken\r\nContent-Length: 2\r\n\r\nno", 1);
+  } else if (n == 10 && memcmp(what, "short-body", 10) == 0) {
+    out_lit(c, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789",
+            1);
+  } else if (n == 7 && memcmp(what, "chunked", 7) == 0) {
+    out_lit(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "3\r\nabc\r\nzz\r\nbroken\r\n0\r\n\r\n", 1);
+  } else if (n == 12 && memcmp(what, "many-headers", 12) == 0) {
+    char line[40];
+    int i;
+    out_lit(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n", 0);
+    for (i = 0; i < 10000; i++) {
+      snprintf(line, sizeof(line), "X-Filler-%d: %d\r\n", i, i);
+      out_lit(c, line, 0);
+    }
+    out_lit(c, "\r\nend", 1);
+  } else {
+    return -1;
+  }
+  c->want_close = 1;
+  return 0;
+}
+
 /* /headers: the request's header lines as the body, so tests can see
  * what a client sent. */
 static void echo_headers(struct ts_conn *c, const struct ts_req *r) {
@@ -468,6 +504,9 @@ static void dispatch(struct ts_conn *c, const struct ts_req *r,
   ts_stats_begin(c);
   if (n == 8 && memcmp(path, "/headers", 8) == 0) {
     echo_headers(c, r);
+  } else if (prefix(path, n, "/bad/", &at) &&
+             bad_reply(c, path + at, n - at) == 0) {
+    /* replied */
   } else if (prefix(path, n, "/flaky/", &at) &&
              ts_parse_u64(path + at, n - at, &v) == 0) {
     flaky(c, r, v, q);
