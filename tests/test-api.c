@@ -951,6 +951,28 @@ TEST_IMPL(misbehaving_servers_end_as_protocol_and_spare_the_batch) {
   ts_stop(&srv);
 }
 
+TEST_IMPL(compressed_body_expanding_past_max_body_is_too_large) {
+  uvf_options o;
+  uvf_result *r;
+  char *u;
+  ts_start(&srv, NULL);
+  uvf_options_init(&o);
+  o.accept_encoding = "";
+  o.max_body = 100000; /* 8 KiB on the wire, 8 MiB decoded */
+  u = urlf("/gzip-bomb");
+  r = fetch1(u, &o);
+  ASSERT_EQ(r->error, UVF_ETOO_LARGE);
+  ASSERT_LE(r->bytes, 100000);
+  done1(r);
+  o.max_body = 0; /* without a limit it decodes in full */
+  r = fetch1(u, &o);
+  ASSERT(r->ok);
+  ASSERT_EQ(r->bytes, 8 << 20);
+  done1(r);
+  free(u);
+  ts_stop(&srv);
+}
+
 static const test_entry tests[] = {
   TEST_ENTRY(thousand_urls_at_n50_one_record_each_and_peak_bounded),
   TEST_ENTRY(cap_holds_across_shards_at_n300),
@@ -991,6 +1013,7 @@ static const test_entry tests[] = {
   TEST_ENTRY(rate_spaces_requests_per_host),
   TEST_ENTRY(retry_after_pauses_the_whole_host),
   TEST_ENTRY(misbehaving_servers_end_as_protocol_and_spare_the_batch),
+  TEST_ENTRY(compressed_body_expanding_past_max_body_is_too_large),
   TEST_ENTRY(every_kind_has_a_name_and_text),
   TEST_ENTRY(bad_arguments_are_refused_without_callbacks),
 };

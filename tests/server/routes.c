@@ -445,6 +445,20 @@ static void flaky(struct ts_conn *c, const struct ts_req *r, uint64_t k,
   ts_out_commit(c, p, 1);
 }
 
+#include "gzip-bomb.h"
+
+/* /gzip-bomb: 8 KiB on the wire that a client decoding gzip turns into
+ * 8 MiB. */
+static void gzip_bomb(struct ts_conn *c, const struct ts_req *r) {
+  size_t n = sizeof(ts_gzip_bomb);
+  char *p = ts_out_reserve(c, HEAD_ROOM + n);
+  p = ts_head(p, 200, "application/octet-stream", 1, n, r->keep);
+  p = PUTS(p, "Content-Encoding: gzip\r\n\r\n");
+  if (r->method != TS_HEAD)
+    p = put(p, (const char *)ts_gzip_bomb, n);
+  ts_out_commit(c, p, 1);
+}
+
 /* Appends a literal to the output batch (flushing as needed). */
 static void out_lit(struct ts_conn *c, const char *s, unsigned done) {
   size_t n = strlen(s);
@@ -504,6 +518,8 @@ static void dispatch(struct ts_conn *c, const struct ts_req *r,
   ts_stats_begin(c);
   if (n == 8 && memcmp(path, "/headers", 8) == 0) {
     echo_headers(c, r);
+  } else if (n == 10 && memcmp(path, "/gzip-bomb", 10) == 0) {
+    gzip_bomb(c, r);
   } else if (prefix(path, n, "/bad/", &at) &&
              bad_reply(c, path + at, n - at) == 0) {
     /* replied */
