@@ -135,7 +135,6 @@ struct uvf_fetcher {
   unsigned retry_waiting; /* at most max_in_flight: bounds open files */
 
   uvf_stats st;
-  uint64_t failed;
 
   unsigned in_curl;      /* > 0 while inside a libcurl call */
   int admit_due;         /* run admission from the idle callback */

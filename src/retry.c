@@ -48,9 +48,10 @@ static uint64_t delay_ms(uvf_fetcher *f, const uvf__url *u,
   uint64_t cap = (uint64_t)f->o.retry_max_ms;
   uint64_t span = (uint64_t)f->o.retry_base_ms;
   unsigned k = u->attempts - 1;
-  if ((r->status == 429 || r->status == 503) && retry_after_s > 0)
-    return (uint64_t)retry_after_s >= cap / 1000 ? cap
-                                                 : (uint64_t)retry_after_s * 1000;
+  if ((r->status == 429 || r->status == 503) && retry_after_s > 0) {
+    uint64_t after = (uint64_t)retry_after_s;
+    return after >= cap / 1000 ? cap : after * 1000; /* no overflow */
+  }
   while (k-- > 0 && span < cap)
     span *= 2;
   if (span > cap)

@@ -163,7 +163,8 @@ int uvf__xfer_start(uvf_fetcher *f, uvf__url *u) {
     x->body[0] = '\0'; /* no trace of the slot's previous body */
   x->too_large = x->cb_abort = x->body_oom = 0;
   x->errbuf[0] = '\0';
-  if (curl_easy_setopt(x->easy, CURLOPT_URL, (const char *)u->url) != CURLE_OK) {
+  if (curl_easy_setopt(x->easy, CURLOPT_URL, (const char *)u->url) !=
+      CURLE_OK) {
     x->u = NULL;
     xfer_put(f, x);
     return UVF_ENOMEM;

@@ -58,6 +58,21 @@ static void expect_kind(const char *url, const uvf_options *o, uvf_err k) {
   done1(r);
 }
 
+/* One path on the test server through the blocking call. */
+static uvf_result *fetch_path(const char *path, const uvf_options *o) {
+  char *u = urlf("%s", path);
+  uvf_result *r = fetch1(u, o);
+  free(u);
+  return r;
+}
+
+static void expect_path_kind(const char *path, const uvf_options *o,
+                             uvf_err k) {
+  char *u = urlf("%s", path);
+  expect_kind(u, o, k);
+  free(u);
+}
+
 static long stats_field(const char *name) {
   char *s = ts_get(&srv, "/stats");
   long v = json_int(s, name);
@@ -453,72 +468,54 @@ TEST_IMPL(tls_to_a_plain_http_server_is_tls) {
 
 TEST_IMPL(stalled_reply_past_timeout_is_timeout) {
   uvf_options o;
-  char *u;
   ts_start(&srv, NULL);
   uvf_options_init(&o);
   o.timeout_ms = 300;
-  u = urlf("/stall");
-  expect_kind(u, &o, UVF_ETIMEOUT);
-  free(u);
+  expect_path_kind("/stall", &o, UVF_ETIMEOUT);
   ts_stop(&srv);
 }
 
 TEST_IMPL(connection_dropped_mid_body_is_protocol) {
-  char *u;
   ts_start(&srv, NULL);
-  u = urlf("/drop");
-  expect_kind(u, NULL, UVF_EPROTOCOL);
-  free(u);
+  expect_path_kind("/drop", NULL, UVF_EPROTOCOL);
   ts_stop(&srv);
 }
 
 TEST_IMPL(too_many_redirects_is_protocol) {
   uvf_options o;
-  char *u;
   ts_start(&srv, NULL);
   uvf_options_init(&o);
   o.max_redirects = 3;
-  u = urlf("/redirect/10");
-  expect_kind(u, &o, UVF_EPROTOCOL);
-  free(u);
+  expect_path_kind("/redirect/10", &o, UVF_EPROTOCOL);
   ts_stop(&srv);
 }
 
 TEST_IMPL(redirect_to_file_scheme_is_refused) {
-  char *u;
   ts_start(&srv, NULL);
-  u = urlf("/redirect-to?url=file%%3A%%2F%%2F%%2Fetc%%2Fpasswd");
-  expect_kind(u, NULL, UVF_EPROTOCOL);
-  free(u);
-  u = urlf("/redirect-to?url=ftp%%3A%%2F%%2F127.0.0.1%%2Fx");
-  expect_kind(u, NULL, UVF_EPROTOCOL);
-  free(u);
+  expect_path_kind("/redirect-to?url=file%3A%2F%2F%2Fetc%2Fpasswd", NULL,
+                   UVF_EPROTOCOL);
+  expect_path_kind("/redirect-to?url=ftp%3A%2F%2F127.0.0.1%2Fx", NULL,
+                   UVF_EPROTOCOL);
   ts_stop(&srv);
 }
 
 TEST_IMPL(body_over_max_body_is_too_large) {
   uvf_options o;
-  char *u;
   ts_start(&srv, NULL);
   uvf_options_init(&o);
   o.max_body = 1000;
-  u = urlf("/bytes/100000");
-  expect_kind(u, &o, UVF_ETOO_LARGE);
-  free(u);
+  expect_path_kind("/bytes/100000", &o, UVF_ETOO_LARGE);
   ts_stop(&srv);
 }
 
 TEST_IMPL(status_404_is_http_with_status) {
   uvf_result *r;
-  char *u;
   ts_start(&srv, NULL);
-  u = urlf("/status/404");
-  r = fetch1(u, NULL);
+  r = fetch_path("/status/404", NULL);
   ASSERT_EQ(r->error, UVF_EHTTP);
   ASSERT_EQ(r->status, 404);
   ASSERT_EQ(r->ok, 0);
   done1(r);
-  free(u);
   ts_stop(&srv);
 }
 
@@ -555,13 +552,11 @@ TEST_IMPL(failing_urls_do_not_stop_the_batch) {
 TEST_IMPL(kept_body_is_the_servers_bytes) {
   uvf_options o;
   uvf_result *r;
-  char *u;
   size_t i;
   ts_start(&srv, NULL);
   uvf_options_init(&o);
   o.keep_body = 1;
-  u = urlf("/bytes/70000");
-  r = fetch1(u, &o);
+  r = fetch_path("/bytes/70000", &o);
   ASSERT(r->ok);
   ASSERT_EQ(r->bytes, 70000);
   ASSERT(r->body);
@@ -569,7 +564,6 @@ TEST_IMPL(kept_body_is_the_servers_bytes) {
     if (r->body[i] != 'a' + (char)(i % 26))
       FAIL("byte %zu differs", i);
   done1(r);
-  free(u);
   ts_stop(&srv);
 }
 
@@ -577,7 +571,6 @@ TEST_IMPL(extra_headers_and_user_agent_are_sent) {
   const char *hdrs[] = {"X-Probe: 42", "Accept: text/plain"};
   uvf_options o;
   uvf_result *r;
-  char *u;
   ts_start(&srv, NULL);
   uvf_options_init(&o);
   o.keep_body = 1;
@@ -585,46 +578,38 @@ TEST_IMPL(extra_headers_and_user_agent_are_sent) {
   o.n_headers = 2;
   o.user_agent = "probe/1.0";
   o.accept_encoding = "";
-  u = urlf("/headers");
-  r = fetch1(u, &o);
+  r = fetch_path("/headers", &o);
   ASSERT(r->ok);
   ASSERT(strstr(r->body, "X-Probe: 42\r\n"));
   ASSERT(strstr(r->body, "Accept: text/plain\r\n"));
   ASSERT(strstr(r->body, "User-Agent: probe/1.0\r\n"));
   ASSERT(strstr(r->body, "Accept-Encoding: "));
   done1(r);
-  free(u);
   ts_stop(&srv);
 }
 
 TEST_IMPL(default_user_agent_names_uvfetch) {
   uvf_options o;
   uvf_result *r;
-  char *u;
   ts_start(&srv, NULL);
   uvf_options_init(&o);
   o.keep_body = 1;
-  u = urlf("/headers");
-  r = fetch1(u, &o);
+  r = fetch_path("/headers", &o);
   ASSERT(r->ok);
   ASSERT(strstr(r->body, "User-Agent: uvfetch/" UVF_VERSION_STRING "\r\n"));
   ASSERT(!strstr(r->body, "Accept-Encoding"));
   done1(r);
-  free(u);
   ts_stop(&srv);
 }
 
 TEST_IMPL(redirects_are_followed_and_counted) {
   uvf_result *r;
-  char *u;
   ts_start(&srv, NULL);
-  u = urlf("/redirect/3");
-  r = fetch1(u, NULL);
+  r = fetch_path("/redirect/3", NULL);
   ASSERT(r->ok);
   ASSERT_EQ(r->redirects, 3);
   ASSERT(strstr(r->final_url, "/redirect/0"));
   done1(r);
-  free(u);
   ts_stop(&srv);
 }
 
@@ -715,32 +700,26 @@ static uvf_options retry_options(unsigned retries) {
 TEST_IMPL(retry_recovers_after_a_burst_of_503s) {
   uvf_options o = retry_options(3);
   uvf_result *r;
-  char *u;
   ts_start(&srv, NULL);
-  u = urlf("/flaky/2?i=1");
-  r = fetch1(u, &o);
+  r = fetch_path("/flaky/2?i=1", &o);
   if (!r->ok)
     FAIL("%s: %s", uvf_err_name(r->error), r->message);
   ASSERT_EQ(r->attempts, 3);
   ASSERT_STR_EQ(r->history, "http 503; http 503");
   done1(r);
-  free(u);
   ts_stop(&srv);
 }
 
 TEST_IMPL(retries_stop_at_the_maximum_and_keep_the_history) {
   uvf_options o = retry_options(2);
   uvf_result *r;
-  char *u;
   ts_start(&srv, NULL);
-  u = urlf("/status/503");
-  r = fetch1(u, &o);
+  r = fetch_path("/status/503", &o);
   ASSERT_EQ(r->error, UVF_EHTTP);
   ASSERT_EQ(r->status, 503);
   ASSERT_EQ(r->attempts, 3);
   ASSERT_STR_EQ(r->history, "http 503; http 503");
   done1(r);
-  free(u);
   ts_stop(&srv);
 }
 
@@ -774,15 +753,12 @@ TEST_IMPL(refused_connections_are_retried) {
 TEST_IMPL(client_errors_are_not_retried) {
   uvf_options o = retry_options(3);
   uvf_result *r;
-  char *u;
   ts_start(&srv, NULL);
-  u = urlf("/status/404");
-  r = fetch1(u, &o);
+  r = fetch_path("/status/404", &o);
   ASSERT_EQ(r->error, UVF_EHTTP);
   ASSERT_EQ(r->attempts, 1);
   ASSERT(r->history == NULL);
   done1(r);
-  free(u);
   ts_stop(&srv);
 }
 
