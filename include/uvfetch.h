@@ -186,6 +186,14 @@ UVF_EXTERN int uvf_end_input(uvf_fetcher *f);
 UVF_EXTERN void uvf_pause(uvf_fetcher *f);
 UVF_EXTERN void uvf_resume(uvf_fetcher *f);
 
+/* Winding down: from now on no transfer starts, not even for a URL already
+ * parked or waiting for a retry; transfers in flight go on to their
+ * results. It cannot be undone; uvf_abort() ends what is left, and
+ * uvf_get_stats() tells when in_flight has reached 0. A program that got
+ * SIGINT calls it, gives the transfers a grace period, then aborts. Only
+ * sets state, like uvf_pause(); returns UVF_EINVAL for NULL. */
+UVF_EXTERN int uvf_drain(uvf_fetcher *f);
+
 /* Stops taking new URLs and ends every indexed URL that has no result yet
  * (queued, parked or in flight) with the given kind, UVF_EABORTED or
  * UVF_EDEADLINE. Their on_result calls run before this returns, and so does

@@ -362,7 +362,7 @@ void uvf__admit(uvf_fetcher *f) {
     return;
   }
   f->admitting = 1;
-  while (!f->closing && !f->aborted &&
+  while (!f->closing && !f->aborted && !f->draining &&
          f->st.in_flight < f->o.max_in_flight) {
     if (f->ready_head) {
       start_parked(f);

@@ -159,6 +159,13 @@ void uvf_resume(uvf_fetcher *f) {
     uvf__loop_kick(f);
 }
 
+int uvf_drain(uvf_fetcher *f) {
+  if (!f)
+    return UVF_EINVAL;
+  f->draining = 1;
+  return 0;
+}
+
 int uvf_abort(uvf_fetcher *f, uvf_err kind) {
   if (!f || (kind != UVF_EABORTED && kind != UVF_EDEADLINE))
     return UVF_EINVAL;

@@ -140,6 +140,7 @@ struct uvf_fetcher {
   int admit_due;         /* run admission from the idle callback */
   int admitting;         /* admission loop on the stack */
   int paused;
+  int draining;          /* uvf_drain(): no transfer starts any more */
   int source_empty;      /* next() said -1: ask again after resume */
   int input_ended;
   int done_called;

@@ -664,6 +664,63 @@ TEST_IMPL(pause_stops_admission_until_resume) {
   ts_stop(&srv);
 }
 
+/* uvf_drain(): what is in flight finishes; nothing else starts, not even
+ * URLs parked behind the per-host cap; uvf_abort() then ends those. */
+typedef struct drain_run {
+  async_run a;
+  unsigned starts, starts_after_drain, drained;
+  uint64_t in_flight_at_check;
+} drain_run;
+
+static void dr_start(void *ud, uint64_t index, uint64_t tag) {
+  drain_run *d = ud;
+  (void)index;
+  (void)tag;
+  d->starts++;
+  d->starts_after_drain += d->drained;
+}
+
+static void dr_check(uv_timer_t *t) {
+  drain_run *d = t->data;
+  uvf_stats st;
+  uvf_get_stats(d->a.f, &st);
+  d->in_flight_at_check = st.in_flight;
+  ASSERT_EQ(uvf_abort(d->a.f, UVF_EABORTED), 0);
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+static void dr_drain(uv_timer_t *t) {
+  drain_run *d = t->data;
+  ASSERT_EQ(uvf_drain(d->a.f), 0);
+  d->drained = 1;
+  uv_timer_start(t, dr_check, 700, 0);
+}
+
+TEST_IMPL(drain_lets_transfers_finish_and_starts_no_other) {
+  uvf_callbacks cb = {ar_next, dr_start, NULL, ar_result, ar_done};
+  uvf_options o;
+  drain_run d;
+  ts_start(&srv, NULL);
+  memset(&d, 0, sizeof(d));
+  ar_init(&d.a, 8, "/delay/300?i=%zu");
+  uv_timer_init(&d.a.loop, &d.a.timer);
+  d.a.timer.data = &d;
+  uvf_options_init(&o);
+  o.max_in_flight = 8;
+  o.max_per_host = 2; /* two in flight, the rest parked */
+  ASSERT_EQ(uvf_fetcher_new(&d.a.f, &d.a.loop, &o, &cb, &d), 0);
+  uv_timer_start(&d.a.timer, dr_drain, 100, 0);
+  uv_run(&d.a.loop, UV_RUN_DEFAULT);
+  ASSERT_EQ(uvf_drain(NULL), UVF_EINVAL);
+  ASSERT_EQ(d.starts, 2);
+  ASSERT_EQ(d.starts_after_drain, 0);
+  ASSERT_EQ(d.in_flight_at_check, 0);
+  ASSERT_EQ(d.a.kinds[0], 2);                 /* the two finished */
+  ASSERT_EQ(d.a.kinds[-UVF_EABORTED], d.a.n - 2);
+  ar_finish(&d.a, d.a.n);
+  ts_stop(&srv);
+}
+
 TEST_IMPL(every_kind_has_a_name_and_text) {
   int k;
   for (k = UVF_OK; k >= UVF_EDEADLINE; k--) {
@@ -990,6 +1047,7 @@ static const test_entry tests[] = {
   TEST_ENTRY(retry_after_pauses_the_whole_host),
   TEST_ENTRY(misbehaving_servers_end_as_protocol_and_spare_the_batch),
   TEST_ENTRY(compressed_body_expanding_past_max_body_is_too_large),
+  TEST_ENTRY(drain_lets_transfers_finish_and_starts_no_other),
   TEST_ENTRY(every_kind_has_a_name_and_text),
   TEST_ENTRY(bad_arguments_are_refused_without_callbacks),
 };
