@@ -291,11 +291,9 @@ def sigint_writes_started_records_and_exits_130():
         urls = "".join(s.url("/delay/5000?i=%d" % i) + "\n"
                        for i in range(50))
         inp = write_input([urls])
-        p = subprocess.Popen([UVFETCH, "-j", "10", "-i", inp],
+        p = subprocess.Popen([UVFETCH, "-j", "10", "--grace", "0", "-i", inp],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.time() + 10
-        while s.stats()["in_flight"] < 10 and time.time() < deadline:
-            time.sleep(0.05)
+        wait_in_flight(s, 10)
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=20)
         check(p.returncode == 130, "exit %d: %s" % (p.returncode, err))
@@ -304,6 +302,165 @@ def sigint_writes_started_records_and_exits_130():
         check([r["index"] for r in recs] == list(range(10)))
         check(all(r["error"] == "aborted" for r in recs))
         check("40" in err.decode(), err.decode())
+
+
+def wait_in_flight(s, n, limit=10):
+    deadline = time.time() + limit
+    while s.stats()["in_flight"] < n and time.time() < deadline:
+        time.sleep(0.05)
+
+
+@test
+def sigint_lets_transfers_in_flight_finish_within_grace():
+    with Server() as s:
+        inp = write_input(s.url("/delay/1000?i=%d" % i) + "\n"
+                          for i in range(30))
+        p = subprocess.Popen([UVFETCH, "-j", "10", "--grace", "20", "-i", inp],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_in_flight(s, 10)
+        t0 = time.time()
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+        err = err.decode()
+        check(p.returncode == 130, "exit %d: %s" % (p.returncode, err))
+        recs = records(out.decode())
+        check([r["index"] for r in recs] == list(range(10)), out)
+        check(all(r["ok"] for r in recs), "in-flight transfers were cut")
+        check(time.time() - t0 < 10, "waited for the whole grace period")
+        check("20 input URLs not started" in err, err)
+        check(s.stats()["requests"] == 10, "new transfers started")
+
+
+def mixed_urls(s, n, seed):
+    """n URLs of every outcome, quick ones, some slow enough to be caught
+    in flight."""
+    rnd = random.Random(seed)
+    urls = []
+    for i in range(n):
+        r = rnd.random()
+        if r < 0.04:
+            urls.append(s.url("/status/404?i=%d" % i))
+        elif r < 0.06:
+            urls.append("not a url %d" % i)
+        elif r < 0.08:
+            urls.append("http://127.0.0.1:1/refused?i=%d" % i)
+        elif r < 0.09:
+            urls.append(s.url("/delay/300?i=%d" % i))
+        else:
+            urls.append(s.url("/delay/%d?bytes=%d&i=%d" % (
+                rnd.randrange(20), rnd.randrange(3000), i)))
+    return urls
+
+
+def untimed(out):
+    """The report without what depends on timing."""
+    out = re.sub(r',"time_total":[0-9.]+', "", out)
+    return re.sub(r"after \d+ ms", "after - ms", out)
+
+
+def kill_at(args, delay, sigs):
+    """Starts a run, sends sigs (a list of signals) after delay seconds."""
+    p = subprocess.Popen([UVFETCH] + args, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
+    time.sleep(delay)
+    for sig in sigs:
+        if p.poll() is None:
+            p.send_signal(sig)
+            time.sleep(0.01)
+    p.communicate(timeout=60)
+    return p.returncode
+
+
+@test
+def journal_resume_after_kills_gives_the_uninterrupted_report():
+    rnd = random.Random(11)
+    with Server() as s, tempfile.TemporaryDirectory() as d:
+        urls = mixed_urls(s, 5000, 5)
+        inp = write_input(u + "\n" for u in urls)
+        args = ["-j", "100", "-q", "-i", inp]
+        ref_rc, ref, err = run(args)
+        check(ref_rc == 1, "exit %d: %s" % (ref_rc, err))
+        per_run = s.stats()["requests"]
+        journal = os.path.join(d, "journal")
+        # kill -9; Ctrl-C with a grace period (transfers finish); Ctrl-C
+        # without one (transfers are aborted); Ctrl-C twice.
+        kinds = [([], [signal.SIGKILL]), ([], [signal.SIGINT]),
+                 (["--grace", "0"], [signal.SIGINT]),
+                 ([], [signal.SIGINT, signal.SIGINT])]
+        kills = 0
+        s_before = s.stats()["requests"]
+        for attempt in range(12):
+            extra, sigs = kinds[attempt % len(kinds)]
+            rc = kill_at(args + extra + ["--journal", journal],
+                         rnd.uniform(0.02, 0.5), sigs)
+            if rc in (-signal.SIGKILL, 130):
+                kills += 1
+        rc, out, err = run(args + ["--journal", journal])
+        check(rc == ref_rc, "exit %d: %s" % (rc, err))
+        check(untimed(out) == untimed(ref), "the resumed report differs")
+        check(kills >= 3, "only %d runs were cut short" % kills)
+        # URLs finished before a kill were not fetched again; only those
+        # in flight at a kill (at most -j of them) could be.
+        fetched = s.stats()["requests"] - s_before
+        check(fetched <= per_run + kills * 100,
+              "%d requests for %d URLs and %d kills" %
+              (fetched, per_run, kills))
+
+
+@test
+def journal_for_another_input_is_refused():
+    with Server() as s, tempfile.TemporaryDirectory() as d:
+        urls = [s.url("/bytes/10?i=%d" % i) for i in range(50)]
+        journal = os.path.join(d, "journal")
+        first = write_input(u + "\n" for u in urls)
+        rc, ref, _ = run(["-q", "-i", first, "--journal", journal])
+        check(rc == 0)
+        size = os.path.getsize(journal)
+        requests = s.stats()["requests"]
+        cases = {
+            "reordered": urls[1:] + urls[:1],
+            "another": [s.url("/bytes/20?i=%d" % i) for i in range(50)],
+            "shorter": urls[:40],
+        }
+        for name, lines in cases.items():
+            inp = write_input(u + "\n" for u in lines)
+            rc, out, err = run(["-q", "-i", inp, "--journal", journal])
+            check(rc == 2, "%s: exit %d" % (name, rc))
+            check("does not match the input" in err, "%s: %s" % (name, err))
+            check(out == "", "%s: records were written" % name)
+        # As a pipe the input is checked as it is read.
+        rc, out, err = run(["-q", "-i", "-", "--journal", journal],
+                           stdin="".join(u + "\n" for u in cases["another"])
+                           .encode())
+        check(rc == 2 and "does not match the input" in err, err)
+        check(s.stats()["requests"] == requests, "refused, yet fetched")
+        check(os.path.getsize(journal) == size, "the journal was changed")
+        rc, out, _ = run(["-q", "-i", first, "--journal", journal])
+        check(rc == 0 and out == ref, "the journal no longer resumes")
+        rc, _, err = run(["-q", "-i", first, "--journal", first])
+        check(rc == 2 and "not a uvfetch journal" in err, err)
+
+
+@test
+def journal_drops_a_record_cut_short():
+    with Server() as s, tempfile.TemporaryDirectory() as d:
+        inp = write_input(s.url("/bytes/10?i=%d" % i) + "\n"
+                          for i in range(20))
+        journal = os.path.join(d, "journal")
+        rc, ref, _ = run(["-q", "-i", inp, "--journal", journal])
+        check(rc == 0)
+        data = open(journal, "rb").read()
+        open(journal, "wb").write(data[:-30])  # the last record, torn
+        before = s.stats()["requests"]
+        rc, out, err = run(["-q", "-i", inp, "--journal", journal])
+        check(rc == 0, err)
+        check("dropping" in err, err)
+        check(untimed(out) == untimed(ref))
+        check(s.stats()["requests"] - before == 1, "not only the torn one")
+        # The repaired journal is complete again: nothing left to fetch.
+        rc, out, err = run(["-q", "-i", inp, "--journal", journal])
+        check(rc == 0 and err == "" and untimed(out) == untimed(ref), err)
+        check(s.stats()["requests"] - before == 1)
 
 
 @test

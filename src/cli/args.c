@@ -30,7 +30,9 @@ enum {
   OPT_RETRY_MAX_DELAY,
   OPT_LOW_SPEED,
   OPT_LOW_SPEED_TIME,
-  OPT_RATE
+  OPT_RATE,
+  OPT_JOURNAL,
+  OPT_GRACE
 };
 
 static const char short_opts[] = ":i:j:H:A:ko:qhV";
@@ -56,6 +58,8 @@ static const struct option long_opts[] = {
   {"insecure", no_argument, NULL, 'k'},
   {"output-dir", required_argument, NULL, 'o'},
   {"order", required_argument, NULL, OPT_ORDER},
+  {"journal", required_argument, NULL, OPT_JOURNAL},
+  {"grace", required_argument, NULL, OPT_GRACE},
   {"quiet", no_argument, NULL, 'q'},
   {"progress", no_argument, NULL, OPT_PROGRESS},
   {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
@@ -106,6 +110,15 @@ static const char help_text[] =
   "  -o, --output-dir DIR      save each body as DIR/INDEX (created if\n"
   "                            missing); default: bodies are discarded\n"
   "      --order input|done    order of the report lines (default input)\n"
+  "Interruptions:\n"
+  "      --journal FILE        keep each finished record in FILE; run the\n"
+  "                            same command again to resume: URLs done\n"
+  "                            are not fetched again and the report is\n"
+  "                            the one an uninterrupted run would give\n"
+  "      --grace SEC           on SIGINT or SIGTERM, start nothing more and\n"
+  "                            give transfers in flight SEC seconds before\n"
+  "                            aborting them (default 5); a second signal\n"
+  "                            exits at once\n"
   "  -q, --quiet               no progress line and no summary\n"
   "      --progress            show the progress line on standard error\n"
   "                            (default: only if it is a terminal)\n"
@@ -230,6 +243,7 @@ static void set_defaults(uvf_cli_args *a) {
   a->fetch.max_body = 0;
   a->order = "input";
   a->progress = UVF_CLI_PROGRESS_AUTO;
+  a->grace_ms = 5000;
 }
 
 static void print_version(void) {
@@ -302,6 +316,11 @@ static int number_opt(uvf_cli_args *a, int c, const char *name,
       return usage_error("option %s: '%s' is not a number of seconds "
                          "from 0 to %d", name, v, MAX_SECONDS);
     return -1;
+  case OPT_GRACE:
+    if (parse_seconds(v, &a->grace_ms))
+      return usage_error("option %s: '%s' is not a number of seconds "
+                         "from 0 to %d", name, v, MAX_SECONDS);
+    return -1;
   case OPT_MAX_BODY:
     if (parse_bytes(v, &a->fetch.max_body) != 0)
       return usage_error("option %s: '%s' is not a size in bytes "
@@ -331,6 +350,11 @@ static int one_opt(uvf_cli_args *a, int c, int long_index, char **argv) {
     if (strpbrk(optarg, "\r\n") != NULL)
       return usage_error("option %s: line breaks are not allowed", name);
     a->fetch.user_agent = optarg;
+    return -1;
+  case OPT_JOURNAL:
+    if (*optarg == '\0')
+      return usage_error("option %s: empty file name", name);
+    a->journal_path = optarg;
     return -1;
   case 'k': a->fetch.insecure = 1; return -1;
   case 'o':

@@ -55,6 +55,8 @@ typedef struct uvf_cli_args {
   size_t n_urls;
   const char *output_dir;   /* -o; NULL if none */
   const char *order;        /* "input" or "done" */
+  const char *journal_path; /* --journal; NULL if none */
+  long grace_ms;            /* --grace */
   int quiet;
   int progress;             /* enum uvf_cli_progress_mode */
 } uvf_cli_args;
@@ -88,6 +90,7 @@ void uvf_cli_json_str(uvf_cli_buf *b, const char *s);
 /* One report line: the library's result with the CLI's view of it. */
 typedef struct uvf_cli_record {
   const uvf_result *r;
+  uint64_t index;   /* position in the input, which the report shows */
   int ok;
   uvf_err error;
   const char *message;
@@ -106,7 +109,8 @@ typedef struct uvf_cli_tally {
   uint64_t by_kind[16]; /* indexed by -error */
 } uvf_cli_tally;
 
-void uvf_cli_tally_add(uvf_cli_tally *t, const uvf_cli_record *rec);
+void uvf_cli_tally_add(uvf_cli_tally *t, int ok, uvf_err error,
+                       uint64_t bytes);
 void uvf_cli_tally_print(FILE *fp, const uvf_cli_tally *t, double seconds);
 
 /* ---- input (input.c) ---- */
@@ -173,6 +177,68 @@ int uvf_cli_reorder_put(uvf_cli_reorder *r, uint64_t index, const char *line,
                         size_t len);
 size_t uvf_cli_reorder_held(const uvf_cli_reorder *r);
 void uvf_cli_reorder_free(uvf_cli_reorder *r);
+
+/* ---- input positions of library indexes (positions.c) ---- */
+
+typedef struct uvf_cli_positions uvf_cli_positions;
+
+uvf_cli_positions *uvf_cli_positions_new(void);
+/* Library index `index` is the URL at input position `position`; called
+ * for each index in increasing order. Returns 0 or ENOMEM. */
+int uvf_cli_positions_note(uvf_cli_positions *p, uint64_t index,
+                           uint64_t position);
+uint64_t uvf_cli_positions_of(const uvf_cli_positions *p, uint64_t index);
+void uvf_cli_positions_free(uvf_cli_positions *p);
+
+/* ---- journal of a resumable run (journal.c) ---- */
+
+typedef struct uvf_cli_journal uvf_cli_journal;
+
+/* One journaled record. */
+typedef struct uvf_cli_journaled {
+  const char *line; /* the report line; its newline is optional */
+  size_t len;
+  int ok;
+  uvf_err error;
+  uint64_t bytes;
+} uvf_cli_journaled;
+
+enum {
+  UVF_CLI_JOURNAL_NEW = 0,         /* no record: fetch the URL */
+  UVF_CLI_JOURNAL_DONE = 1,        /* a record: do not fetch again */
+  UVF_CLI_JOURNAL_MISMATCH = -1,   /* a record of another URL there */
+  UVF_CLI_JOURNAL_UNREADABLE = -2  /* the file changed during the run */
+};
+
+/* Opens path, creating it if needed, locks it and loads the records of
+ * earlier runs; a record cut short at the end is dropped with a warning.
+ * The journal syncs itself from a timer on loop. Returns 0, or -1 after a
+ * message. */
+int uvf_cli_journal_open(uvf_cli_journal **out, uv_loop_t *loop,
+                         const char *path);
+const char *uvf_cli_journal_path(const uvf_cli_journal *j);
+/* Records loaded from earlier runs. */
+size_t uvf_cli_journal_count(const uvf_cli_journal *j);
+/* What identifies an input URL: its text and the reader's flags. */
+uint64_t uvf_cli_journal_key(const char *url, uint64_t tag);
+/* Asks about each input position in increasing order. On DONE with rec
+ * not NULL, rec is filled; its line stays valid until the next call. */
+int uvf_cli_journal_lookup(uvf_cli_journal *j, uint64_t position,
+                           uint64_t key, uvf_cli_journaled *rec);
+/* Records not reached by the lookups so far: once the input has ended,
+ * records of positions past its end. */
+size_t uvf_cli_journal_unmatched(const uvf_cli_journal *j);
+/* Starts the lookups over, after a checking pass. */
+void uvf_cli_journal_rewind(uvf_cli_journal *j);
+/* Queues one finished record; it is written by the next flush. */
+void uvf_cli_journal_add(uvf_cli_journal *j, uint64_t position, uint64_t key,
+                         const uvf_cli_journaled *rec);
+/* Writes the queued records. Returns 0 or the errno of the first failure
+ * (after which nothing more is written). */
+int uvf_cli_journal_flush(uvf_cli_journal *j);
+/* Flushes, syncs and closes; the memory goes once the loop has run.
+ * Returns 0 or an errno value. NULL is fine. */
+int uvf_cli_journal_close(uvf_cli_journal *j);
 
 /* ---- body files (bodies.c) ---- */
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -20,8 +21,18 @@ typedef struct cli {
   uvf_cli_bodies *bodies;
   uvf_cli_progress *progress;
   uvf_cli_signals *signals;
+  uvf_cli_journal *journal;     /* --journal; NULL if none */
+  uvf_cli_positions *positions; /* NULL when nothing is skipped */
+  uint64_t position;  /* input URLs read so far */
+  uint64_t taken;     /* of them, handed to the fetcher */
+  int input_ended;
+  int journal_refused;
+  int journal_err;    /* errno of a failed journal write */
   uv_prepare_t flusher;
   int flusher_init;
+  uv_timer_t grace;
+  int grace_init;
+  int draining;       /* interrupted: transfers in flight may finish */
   uvf_cli_buf line;
   uvf_cli_buf msg;
   uvf_cli_tally tally;
@@ -86,23 +97,131 @@ static void on_input_ready(void *ud) {
 
 /* ---- fetcher callbacks ---- */
 
+/* ---- resuming ---- */
+
+/* Where library index `index` is in the input. */
+static uint64_t position_of(const cli *c, uint64_t index) {
+  return c->positions != NULL ? uvf_cli_positions_of(c->positions, index)
+                              : index;
+}
+
+static void journal_mismatch(const cli *c, int rc, uint64_t tag) {
+  const char *path = c->args.journal_path;
+
+  if (rc == UVF_CLI_JOURNAL_UNREADABLE) {
+    uvf_cli_error("cannot read back the journal %s: it changed during the "
+                  "run", path);
+    return;
+  }
+  uvf_cli_error("journal %s does not match the input: its record of input "
+                "URL %" PRIu64 " is for another URL than %s %" PRIu64
+                "; resume with the input it was written for, or start a "
+                "new journal", path, c->position + 1,
+                tag & UVF_CLI_TAG_ARG ? "argument" : "line",
+                UVF_CLI_TAG_NUMBER(tag));
+}
+
+/* Records for positions the input never reached. */
+static int journal_too_long(const cli *c, const uvf_cli_journal *j) {
+  size_t n = uvf_cli_journal_unmatched(j);
+
+  if (n == 0)
+    return 0;
+  uvf_cli_error("journal %s does not match the input: it has %zu record%s "
+                "past its last URL (%" PRIu64 "); resume with the input it "
+                "was written for, or start a new journal",
+                c->args.journal_path, n, n == 1 ? "" : "s", c->position);
+  return -1;
+}
+
+static void output_failed(cli *c, int err);
+
+/* A URL an earlier run finished: its record comes from the journal. */
+static void replay(cli *c, uint64_t position, const uvf_cli_journaled *rec) {
+  int rc;
+
+  uvf_cli_tally_add(&c->tally, rec->ok, rec->error, rec->bytes);
+  if (c->output_err != 0)
+    return;
+  uvf_cli_buf_reset(&c->line);
+  uvf_cli_buf_add(&c->line, rec->line, rec->len);
+  uvf_cli_buf_add(&c->line, "\n", 1);
+  if (c->line.oom) {
+    output_failed(c, ENOMEM);
+    return;
+  }
+  if (c->stdout_tty)
+    uvf_cli_progress_clear(c->progress);
+  rc = uvf_cli_sink_put(c->sink, position, c->line.data, c->line.len);
+  if (rc != 0)
+    output_failed(c, rc);
+}
+
+static void refuse_journal(cli *c) {
+  c->journal_refused = 1;
+  stop(c);
+}
+
+/* ---- fetcher callbacks ---- */
+
+/* Hands the fetcher the next input URL that the journal does not have;
+ * those it has are reported on the way, in their place. */
 static int cb_next(void *ud, const char **url, uint64_t *tag) {
   cli *c = ud;
+  uvf_cli_journaled rec;
+  int rc;
 
-  return uvf_cli_input_next(c->in, url, tag);
+  for (;;) {
+    if (c->positions != NULL && uvf_cli_sink_held(c->sink) > c->window) {
+      c->paused = 1; /* backpressure() resumes the fetcher */
+      return -1;
+    }
+    rc = uvf_cli_input_next(c->in, url, tag);
+    if (rc == 0 && !c->input_ended) {
+      c->input_ended = 1;
+      if (c->positions != NULL && journal_too_long(c, c->journal) != 0)
+        c->journal_refused = 1; /* every URL has its record already */
+    }
+    if (rc != 1)
+      return rc;
+    if (c->positions == NULL) {
+      c->position++;
+      return 1;
+    }
+    rc = uvf_cli_journal_lookup(c->journal, c->position,
+                                uvf_cli_journal_key(*url, *tag), &rec);
+    if (rc == UVF_CLI_JOURNAL_NEW) {
+      if (uvf_cli_positions_note(c->positions, c->taken, c->position)) {
+        output_failed(c, ENOMEM);
+        return 0;
+      }
+      c->taken++;
+      c->position++;
+      return 1;
+    }
+    if (rc != UVF_CLI_JOURNAL_DONE) {
+      journal_mismatch(c, rc, *tag);
+      refuse_journal(c);
+      return 0;
+    }
+    replay(c, c->position++, &rec);
+    if (c->stopping)
+      return 0;
+  }
 }
 
 static void cb_start(void *ud, uint64_t index, uint64_t tag) {
   cli *c = ud;
 
   (void)tag;
-  uvf_cli_bodies_start(c->bodies, index);
+  uvf_cli_bodies_start(c->bodies, position_of(c, index));
 }
 
 static int cb_body(void *ud, uint64_t index, const char *data, size_t len) {
   cli *c = ud;
 
-  return uvf_cli_bodies_write(c->bodies, index, data, len) != 0;
+  return uvf_cli_bodies_write(c->bodies, position_of(c, index), data,
+                              len) != 0;
 }
 
 /* The message of a record: invalid URLs say where in the input they are,
@@ -137,6 +256,32 @@ static void output_failed(cli *c, int err) {
   stop(c);
 }
 
+static void journal_failed(cli *c, int err) {
+  if (c->journal_err != 0)
+    return;
+  c->journal_err = err;
+  uvf_cli_error("cannot write the journal %s: %s", c->args.journal_path,
+                strerror(err));
+  stop(c);
+}
+
+/* Keeps a finished record for a later run. Aborted ones are left out:
+ * they were cut short by us, and the next run fetches them again. */
+static void journal_record(cli *c, const uvf_cli_record *rec) {
+  uvf_cli_journaled j;
+
+  if (c->journal == NULL || rec->error == UVF_EABORTED ||
+      c->journal_refused)
+    return;
+  j.line = c->line.data;
+  j.len = c->line.len;
+  j.ok = rec->ok;
+  j.error = rec->error;
+  j.bytes = rec->r->bytes;
+  uvf_cli_journal_add(c->journal, rec->index,
+                      uvf_cli_journal_key(rec->r->url, rec->r->tag), &j);
+}
+
 static void emit(cli *c, const uvf_cli_record *rec) {
   int rc;
 
@@ -146,9 +291,12 @@ static void emit(cli *c, const uvf_cli_record *rec) {
     output_failed(c, ENOMEM);
     return;
   }
+  journal_record(c, rec);
+  if (c->output_err != 0)
+    return;
   if (c->stdout_tty) /* the same terminal, most likely */
     uvf_cli_progress_clear(c->progress);
-  rc = uvf_cli_sink_put(c->sink, rec->r->index, c->line.data, c->line.len);
+  rc = uvf_cli_sink_put(c->sink, rec->index, c->line.data, c->line.len);
   if (rc != 0)
     output_failed(c, rc);
   else
@@ -162,12 +310,13 @@ static void cb_result(void *ud, const uvf_result *r) {
 
   memset(&rec, 0, sizeof(rec));
   rec.r = r;
+  rec.index = position_of(c, r->index);
   rec.ok = r->ok;
   rec.error = r->error;
   rec.message = describe(c, r);
   rec.with_file = c->bodies != NULL;
   if (c->bodies != NULL)
-    uvf_cli_bodies_finish(c->bodies, r->index, r->status != 0, &rec.file,
+    uvf_cli_bodies_finish(c->bodies, rec.index, r->status != 0, &rec.file,
                           &write_err);
   if (write_err != NULL) {
     /* We stopped it (on_body returned non-zero), or it had no body and
@@ -176,8 +325,8 @@ static void cb_result(void *ud, const uvf_result *r) {
     rec.error = UVF_EABORTED;
     rec.message = write_err;
   }
-  uvf_cli_tally_add(&c->tally, &rec);
-  if (c->output_err == 0)
+  uvf_cli_tally_add(&c->tally, rec.ok, rec.error, r->bytes);
+  if (c->output_err == 0 || c->journal != NULL)
     emit(c, &rec);
 }
 
@@ -188,6 +337,16 @@ static void fetcher_closed(void *ud) {
   if (c->flusher_init)
     uv_close((uv_handle_t *)&c->flusher, NULL);
   c->flusher_init = 0;
+  if (c->grace_init)
+    uv_close((uv_handle_t *)&c->grace, NULL);
+  c->grace_init = 0;
+  if (c->journal != NULL) {
+    int err = uvf_cli_journal_close(c->journal);
+
+    c->journal = NULL;
+    if (err != 0)
+      journal_failed(c, err);
+  }
   c->input_failed = c->in != NULL && uvf_cli_input_failed(c->in);
   uvf_cli_progress_stop(c->progress);
   c->progress = shown_progress = NULL;
@@ -206,18 +365,45 @@ static void cb_done(void *ud) {
 
 /* ---- signals and progress ---- */
 
+static void on_grace_over(uv_timer_t *t) {
+  stop(t->data);
+}
+
+/* Lets the transfers in flight finish for --grace seconds, starting no
+ * other; on_prepare() ends the run early once none is left. */
+static int start_grace(cli *c, uint64_t in_flight) {
+  double secs = (double)c->args.grace_ms / 1000;
+
+  if (uv_timer_init(&c->loop, &c->grace) != 0)
+    return -1;
+  c->grace_init = 1;
+  c->grace.data = c;
+  uv_timer_start(&c->grace, on_grace_over, (uint64_t)c->args.grace_ms, 0);
+  uvf_drain(c->f);
+  c->draining = 1;
+  if (!c->args.quiet)
+    uvf_cli_error("stopping: %" PRIu64 " transfer%s in flight may finish "
+                  "within %g s; signal again to quit at once", in_flight,
+                  in_flight == 1 ? "" : "s", secs);
+  return 0;
+}
+
 static void on_signal(void *ud, int signum) {
   cli *c = ud;
+  uvf_stats s;
 
   (void)signum;
-  if (c->done)
+  if (c->done || c->interrupted || c->f == NULL)
     return;
   c->interrupted = 1;
-  stop(c);
-  /* Every URL the fetcher took has its record now; what is left of the
-   * input was never started. Count it only where that is cheap. */
+  /* What is left of the input will not be started. Count it only where
+   * that is cheap. */
   if (c->in != NULL)
     c->rest_counted = uvf_cli_input_count_rest(c->in, &c->rest) == 0;
+  uvf_get_stats(c->f, &s);
+  if (c->args.grace_ms > 0 && s.in_flight > 0 && start_grace(c, s.in_flight) == 0)
+    return;
+  stop(c);
 }
 
 static void count(void *ud, uvf_cli_counts *k) {
@@ -240,9 +426,17 @@ static void count(void *ud, uvf_cli_counts *k) {
 static void on_prepare(uv_prepare_t *h) {
   cli *c = h->data;
   int err = uvf_cli_sink_flush(c->sink);
+  uvf_stats s;
 
   if (err != 0)
     output_failed(c, err);
+  if (c->journal != NULL && (err = uvf_cli_journal_flush(c->journal)) != 0)
+    journal_failed(c, err);
+  if (c->draining && c->f != NULL) {
+    uvf_get_stats(c->f, &s);
+    if (s.in_flight == 0) /* the grace period is not needed any more */
+      stop(c);
+  }
 }
 
 static int start_flusher(cli *c) {
@@ -325,6 +519,61 @@ static int start_fetcher(cli *c) {
   return rc;
 }
 
+/* 1 if the input can be read twice: URL arguments and regular files. */
+static int input_rereadable(const char *path) {
+  struct stat st;
+
+  return path == NULL ||
+         (strcmp(path, "-") != 0 && stat(path, &st) == 0 &&
+          S_ISREG(st.st_mode));
+}
+
+/* Reads the input once before any transfer starts, so that a journal
+ * written for another input is refused before it could mislead. Input
+ * that can be read only once is checked as it is read. */
+static int check_journal(cli *c) {
+  const uvf_cli_args *a = &c->args;
+  uvf_cli_input *in;
+  const char *url;
+  uint64_t tag;
+  int rc = 0;
+
+  if (!input_rereadable(a->input_path))
+    return 0;
+  if (uvf_cli_input_open(&in, &c->loop, a->input_path, a->urls,
+                         a->n_urls) != 0)
+    return -1;
+  while (rc == 0 && uvf_cli_input_next(in, &url, &tag) == 1) {
+    int found = uvf_cli_journal_lookup(
+        c->journal, c->position, uvf_cli_journal_key(url, tag), NULL);
+
+    if (found < 0) {
+      journal_mismatch(c, found, tag);
+      rc = -1;
+    }
+    c->position++;
+  }
+  if (rc == 0)
+    rc = journal_too_long(c, c->journal);
+  uvf_cli_input_close(in);
+  uvf_cli_journal_rewind(c->journal);
+  c->position = 0;
+  return rc;
+}
+
+static int open_journal(cli *c) {
+  if (uvf_cli_journal_open(&c->journal, &c->loop, c->args.journal_path) != 0)
+    return -1;
+  if (uvf_cli_journal_count(c->journal) == 0)
+    return 0; /* a new journal: no URL to skip */
+  c->positions = uvf_cli_positions_new();
+  if (c->positions == NULL) {
+    uvf_cli_error("out of memory");
+    return -1;
+  }
+  return check_journal(c);
+}
+
 static int setup(cli *c) {
   const uvf_cli_args *a = &c->args;
   int rc;
@@ -339,6 +588,8 @@ static int setup(cli *c) {
                          a->n_urls) != 0)
     return -1;
   uvf_cli_input_on_ready(c->in, on_input_ready, c);
+  if (a->journal_path != NULL && open_journal(c) != 0)
+    return -1;
   if (a->output_dir != NULL &&
       uvf_cli_bodies_open(&c->bodies, a->output_dir,
                           a->fetch.max_in_flight) != 0)
@@ -395,7 +646,10 @@ static int finish(cli *c) {
     report_rest(c);
     return UVF_CLI_EXIT_INTERRUPTED;
   }
-  if (c->output_err != 0 || c->input_failed || c->tally.failed > 0)
+  if (c->journal_refused)
+    return UVF_CLI_EXIT_USAGE;
+  if (c->output_err != 0 || c->input_failed || c->journal_err != 0 ||
+      c->tally.failed > 0)
     return UVF_CLI_EXIT_FAILED;
   return UVF_CLI_EXIT_OK;
 }
@@ -448,6 +702,7 @@ int main(int argc, char **argv) {
   if (status < 0)
     status = run(&c);
   uvf_cli_sink_free(&c.sink);
+  uvf_cli_positions_free(c.positions);
   uvf_cli_bodies_free(&c.bodies);
   uvf_cli_buf_free(&c.line);
   uvf_cli_buf_free(&c.msg);

@@ -42,7 +42,7 @@ void uvf_cli_record_format(uvf_cli_buf *b, const uvf_cli_record *rec) {
 
   if (!isfinite(t) || t < 0)
     t = 0;
-  uvf_cli_buf_printf(b, "{\"index\":%" PRIu64, r->index);
+  uvf_cli_buf_printf(b, "{\"index\":%" PRIu64, rec->index);
   field_str(b, "url", r->url);
   uvf_cli_buf_printf(b, ",\"ok\":%s", rec->ok ? "true" : "false");
   uvf_cli_buf_printf(b, ",\"status\":%ld", r->status);
@@ -58,12 +58,13 @@ void uvf_cli_record_format(uvf_cli_buf *b, const uvf_cli_record *rec) {
   uvf_cli_buf_add(b, "}\n", 2);
 }
 
-void uvf_cli_tally_add(uvf_cli_tally *t, const uvf_cli_record *rec) {
-  size_t kind = (size_t)-(long)rec->error;
+void uvf_cli_tally_add(uvf_cli_tally *t, int ok, uvf_err error,
+                       uint64_t bytes) {
+  size_t kind = (size_t)-(long)error;
 
   t->total++;
-  t->bytes += rec->r->bytes;
-  if (rec->ok) {
+  t->bytes += bytes;
+  if (ok) {
     t->ok++;
     return;
   }

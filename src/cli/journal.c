@@ -1,0 +1,438 @@
+/* The journal of a resumable run (--journal FILE).
+ *
+ * Each finished record is appended as one line:
+ *
+ *   <sum> <position> <key> <ok> <error> <bytes> <report line>
+ *
+ * sum is a 64-bit FNV-1a hash of the rest of the line, so a line cut short
+ * by kill -9 or a crash is recognised and dropped; key hashes the URL found
+ * at that input position, so a journal is never applied to another input.
+ * Lines are written once per loop iteration (the kernel keeps them if the
+ * process dies) and made durable by an fdatasync() on libuv's thread pool
+ * at most every SYNC_MS, so the loop never waits for the disk.
+ *
+ * A resumed run holds one small entry (24 bytes) per journaled URL and
+ * reads the report lines back from the file as the input reaches them.
+ * Records are appended in completion order, which is close to input
+ * order, so one sliding read window serves nearly all of them. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define MAGIC "uvfetch-journal 1\n"
+#define MAGIC_LEN (sizeof(MAGIC) - 1)
+#define SUM_LEN 16
+#define SYNC_MS 200
+#define WINDOW (256 * 1024)
+#define LEN_BITS 24 /* a journal line is at most 16 MiB */
+
+typedef struct entry {
+  uint64_t position;
+  uint64_t key;
+  uint64_t where; /* offset << LEN_BITS | length, newline excluded */
+} entry;
+
+struct uvf_cli_journal {
+  char *path;
+  int fd;
+  entry *e;        /* sorted by position */
+  size_t n;
+  size_t cap;
+  size_t cursor;   /* the first entry the input has not reached */
+  char *win;       /* file bytes [win_off, win_off + win_len) */
+  uint64_t win_off;
+  size_t win_len;
+  size_t win_cap;
+  uvf_cli_buf out; /* added, not yet written */
+  int dirty;       /* written, not yet synced */
+  int err;         /* errno of the first write or sync error */
+  uv_timer_t timer;
+  uv_fs_t sync;
+  int syncing;
+  int closing;
+  int timer_closed;
+};
+
+static uint64_t fnv(uint64_t h, const void *data, size_t len) {
+  const unsigned char *p = data;
+
+  while (len--)
+    h = (h ^ *p++) * UINT64_C(0x100000001b3);
+  return h;
+}
+
+#define FNV_INIT UINT64_C(0xcbf29ce484222325)
+
+uint64_t uvf_cli_journal_key(const char *url, uint64_t tag) {
+  unsigned char flags = (unsigned char)(tag >> 56); /* refused lines */
+
+  return fnv(fnv(FNV_INIT, url, strlen(url)), &flags, 1);
+}
+
+/* Parses one line (newline excluded, NUL after it). Returns 0 and fills
+ * rec, or -1 if the line is damaged. */
+static int parse(const char *line, size_t len, uint64_t *position,
+                 uint64_t *key, uvf_cli_journaled *rec) {
+  char sum_text[SUM_LEN + 1], *end;
+  uint64_t sum;
+  int ok, err, at = 0;
+
+  if (len < SUM_LEN + 2 || line[SUM_LEN] != ' ')
+    return -1;
+  memcpy(sum_text, line, SUM_LEN);
+  sum_text[SUM_LEN] = '\0';
+  sum = strtoull(sum_text, &end, 16);
+  if (*end != '\0' ||
+      sum != fnv(FNV_INIT, line + SUM_LEN + 1, len - SUM_LEN - 1))
+    return -1;
+  if (sscanf(line + SUM_LEN + 1, "%" SCNu64 " %" SCNx64 " %d %d %" SCNu64
+             " %n", position, key, &ok, &err, &rec->bytes, &at) != 5 ||
+      at == 0)
+    return -1;
+  rec->ok = ok;
+  rec->error = (uvf_err)err;
+  rec->line = line + SUM_LEN + 1 + at;
+  rec->len = len - SUM_LEN - 1 - (size_t)at;
+  return rec->len > 0 && rec->line[0] == '{' ? 0 : -1;
+}
+
+static int remember(uvf_cli_journal *j, uint64_t position, uint64_t key,
+                    uint64_t off, size_t len) {
+  if (j->n == j->cap) {
+    size_t cap = j->cap ? 2 * j->cap : 1024;
+    entry *e = realloc(j->e, cap * sizeof(*e));
+
+    if (e == NULL)
+      return -1;
+    j->e = e;
+    j->cap = cap;
+  }
+  j->e[j->n].position = position;
+  j->e[j->n].key = key;
+  j->e[j->n].where = off << LEN_BITS | len;
+  j->n++;
+  return 0;
+}
+
+static int by_position(const void *a, const void *b) {
+  const entry *x = a, *y = b;
+
+  if (x->position != y->position)
+    return x->position < y->position ? -1 : 1;
+  return x->where < y->where ? -1 : x->where > y->where; /* first wins */
+}
+
+/* Sorts the entries and drops repeated positions (the first one stays;
+ * a run never journals a position twice, so these are only defensive). */
+static void index_entries(uvf_cli_journal *j) {
+  size_t i, kept = 0;
+
+  qsort(j->e, j->n, sizeof(*j->e), by_position);
+  for (i = 0; i < j->n; i++)
+    if (kept == 0 || j->e[kept - 1].position != j->e[i].position)
+      j->e[kept++] = j->e[i];
+  j->n = kept;
+}
+
+/* Reads the records of earlier runs; *valid is where the intact part of
+ * the file ends. Returns 0, or -1 after a message. */
+static int load(uvf_cli_journal *j, FILE *fp, uint64_t *valid) {
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t got;
+  uint64_t off = MAGIC_LEN, position, key;
+  uvf_cli_journaled rec;
+  int rc = 0;
+
+  got = getline(&line, &cap, fp);
+  if (got != (ssize_t)MAGIC_LEN || memcmp(line, MAGIC, MAGIC_LEN) != 0) {
+    uvf_cli_error("%s is not a uvfetch journal; give --journal a new file "
+                  "or one an earlier run wrote", j->path);
+    free(line);
+    return -1;
+  }
+  while ((got = getline(&line, &cap, fp)) > 0) {
+    size_t len = (size_t)got - 1;
+
+    if (line[len] != '\n' || len >= (1u << LEN_BITS))
+      break;
+    line[len] = '\0';
+    if (parse(line, len, &position, &key, &rec) != 0)
+      break;
+    if (remember(j, position, key, off, len) != 0) {
+      uvf_cli_error("out of memory reading the journal %s", j->path);
+      rc = -1;
+      break;
+    }
+    off += (uint64_t)got;
+  }
+  free(line);
+  *valid = off;
+  return rc;
+}
+
+/* A new or empty file gets the header; otherwise its records are loaded
+ * and a damaged end is cut off, so new records follow intact ones. */
+static int prepare_file(uvf_cli_journal *j) {
+  struct stat st;
+  uint64_t valid = 0;
+  FILE *fp;
+  int fd, rc;
+
+  if (fstat(j->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    uvf_cli_error("journal %s is not a regular file", j->path);
+    return -1;
+  }
+  if (st.st_size <= (off_t)MAGIC_LEN) {
+    /* new, or only (part of) the header: nothing to resume */
+    char head[MAGIC_LEN];
+    ssize_t got = pread(j->fd, head, MAGIC_LEN, 0);
+
+    if (got < 0 || memcmp(head, MAGIC, (size_t)got) != 0) {
+      uvf_cli_error("%s is not a uvfetch journal; give --journal a new "
+                    "file or one an earlier run wrote", j->path);
+      return -1;
+    }
+    if (ftruncate(j->fd, 0) != 0 ||
+        write(j->fd, MAGIC, MAGIC_LEN) != (ssize_t)MAGIC_LEN) {
+      uvf_cli_error("cannot write the journal %s: %s", j->path,
+                    strerror(errno));
+      return -1;
+    }
+    return 0;
+  }
+  if ((fd = dup(j->fd)) < 0 || (fp = fdopen(fd, "r")) == NULL) {
+    uvf_cli_error("cannot read the journal %s: %s", j->path,
+                  strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  rc = load(j, fp, &valid);
+  fclose(fp);
+  if (rc != 0)
+    return -1;
+  if (valid < (uint64_t)st.st_size) {
+    uvf_cli_error("warning: journal %s: dropping %" PRIu64 " bytes of an "
+                  "unfinished record at its end", j->path,
+                  (uint64_t)st.st_size - valid);
+    if (ftruncate(j->fd, (off_t)valid) != 0) {
+      uvf_cli_error("cannot repair the journal %s: %s", j->path,
+                    strerror(errno));
+      return -1;
+    }
+  }
+  index_entries(j);
+  return 0;
+}
+
+static void on_synced(uv_fs_t *req);
+
+static void on_timer(uv_timer_t *t) {
+  uvf_cli_journal *j = t->data;
+
+  if (!j->dirty || j->syncing || j->err != 0)
+    return;
+  if (uv_fs_fdatasync(t->loop, &j->sync, j->fd, on_synced) == 0) {
+    j->syncing = 1;
+    j->dirty = 0;
+  }
+}
+
+int uvf_cli_journal_open(uvf_cli_journal **out, uv_loop_t *loop,
+                         const char *path) {
+  uvf_cli_journal *j = calloc(1, sizeof(*j));
+
+  if (j == NULL || (j->path = strdup(path)) == NULL) {
+    free(j);
+    uvf_cli_error("out of memory");
+    return -1;
+  }
+  j->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (j->fd < 0) {
+    uvf_cli_error("cannot open the journal %s: %s", path, strerror(errno));
+  } else if (flock(j->fd, LOCK_EX | LOCK_NB) != 0) {
+    uvf_cli_error("journal %s is in use by another run", path);
+  } else if (prepare_file(j) == 0) {
+    uv_timer_init(loop, &j->timer);
+    j->timer.data = j;
+    uv_unref((uv_handle_t *)&j->timer); /* it never keeps a run going */
+    uv_timer_start(&j->timer, on_timer, SYNC_MS, SYNC_MS);
+    *out = j;
+    return 0;
+  }
+  if (j->fd >= 0)
+    close(j->fd);
+  free(j->e);
+  free(j->path);
+  free(j);
+  return -1;
+}
+
+size_t uvf_cli_journal_count(const uvf_cli_journal *j) {
+  return j->n;
+}
+
+void uvf_cli_journal_rewind(uvf_cli_journal *j) {
+  j->cursor = 0;
+}
+
+size_t uvf_cli_journal_unmatched(const uvf_cli_journal *j) {
+  return j->n - j->cursor;
+}
+
+/* Makes the window hold [off, off + len]; returns its start or NULL. */
+static char *read_back(uvf_cli_journal *j, uint64_t off, size_t len) {
+  size_t want = len + 1 > WINDOW ? len + 1 : WINDOW;
+  ssize_t got;
+
+  if (off >= j->win_off && off + len <= j->win_off + j->win_len)
+    return j->win + (off - j->win_off);
+  if (want > j->win_cap) {
+    char *w = realloc(j->win, want + 1);
+
+    if (w == NULL)
+      return NULL;
+    j->win = w;
+    j->win_cap = want;
+  }
+  got = pread(j->fd, j->win, want, (off_t)off);
+  if (got < (ssize_t)len)
+    return NULL;
+  j->win_off = off;
+  j->win_len = (size_t)got;
+  return j->win;
+}
+
+int uvf_cli_journal_lookup(uvf_cli_journal *j, uint64_t position,
+                           uint64_t key, uvf_cli_journaled *rec) {
+  const entry *e;
+  uint64_t p, k;
+  size_t len;
+  char *line;
+
+  while (j->cursor < j->n && j->e[j->cursor].position < position)
+    j->cursor++;
+  if (j->cursor == j->n || j->e[j->cursor].position != position)
+    return UVF_CLI_JOURNAL_NEW;
+  e = &j->e[j->cursor];
+  if (e->key != key)
+    return UVF_CLI_JOURNAL_MISMATCH;
+  j->cursor++;
+  if (rec == NULL)
+    return UVF_CLI_JOURNAL_DONE;
+  len = (size_t)(e->where & ((1u << LEN_BITS) - 1));
+  line = read_back(j, e->where >> LEN_BITS, len);
+  if (line == NULL)
+    return UVF_CLI_JOURNAL_UNREADABLE;
+  {
+    char saved = line[len];
+    int bad;
+
+    line[len] = '\0';
+    bad = parse(line, len, &p, &k, rec) != 0 || p != position;
+    line[len] = saved;
+    if (bad)
+      return UVF_CLI_JOURNAL_UNREADABLE; /* the file changed under us */
+  }
+  return UVF_CLI_JOURNAL_DONE;
+}
+
+void uvf_cli_journal_add(uvf_cli_journal *j, uint64_t position, uint64_t key,
+                         const uvf_cli_journaled *rec) {
+  uvf_cli_buf *b = &j->out;
+  size_t start = b->len, len = rec->len;
+  uint64_t sum;
+  char text[SUM_LEN + 1];
+
+  if (len > 0 && rec->line[len - 1] == '\n')
+    len--;
+  uvf_cli_buf_add(b, "0000000000000000 ", SUM_LEN + 1);
+  uvf_cli_buf_printf(b, "%" PRIu64 " %016" PRIx64 " %d %d %" PRIu64 " ",
+                     position, key, rec->ok ? 1 : 0, (int)rec->error,
+                     rec->bytes);
+  uvf_cli_buf_add(b, rec->line, len);
+  if (b->oom) {
+    j->err = ENOMEM;
+    return;
+  }
+  sum = fnv(FNV_INIT, b->data + start + SUM_LEN + 1,
+            b->len - start - SUM_LEN - 1);
+  snprintf(text, sizeof(text), "%016" PRIx64, sum);
+  memcpy(b->data + start, text, SUM_LEN);
+  uvf_cli_buf_add(b, "\n", 1);
+}
+
+int uvf_cli_journal_flush(uvf_cli_journal *j) {
+  size_t done = 0;
+
+  while (j->err == 0 && done < j->out.len) {
+    ssize_t w = write(j->fd, j->out.data + done, j->out.len - done);
+
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      j->err = errno;
+    else
+      done += (size_t)w;
+  }
+  if (done > 0)
+    j->dirty = 1;
+  uvf_cli_buf_reset(&j->out);
+  return j->err;
+}
+
+static void release(uvf_cli_journal *j) {
+  close(j->fd); /* also drops the lock */
+  uvf_cli_buf_free(&j->out);
+  free(j->win);
+  free(j->e);
+  free(j->path);
+  free(j);
+}
+
+static void on_synced(uv_fs_t *req) {
+  uvf_cli_journal *j = (uvf_cli_journal *)(void *)((char *)req -
+                                          offsetof(uvf_cli_journal, sync));
+
+  if (req->result < 0 && j->err == 0)
+    j->err = (int)-req->result;
+  uv_fs_req_cleanup(req);
+  j->syncing = 0;
+  if (j->closing && j->timer_closed)
+    release(j);
+}
+
+static void on_timer_closed(uv_handle_t *h) {
+  uvf_cli_journal *j = h->data;
+
+  j->timer_closed = 1;
+  if (!j->syncing)
+    release(j);
+}
+
+int uvf_cli_journal_close(uvf_cli_journal *j) {
+  int err;
+
+  if (j == NULL)
+    return 0;
+  uvf_cli_journal_flush(j);
+  if (j->err == 0 && fdatasync(j->fd) != 0)
+    j->err = errno;
+  err = j->err;
+  j->closing = 1;
+  uv_close((uv_handle_t *)&j->timer, on_timer_closed);
+  return err;
+}
+
+const char *uvf_cli_journal_path(const uvf_cli_journal *j) {
+  return j->path;
+}

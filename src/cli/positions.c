@@ -1,0 +1,68 @@
+/* Input positions of the library's indexes. The library numbers the URLs
+ * it takes 0, 1, 2...; a resumed run skips the URLs its journal already
+ * has, so the URL of library index j sits at input position j + (URLs
+ * skipped before it). That offset only changes where a run of skipped
+ * URLs ends, so a sorted list of (first index, offset) pairs is the whole
+ * map: empty in a run with nothing to skip, which then costs nothing. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "cli.h"
+
+typedef struct step {
+  uint64_t from;   /* first library index with this offset */
+  uint64_t offset; /* position - index */
+} step;
+
+struct uvf_cli_positions {
+  step *steps;
+  size_t n;
+  size_t cap;
+};
+
+uvf_cli_positions *uvf_cli_positions_new(void) {
+  return calloc(1, sizeof(uvf_cli_positions));
+}
+
+int uvf_cli_positions_note(uvf_cli_positions *p, uint64_t index,
+                           uint64_t position) {
+  uint64_t offset = position - index;
+  uint64_t last = p->n ? p->steps[p->n - 1].offset : 0;
+
+  if (offset == last)
+    return 0;
+  if (p->n == p->cap) {
+    size_t cap = p->cap ? 2 * p->cap : 16;
+    step *s = realloc(p->steps, cap * sizeof(*s));
+
+    if (s == NULL)
+      return ENOMEM;
+    p->steps = s;
+    p->cap = cap;
+  }
+  p->steps[p->n].from = index;
+  p->steps[p->n].offset = offset;
+  p->n++;
+  return 0;
+}
+
+uint64_t uvf_cli_positions_of(const uvf_cli_positions *p, uint64_t index) {
+  size_t lo = 0, hi = p->n; /* the answer is the last step with from <= index */
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+
+    if (p->steps[mid].from <= index)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return index + (lo ? p->steps[lo - 1].offset : 0);
+}
+
+void uvf_cli_positions_free(uvf_cli_positions *p) {
+  if (p == NULL)
+    return;
+  free(p->steps);
+  free(p);
+}
