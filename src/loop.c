@@ -117,14 +117,20 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
   (void)easy;
   (void)socketp;
   if (what == CURL_POLL_REMOVE) {
-    if (p && p->conn) {
-      /* An idle keep-alive connection, or one about to close (then the
-       * closesocket callback follows). Its watcher stays as it is, since
-       * the next request on it most likely wants the same events back:
-       * a stop and a start would cost two epoll_ctl calls per request. */
+    if (p && p->conn && p->events == UV_READABLE) {
+      /* A connection that was reading: an idle keep-alive connection, or
+       * one about to close (then the closesocket callback follows). Its
+       * watcher stays as it is, since the next request on it most likely
+       * wants the same events back: a stop and a start would cost two
+       * epoll_ctl calls per request. */
       p->want = 0;
     } else if (p) {
-      poll_close(p); /* resolver pipe and other sockets we did not open */
+      /* Anything else closes now (R6). libcurl 7.88 closes a connect
+       * attempt it gives up on (a timeout during connect) without the
+       * closesocket callback; a watcher left started on it makes libuv
+       * abort on EBADF. Also the resolver's socketpair and other sockets
+       * we did not open. */
+      poll_close(p);
     }
     return 0;
   }

@@ -664,6 +664,40 @@ TEST_IMPL(pause_stops_admission_until_resume) {
   ts_stop(&srv);
 }
 
+/* A timeout that hits transfers while they connect: libcurl 7.88 closes
+ * such connect attempts without the closesocket callback, and a watcher
+ * left on one made libuv abort. Many at once, over several hosts. */
+TEST_IMPL(timeouts_during_connect_at_scale_end_as_timeout) {
+  static const long timeouts[] = {5, 10, 20, 40, 80};
+  size_t n = 3000, i, t, kinds[16] = {0};
+  char **u = calloc(n, sizeof(*u));
+  uvf_options o;
+  uvf_result *r;
+  ts_start(&srv, "127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4");
+  for (i = 0; i < n; i++)
+    if (asprintf(&u[i], "http://127.0.0.%zu:%d/bytes/%zu?i=%zu", 1 + i % 4,
+                 srv.port, 100 + i % 5000, i) < 0)
+      FAIL("oom");
+  uvf_options_init(&o);
+  o.max_in_flight = 1000;
+  for (t = 0; t < sizeof(timeouts) / sizeof(timeouts[0]); t++) {
+    o.timeout_ms = timeouts[t]; /* where the timeout lands varies */
+    r = fetch(u, n, &o, 0);
+    for (i = 0; i < n; i++) {
+      ASSERT_EQ(r[i].index, i);
+      if (r[i].error != UVF_OK && r[i].error != UVF_ETIMEOUT)
+        FAIL("index %zu: %s: %s", i, uvf_err_name(r[i].error),
+             r[i].message);
+      kinds[-r[i].error]++;
+    }
+    uvf_results_free(r, n);
+    free(r);
+  }
+  ASSERT(kinds[-UVF_ETIMEOUT] > 0); /* the case under test did happen */
+  free_urls(u, n);
+  ts_stop(&srv);
+}
+
 /* uvf_drain(): what is in flight finishes; nothing else starts, not even
  * URLs parked behind the per-host cap; uvf_abort() then ends those. */
 typedef struct drain_run {
@@ -1047,6 +1081,7 @@ static const test_entry tests[] = {
   TEST_ENTRY(retry_after_pauses_the_whole_host),
   TEST_ENTRY(misbehaving_servers_end_as_protocol_and_spare_the_batch),
   TEST_ENTRY(compressed_body_expanding_past_max_body_is_too_large),
+  TEST_ENTRY(timeouts_during_connect_at_scale_end_as_timeout),
   TEST_ENTRY(drain_lets_transfers_finish_and_starts_no_other),
   TEST_ENTRY(every_kind_has_a_name_and_text),
   TEST_ENTRY(bad_arguments_are_refused_without_callbacks),
