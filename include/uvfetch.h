@@ -105,6 +105,12 @@ typedef struct uvf_options {
                                retries set) */
   long buffer_size;         /* libcurl receive buffer per transfer, 1024 to
                                10 MiB; 0 = 4 MiB / N within 1 to 128 KiB */
+  unsigned max_lookups;     /* transfers at once that may be looking up a
+                               host name (URLs with an IP address never
+                               wait for this); the rest wait, holding no
+                               socket. Debian's libcurl spends a thread and
+                               two file descriptors on each lookup and has
+                               no cap of its own. Default 64; 0 = no cap */
 } uvf_options;
 
 UVF_EXTERN void uvf_options_init(uvf_options *o);

@@ -6,6 +6,7 @@
  * are read from the queue or the source only while slots are free and the
  * parked count is under max_waiting: memory follows the work in flight,
  * not the length of the input. */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,6 +185,7 @@ static uvf__url *url_new(uvf_fetcher *f, const char *s, uint64_t tag) {
   u->attempts = 0;
   u->history = NULL;
   u->due = 0;
+  u->named = 0;
   u->index = f->st.submitted++;
   u->tag = tag;
   u->t_indexed = uv_hrtime();
@@ -252,6 +254,13 @@ static uvf__url *take_next(uvf_fetcher *f) {
   return NULL;
 }
 
+/* IPv6 addresses come in brackets; anything else that is not an IPv4
+ * address in dotted form may need a lookup. */
+static int is_name(const char *host) {
+  struct in_addr a;
+  return host[0] != '[' && inet_pton(AF_INET, host, &a) != 1;
+}
+
 /* Checks the URL and finds its host; returns an error text if it cannot
  * start, with *kind saying why. */
 static const char *classify(uvf_fetcher *f, uvf__url *u, uvf_err *kind) {
@@ -267,6 +276,7 @@ static const char *classify(uvf_fetcher *f, uvf__url *u, uvf_err *kind) {
     curl_free(host);
     return "no host name";
   }
+  u->named = is_name(host);
   if (uvf__tracks_hosts(f)) {
     curl_url_get(f->cu, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
     if (asprintf(&key, "%s://%s:%s", https ? "https" : "http", host,
@@ -284,9 +294,36 @@ static const char *classify(uvf_fetcher *f, uvf__url *u, uvf_err *kind) {
   return NULL;
 }
 
+static void launch(uvf_fetcher *f, uvf__url *u);
+
+/* A URL with its host's slot taken, waiting for a lookup slot. It counts
+ * as waiting and holds one of the N slots, though no socket. */
+static void lookup_push(uvf_fetcher *f, uvf__url *u) {
+  u->next = NULL;
+  if (f->lookup_tail)
+    f->lookup_tail->next = u;
+  else
+    f->lookup_head = u;
+  f->lookup_tail = u;
+  f->lookup_waiting++;
+  f->st.waiting++;
+}
+
+static uvf__url *lookup_pop(uvf_fetcher *f) {
+  uvf__url *u = f->lookup_head;
+  f->lookup_head = u->next;
+  if (!f->lookup_head)
+    f->lookup_tail = NULL;
+  u->next = NULL;
+  f->lookup_waiting--;
+  f->st.waiting--;
+  return u;
+}
+
+/* Takes the host's slot, then starts the transfer or, if it may need a
+ * lookup and none is free, holds it in the lookup queue. */
 static void start(uvf_fetcher *f, uvf__url *u) {
   uvf__host *h = u->host;
-  int rc;
   if (h) {
     h->in_flight++;
     if (f->o.rate_per_host > 0) { /* the next start, evenly spaced */
@@ -295,6 +332,15 @@ static void start(uvf_fetcher *f, uvf__url *u) {
                          (uint64_t)(1e6 / f->o.rate_per_host);
     }
   }
+  if (u->named && !uvf__lookup_room(f))
+    lookup_push(f, u);
+  else
+    launch(f, u);
+}
+
+static void launch(uvf_fetcher *f, uvf__url *u) {
+  uvf__host *h = u->host;
+  int rc;
   if ((rc = uvf__xfer_start(f, u)) == 0)
     return;
   if (h) {
@@ -362,8 +408,11 @@ void uvf__admit(uvf_fetcher *f) {
     return;
   }
   f->admitting = 1;
+  while (!f->closing && !f->aborted && !f->draining && f->lookup_head &&
+         uvf__lookup_room(f))
+    launch(f, lookup_pop(f)); /* holds its slot already */
   while (!f->closing && !f->aborted && !f->draining &&
-         f->st.in_flight < f->o.max_in_flight) {
+         f->st.in_flight + f->lookup_waiting < f->o.max_in_flight) {
     if (f->ready_head) {
       start_parked(f);
       continue;
@@ -421,6 +470,14 @@ void uvf__abort_all(uvf_fetcher *f, uvf_err kind) {
     uvf__xfer_abort(f->live, kind);
   while (f->queue_head) {
     u = queue_pop(f);
+    uvf__deliver_url_error(f, u, kind, uvf_strerror(kind));
+  }
+  while (f->lookup_head) {
+    u = lookup_pop(f);
+    if (u->host) { /* give back the host slot it holds */
+      u->host->refs++;
+      uvf__host_released(f, u->host);
+    }
     uvf__deliver_url_error(f, u, kind, uvf_strerror(kind));
   }
   u = collect_parked(f);

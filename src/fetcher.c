@@ -16,6 +16,7 @@ void uvf_options_init(uvf_options *o) {
   o->max_redirects = 10;
   o->retry_base_ms = 500;
   o->retry_max_ms = 30000;
+  o->max_lookups = 64;
 }
 
 static char *dup_or_null(const char *s, int *oom) {

@@ -16,6 +16,7 @@ typedef struct uvf__url {
   uint64_t t_indexed; /* uv_hrtime() when the index was given */
   uint64_t due;       /* uv_now() when a retry may start */
   unsigned attempts;  /* transfers started so far */
+  int named;          /* the host is a name, not an IP address */
   char *history;      /* earlier attempts' errors; NULL if none */
   char url[];
 } uvf__url;
@@ -77,6 +78,7 @@ typedef struct uvf__xfer {
   int too_large;
   int cb_abort;
   int body_oom;
+  int looking;        /* named host, not yet connecting: may be in a lookup */
   char errbuf[CURL_ERROR_SIZE];
 } uvf__xfer;
 
@@ -134,6 +136,10 @@ struct uvf_fetcher {
   uint64_t first_attempts, retries, rng;
   unsigned retry_waiting; /* at most max_in_flight: bounds open files */
 
+  uvf__url *lookup_head, *lookup_tail; /* waiting for a lookup slot */
+  unsigned lookup_waiting;
+  unsigned lookups;      /* transfers with x->looking set */
+
   uvf_stats st;
 
   unsigned in_curl;      /* > 0 while inside a libcurl call */
@@ -173,6 +179,8 @@ int uvf__xfer_start(uvf_fetcher *f, uvf__url *u);
 void uvf__xfer_finish(uvf__xfer *x, CURLcode rc);
 void uvf__xfer_abort(uvf__xfer *x, uvf_err kind);
 void uvf__xfers_free(uvf_fetcher *f);
+void uvf__lookup_over(uvf__xfer *x);
+int uvf__lookup_room(const uvf_fetcher *f);
 long uvf__buffer_size(const uvf_options *o);
 
 /* admit.c */

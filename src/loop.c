@@ -226,12 +226,15 @@ void uvf__loop_drain(uvf__shard *sh) {
   }
 }
 
+/* Called with the transfer: the name is resolved once it connects. */
 curl_socket_t uvf__open_socket(void *clientp, curlsocktype purpose,
                                struct curl_sockaddr *a) {
-  uvf__shard *sh = clientp;
+  uvf__xfer *x = clientp;
+  uvf__shard *sh = x->shard;
   uvf__poll *stale;
   curl_socket_t fd;
   (void)purpose;
+  uvf__lookup_over(x);
   fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
   if (fd < 0)
     return CURL_SOCKET_BAD;

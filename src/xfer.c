@@ -60,6 +60,37 @@ long uvf__buffer_size(const uvf_options *o) {
   return size < 1024 ? 1024 : size;
 }
 
+/* Host-name lookups. libcurl 7.88 as Debian builds it resolves each name
+ * on a thread of its own with a socketpair to report back, and starts one
+ * per transfer that misses its DNS cache, with no limit: N transfers to
+ * new names mean N threads and 2N more open files at once. So transfers
+ * to a named host count as lookups from their start until they open a
+ * socket or reuse a connection (both come after any lookup), and at most
+ * max_lookups of them run; admission holds the others back. */
+int uvf__lookup_room(const uvf_fetcher *f) {
+  return f->o.max_lookups == 0 || f->lookups < f->o.max_lookups;
+}
+
+void uvf__lookup_over(uvf__xfer *x) {
+  uvf_fetcher *f = x->f;
+  if (!x->looking)
+    return;
+  x->looking = 0;
+  f->lookups--;
+  if (f->lookup_head)
+    uvf__loop_kick(f); /* inside libcurl now: start them from the loop */
+}
+
+static int on_prereq(void *clientp, char *primary_ip, char *local_ip,
+                     int primary_port, int local_port) {
+  (void)primary_ip;
+  (void)local_ip;
+  (void)primary_port;
+  (void)local_port;
+  uvf__lookup_over(clientp); /* a reused connection opens no socket */
+  return CURL_PREREQFUNC_OK;
+}
+
 #define SET(opt, val)                                                          \
   do {                                                                         \
     if (rc == CURLE_OK)                                                        \
@@ -102,7 +133,9 @@ static int easy_setup(uvf_fetcher *f, uvf__xfer *x) {
   SET(CURLOPT_CAPATH, (char *)NULL);
   SET(CURLOPT_BUFFERSIZE, uvf__buffer_size(o));
   SET(CURLOPT_OPENSOCKETFUNCTION, uvf__open_socket);
-  SET(CURLOPT_OPENSOCKETDATA, (void *)x->shard);
+  SET(CURLOPT_OPENSOCKETDATA, (void *)x);
+  SET(CURLOPT_PREREQFUNCTION, on_prereq);
+  SET(CURLOPT_PREREQDATA, (void *)x);
   SET(CURLOPT_CLOSESOCKETFUNCTION, uvf__close_socket);
   SET(CURLOPT_CLOSESOCKETDATA, (void *)x->shard);
   if (f->share)
@@ -187,6 +220,10 @@ int uvf__xfer_start(uvf_fetcher *f, uvf__url *u) {
     xfer_put(f, x);
     return UVF_EBACKEND;
   }
+  if (u->named) {
+    x->looking = 1;
+    f->lookups++;
+  }
   x->live_next = f->live;
   if (f->live)
     f->live->live_prev = x;
@@ -264,6 +301,7 @@ static void complete(uvf__xfer *x, CURLcode rc, uvf_err forced) {
   uvf_result r;
   /* Never called from inside libcurl (uvf_abort and uvf_fetcher_close
    * refuse or defer there), so this cannot fail with a recursive call. */
+  uvf__lookup_over(x);
   f->in_curl++;
   curl_multi_remove_handle(x->shard->multi, x->easy);
   f->in_curl--;

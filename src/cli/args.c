@@ -32,6 +32,7 @@ enum {
   OPT_LOW_SPEED_TIME,
   OPT_RATE,
   OPT_JOURNAL,
+  OPT_MAX_LOOKUPS,
   OPT_GRACE
 };
 
@@ -51,6 +52,7 @@ static const struct option long_opts[] = {
   {"retry", required_argument, NULL, OPT_RETRY},
   {"low-speed", required_argument, NULL, OPT_LOW_SPEED},
   {"rate", required_argument, NULL, OPT_RATE},
+  {"max-lookups", required_argument, NULL, OPT_MAX_LOOKUPS},
   {"low-speed-time", required_argument, NULL, OPT_LOW_SPEED_TIME},
   {"retry-delay", required_argument, NULL, OPT_RETRY_DELAY},
   {"retry-max-delay", required_argument, NULL, OPT_RETRY_MAX_DELAY},
@@ -84,6 +86,8 @@ static const char help_text[] =
   "      --timeout SEC         limit for a whole transfer, 0 = none\n"
   "                            (default 30)\n"
   "      --connect-timeout SEC limit for connecting (default 10)\n"
+  "      --max-lookups N       host-name lookups at once, 0 = no cap\n"
+  "                            (default 64)\n"
   "      --max-redirs N        redirects to follow, -1 = none (default 10)\n"
   "      --no-follow           do not follow redirects (--max-redirs -1)\n"
   "  -H, --header 'NAME: VALUE'\n"
@@ -270,6 +274,12 @@ static int number_opt(uvf_cli_args *a, int c, const char *name,
       return usage_error("option %s: '%s' is not a number from 0 to %u",
                          name, v, MAX_PARALLEL);
     a->fetch.max_per_host = (unsigned)n;
+    return -1;
+  case OPT_MAX_LOOKUPS:
+    if (parse_long(v, 0, MAX_PARALLEL, &n) != 0)
+      return usage_error("option %s: '%s' is not a number from 0 to %u",
+                         name, v, MAX_PARALLEL);
+    a->fetch.max_lookups = (unsigned)n;
     return -1;
   case OPT_MAX_REDIRS:
     if (parse_long(v, -1, INT_MAX, &n) != 0)

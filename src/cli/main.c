@@ -461,15 +461,14 @@ static int want_progress(const uvf_cli_args *a) {
 /* Raises the open-file limit to the hard limit, then lowers N to what it
  * allows, so that a run does not meet EMFILE half-way. A transfer holds
  * one socket (libcurl keeps no more connections than transfers) and, with
- * -o, a body file; the reserve covers stdio and the loop. Not counted: a
- * host-name lookup holds a socketpair while it runs (libcurl 7.88 has no
- * cap on them), so thousands of new host names at once can still run out;
- * URLs with IP addresses or few host names cannot. */
+ * -o, a body file; a host-name lookup holds a socketpair instead of the
+ * socket (one more), and at most `lookups` run at once; the reserve covers
+ * stdio and the loop. With --max-lookups 0 lookups are not counted. */
 #define FD_RESERVE 128
 
-static unsigned fit_fd_limit(unsigned n, int with_files) {
+static unsigned fit_fd_limit(unsigned n, int with_files, unsigned lookups) {
   struct rlimit rl;
-  rlim_t per = with_files ? 2 : 1, most;
+  rlim_t per = with_files ? 2 : 1, most, avail;
 
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
     return n;
@@ -480,8 +479,12 @@ static unsigned fit_fd_limit(unsigned n, int with_files) {
   }
   if (rl.rlim_cur == RLIM_INFINITY)
     return n;
-  most = rl.rlim_cur > FD_RESERVE + per ? (rl.rlim_cur - FD_RESERVE) / per
-                                        : 1;
+  avail = rl.rlim_cur > FD_RESERVE ? rl.rlim_cur - FD_RESERVE : 0;
+  most = avail > lookups ? (avail - lookups) / per : 0;
+  if (most < lookups) /* then N caps the lookups too */
+    most = avail / (per + 1);
+  if (most < 1)
+    most = 1;
   if ((rlim_t)n <= most)
     return n;
   uvf_cli_error("warning: -j %u lowered to %llu: only %llu open files "
@@ -580,7 +583,8 @@ static int setup(cli *c) {
 
   setup_stdout(c);
   c->args.fetch.max_in_flight =
-      fit_fd_limit(a->fetch.max_in_flight, a->output_dir != NULL);
+      fit_fd_limit(a->fetch.max_in_flight, a->output_dir != NULL,
+                   a->fetch.max_lookups);
   c->window = 4 * (size_t)a->fetch.max_in_flight;
   if (c->window < 1024)
     c->window = 1024;

@@ -1,0 +1,220 @@
+/* Host-name lookups: at most max_lookups at once. The tests need names
+ * that resolve without a DNS server, so this program defines its own
+ * getaddrinfo(), which libcurl's resolver threads call instead of libc's
+ * (the executable exports it, see tests/meson.build): names ending in
+ * .uvf.test take LOOKUP_MS and resolve to 127.0.0.1, and the largest
+ * number of lookups running at once is recorded. */
+#include <dlfcn.h>
+#include <netdb.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "uvfetch.h"
+
+#define LOOKUP_MS 30
+#define SUFFIX ".uvf.test"
+
+typedef int (*gai_fn)(const char *, const char *, const struct addrinfo *,
+                      struct addrinfo **);
+
+static gai_fn real_getaddrinfo;
+static atomic_int looking, most_looking, lookups;
+
+__attribute__((constructor)) static void find_real(void) {
+  real_getaddrinfo = (gai_fn)dlsym(RTLD_NEXT, "getaddrinfo");
+}
+
+static int is_test_name(const char *node) {
+  size_t n = node ? strlen(node) : 0, s = strlen(SUFFIX);
+  return n > s && strcmp(node + n - s, SUFFIX) == 0;
+}
+
+int getaddrinfo(const char *node, const char *service,
+                const struct addrinfo *hints, struct addrinfo **res) {
+  int now, most, rc;
+
+  if (!is_test_name(node))
+    return real_getaddrinfo(node, service, hints, res);
+  now = atomic_fetch_add(&looking, 1) + 1;
+  most = atomic_load(&most_looking);
+  while (now > most && !atomic_compare_exchange_weak(&most_looking, &most, now))
+    ;
+  atomic_fetch_add(&lookups, 1);
+  usleep(LOOKUP_MS * 1000);
+  rc = real_getaddrinfo("127.0.0.1", service, hints, res);
+  atomic_fetch_sub(&looking, 1);
+  return rc;
+}
+
+static ts_server srv;
+
+/* n URLs on distinct names, each needing a lookup of its own. */
+static char **named_urls(size_t n) {
+  char **u = calloc(n, sizeof(*u));
+  size_t i;
+  for (i = 0; i < n; i++)
+    if (asprintf(&u[i], "http://h%zu" SUFFIX ":%d/bytes/10", i, srv.port) < 0)
+      FAIL("oom");
+  return u;
+}
+
+static void free_urls(char **u, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++)
+    free(u[i]);
+  free(u);
+}
+
+/* Fetches n distinct names at N = n; returns the most lookups at once. */
+static int most_lookups_at_once(size_t n, unsigned max_lookups) {
+  char **u = named_urls(n);
+  uvf_result *r = calloc(n, sizeof(*r));
+  uvf_options o;
+  size_t i;
+  atomic_store(&most_looking, 0);
+  atomic_store(&lookups, 0);
+  uvf_options_init(&o);
+  o.max_in_flight = (unsigned)n;
+  o.max_lookups = max_lookups;
+  ASSERT_EQ(uvf_fetch_all((const char *const *)u, n, &o, 0, r), UVF_OK);
+  for (i = 0; i < n; i++)
+    if (!r[i].ok)
+      FAIL("%s: %s", u[i], r[i].message);
+  ASSERT_EQ(atomic_load(&lookups), n); /* each name was looked up */
+  uvf_results_free(r, n);
+  free(r);
+  free_urls(u, n);
+  return atomic_load(&most_looking);
+}
+
+TEST_IMPL(lookups_at_once_stay_within_max_lookups) {
+  int most;
+  ts_start(&srv, NULL);
+  most = most_lookups_at_once(120, 8);
+  ASSERT_LE(most, 8);
+  ASSERT_LE(4, most); /* the cap was used, not just respected */
+  ts_stop(&srv);
+}
+
+/* The measurement itself: without a cap libcurl looks up every new name
+ * at once, a thread and two descriptors each. */
+TEST_IMPL(without_a_cap_every_name_is_looked_up_at_once) {
+  ts_start(&srv, NULL);
+  ASSERT_LE(40, most_lookups_at_once(120, 0));
+  ts_stop(&srv);
+}
+
+typedef struct order_run {
+  uvf_fetcher *f;
+  size_t n, seen, named_done, ip_done_before_named;
+  size_t n_ip;
+} order_run;
+
+static void or_result(void *ud, const uvf_result *r) {
+  order_run *o = ud;
+  if (!r->ok)
+    FAIL("%s: %s", r->url, r->message);
+  o->seen++;
+  if (r->tag) /* named */
+    o->named_done++;
+  else if (o->named_done < 5)
+    o->ip_done_before_named++;
+}
+
+static void or_done(void *ud) {
+  uvf_fetcher_close(((order_run *)ud)->f, NULL);
+}
+
+/* Lookups waiting for a slot hold back no URL with an IP address. */
+TEST_IMPL(addresses_never_wait_for_a_lookup_slot) {
+  uvf_callbacks cb = {NULL, NULL, NULL, or_result, or_done};
+  uv_loop_t loop;
+  uvf_options o;
+  order_run run;
+  char *url;
+  size_t i;
+  ts_start(&srv, NULL);
+  memset(&run, 0, sizeof(run));
+  uv_loop_init(&loop);
+  uvf_options_init(&o);
+  o.max_in_flight = 100;
+  o.max_lookups = 1; /* 50 names: at least 1.5 s one after the other */
+  ASSERT_EQ(uvf_fetcher_new(&run.f, &loop, &o, &cb, &run), 0);
+  for (i = 0; i < 100; i++) {
+    int named = i % 2 == 0;
+    if (asprintf(&url, named ? "http://n%zu" SUFFIX ":%d/bytes/10"
+                             : "http://127.0.0.1:%2$d/bytes/10?i=%1$zu",
+                 i, srv.port) < 0)
+      FAIL("oom");
+    ASSERT_EQ(uvf_submit(run.f, url, (uint64_t)named, NULL), 0);
+    free(url);
+  }
+  ASSERT_EQ(uvf_end_input(run.f), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ASSERT_EQ(uv_loop_close(&loop), 0);
+  ASSERT_EQ(run.seen, 100);
+  ASSERT_EQ(run.ip_done_before_named, 50);
+  ASSERT_LE(atomic_load(&most_looking), 1);
+  ts_stop(&srv);
+}
+
+static void abort_soon(uv_timer_t *t) {
+  order_run *run = t->data;
+  ASSERT_EQ(uvf_abort(run->f, UVF_EABORTED), 0);
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+static void count_result(void *ud, const uvf_result *r) {
+  order_run *run = ud;
+  run->seen++;
+  run->named_done += r->error == UVF_EABORTED;
+}
+
+/* URLs waiting for a lookup slot hold their host's slot; an abort ends
+ * each with one result and gives the slot back. */
+TEST_IMPL(abort_ends_urls_waiting_for_a_lookup) {
+  uvf_callbacks cb = {NULL, NULL, NULL, count_result, or_done};
+  uv_loop_t loop;
+  uv_timer_t timer;
+  uvf_options o;
+  order_run run;
+  char **u;
+  size_t i, n = 20;
+  uvf_stats st;
+  ts_start(&srv, NULL);
+  memset(&run, 0, sizeof(run));
+  uv_loop_init(&loop);
+  uvf_options_init(&o);
+  o.max_in_flight = 50;
+  o.max_lookups = 1;
+  o.max_per_host = 1; /* hosts are tracked: their slots must come back */
+  ASSERT_EQ(uvf_fetcher_new(&run.f, &loop, &o, &cb, &run), 0);
+  u = named_urls(n);
+  for (i = 0; i < n; i++)
+    ASSERT_EQ(uvf_submit(run.f, u[i], 0, NULL), 0);
+  ASSERT_EQ(uvf_end_input(run.f), 0);
+  uv_timer_init(&loop, &timer);
+  timer.data = &run;
+  uv_timer_start(&timer, abort_soon, 5 * LOOKUP_MS, 0);
+  uv_run(&loop, UV_RUN_ONCE); /* admission ran: one lookup, the rest wait */
+  uvf_get_stats(run.f, &st);
+  ASSERT_EQ(st.in_flight, 1);
+  ASSERT_EQ(st.waiting, n - 1);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ASSERT_EQ(uv_loop_close(&loop), 0);
+  ASSERT_EQ(run.seen, n);
+  ASSERT_LE(n - 6, run.named_done); /* about 5 finished; the rest aborted */
+  free_urls(u, n);
+  ts_stop(&srv);
+}
+
+int main(int argc, char **argv) {
+  static const test_entry tests[] = {
+    TEST_ENTRY(lookups_at_once_stay_within_max_lookups),
+    TEST_ENTRY(without_a_cap_every_name_is_looked_up_at_once),
+    TEST_ENTRY(addresses_never_wait_for_a_lookup_slot),
+    TEST_ENTRY(abort_ends_urls_waiting_for_a_lookup),
+  };
+  return test_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
+}
