@@ -155,7 +155,7 @@ int uvf_cli_sink_new(uvf_cli_sink **out, const char *order, FILE *fp);
  * errno value once writing failed (the line is dropped). */
 int uvf_cli_sink_put(uvf_cli_sink *s, uint64_t index, const char *line,
                      size_t len);
-/* Lines waiting for an earlier index. */
+/* Bytes of the lines waiting for an earlier index. */
 size_t uvf_cli_sink_held(const uvf_cli_sink *s);
 /* Flushes what was written since the last flush, if anything. Returns 0
  * or the errno of the first write error. */
@@ -175,6 +175,7 @@ uvf_cli_reorder *uvf_cli_reorder_new(uvf_cli_write_fn write, void *ud);
  * returned. */
 int uvf_cli_reorder_put(uvf_cli_reorder *r, uint64_t index, const char *line,
                         size_t len);
+/* Bytes of the lines held. */
 size_t uvf_cli_reorder_held(const uvf_cli_reorder *r);
 void uvf_cli_reorder_free(uvf_cli_reorder *r);
 

@@ -36,7 +36,7 @@ typedef struct cli {
   uvf_cli_buf line;
   uvf_cli_buf msg;
   uvf_cli_tally tally;
-  size_t window;      /* held report lines before uvf_pause() */
+  size_t window;      /* bytes of held report lines before uvf_pause() */
   int paused;
   int stopping;       /* aborted: never resume */
   int done;           /* on_done seen */
@@ -466,6 +466,9 @@ static int want_progress(const uvf_cli_args *a) {
  * stdio and the loop. With --max-lookups 0 lookups are not counted. */
 #define FD_RESERVE 128
 
+/* Report bytes that may wait for a slow earlier record (--order input). */
+#define WINDOW_MIN (8u << 20)
+
 static unsigned fit_fd_limit(unsigned n, int with_files, unsigned lookups) {
   struct rlimit rl;
   rlim_t per = with_files ? 2 : 1, most, avail;
@@ -585,9 +588,12 @@ static int setup(cli *c) {
   c->args.fetch.max_in_flight =
       fit_fd_limit(a->fetch.max_in_flight, a->output_dir != NULL,
                    a->fetch.max_lookups);
-  c->window = 4 * (size_t)a->fetch.max_in_flight;
-  if (c->window < 1024)
-    c->window = 1024;
+  /* Enough to ride out a slow URL among fast ones (at 10,000 records a
+   * second, 2 s of 300-byte records is 6 MB), still a bound whatever the
+   * length of the input. */
+  c->window = 1024 * (size_t)a->fetch.max_in_flight;
+  if (c->window < WINDOW_MIN)
+    c->window = WINDOW_MIN;
   if (uvf_cli_input_open(&c->in, &c->loop, a->input_path, a->urls,
                          a->n_urls) != 0)
     return -1;

@@ -20,6 +20,7 @@ struct uvf_cli_reorder {
   size_t cap;     /* a power of two */
   uint64_t next;  /* the index written next */
   size_t held;
+  size_t held_bytes;
   uvf_cli_write_fn write;
   void *ud;
 };
@@ -73,6 +74,7 @@ static int hold(uvf_cli_reorder *r, uint64_t index, const char *line,
   memcpy(s->line, line, len);
   s->len = len;
   r->held++;
+  r->held_bytes += len;
   return 0;
 }
 
@@ -87,6 +89,7 @@ static int release(uvf_cli_reorder *r) {
     free(s->line);
     s->line = NULL;
     r->held--;
+    r->held_bytes -= s->len;
     r->next++;
   }
   return rc;
@@ -108,7 +111,7 @@ int uvf_cli_reorder_put(uvf_cli_reorder *r, uint64_t index, const char *line,
 }
 
 size_t uvf_cli_reorder_held(const uvf_cli_reorder *r) {
-  return r->held;
+  return r->held_bytes;
 }
 
 void uvf_cli_reorder_free(uvf_cli_reorder *r) {
