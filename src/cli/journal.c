@@ -135,6 +135,8 @@ static int by_position(const void *a, const void *b) {
 static void index_entries(uvf_cli_journal *j) {
   size_t i, kept = 0;
 
+  if (j->n == 0)
+    return; /* and j->e may be NULL, which qsort() must not get */
   qsort(j->e, j->n, sizeof(*j->e), by_position);
   for (i = 0; i < j->n; i++)
     if (kept == 0 || j->e[kept - 1].position != j->e[i].position)

@@ -1,0 +1,78 @@
+/* libFuzzer target: the journal loader (--journal). Whatever the file
+ * holds, opening it must either refuse it or load the intact records and
+ * cut off the rest; then a record appended to it must be found by the next
+ * open, with nothing more to cut off. ASan/UBSan catch the rest. */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static int warned;
+
+void uvf_cli_error(const char *fmt, ...) {
+  (void)fmt;
+  warned++;
+}
+
+/* Asks about positions 0..limit and checks what comes back. */
+static size_t walk(uvf_cli_journal *j, uint64_t limit) {
+  uvf_cli_journaled rec;
+  size_t done = 0;
+  uint64_t p;
+
+  for (p = 0; p <= limit; p++) {
+    int rc = uvf_cli_journal_lookup(j, p, 0, &rec);
+
+    if (rc == UVF_CLI_JOURNAL_DONE) {
+      if (rec.len == 0 || rec.line[0] != '{')
+        abort();
+      done++;
+    }
+  }
+  return done;
+}
+
+static uvf_cli_journal *open_at(uv_loop_t *loop, const char *path) {
+  uvf_cli_journal *j = NULL;
+
+  warned = 0;
+  return uvf_cli_journal_open(&j, loop, path) == 0 ? j : NULL;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  uv_loop_t loop;
+  uvf_cli_journal *j;
+  uvf_cli_journaled rec = {"{\"index\":0}", 11, 1, UVF_OK, 3};
+  size_t before;
+  char path[64];
+  int fd = memfd_create("fuzz-journal", 0);
+
+  if (fd < 0 || write(fd, data, size) != (ssize_t)size)
+    abort();
+  snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+  uv_loop_init(&loop);
+  if ((j = open_at(&loop, path)) != NULL) {
+    before = uvf_cli_journal_count(j);
+    walk(j, 64);
+    /* A position no record has: the lookups ended past every record. */
+    uvf_cli_journal_add(j, UINT64_C(1) << 40, 7, &rec);
+    if (uvf_cli_journal_close(j) != 0)
+      abort();
+    uv_run(&loop, UV_RUN_DEFAULT);
+    if ((j = open_at(&loop, path)) == NULL || warned != 0 ||
+        uvf_cli_journal_count(j) != before + 1 ||
+        uvf_cli_journal_lookup(j, UINT64_C(1) << 40, 7, NULL) !=
+            UVF_CLI_JOURNAL_DONE)
+      abort();
+    uvf_cli_journal_close(j);
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  uv_loop_close(&loop);
+  close(fd);
+  return 0;
+}
