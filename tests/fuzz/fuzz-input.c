@@ -3,7 +3,6 @@
  * NUL-terminated, at most UVF_CLI_MAX_LINE long, free of surrounding
  * blanks, with strictly growing line numbers; and the escaper must write
  * JSON strings with no raw control byte. ASan/UBSan catch the rest. */
-#define _GNU_SOURCE
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
