@@ -453,7 +453,7 @@ def journal_for_another_input_is_refused():
 
 
 @test
-def journal_drops_a_record_cut_short():
+def journal_drops_a_record_cut_short_or_damaged():
     with Server() as s, tempfile.TemporaryDirectory() as d:
         inp = write_input(s.url("/bytes/10?i=%d" % i) + "\n"
                           for i in range(20))
@@ -472,6 +472,14 @@ def journal_drops_a_record_cut_short():
         rc, out, err = run(["-q", "-i", inp, "--journal", journal])
         check(rc == 0 and err == "" and untimed(out) == untimed(ref), err)
         check(s.stats()["requests"] - before == 1)
+        # A damaged line in the middle costs only its own record.
+        lines = open(journal, "rb").read().split(b"\n")
+        lines[5] = lines[5].replace(b'"ok":true', b'"ok":trUe')
+        open(journal, "wb").write(b"\n".join(lines))
+        rc, out, err = run(["-q", "-i", inp, "--journal", journal])
+        check(rc == 0 and "skipping 1 damaged record" in err, err)
+        check(untimed(out) == untimed(ref))
+        check(s.stats()["requests"] - before == 2, "not only the damaged one")
 
 
 @test

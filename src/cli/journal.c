@@ -31,7 +31,7 @@
 #define MAGIC_LEN (sizeof(MAGIC) - 1)
 #define SUM_LEN 16
 #define SYNC_MS 200
-#define WINDOW (256 * 1024)
+#define WINDOW (64 * 1024)
 #define LEN_BITS 24 /* a journal line is at most 16 MiB */
 
 typedef struct entry {
@@ -144,9 +144,12 @@ static void index_entries(uvf_cli_journal *j) {
   j->n = kept;
 }
 
-/* Reads the records of earlier runs; *valid is where the intact part of
- * the file ends. Returns 0, or -1 after a message. */
-static int load(uvf_cli_journal *j, FILE *fp, uint64_t *valid) {
+/* Reads the records of earlier runs; *valid is where the last complete
+ * line ends, and *damaged counts the complete lines that are not intact
+ * records. A line is checked on its own, so one damaged line costs only
+ * its own record. Returns 0, or -1 after a message. */
+static int load(uvf_cli_journal *j, FILE *fp, uint64_t *valid,
+                size_t *damaged) {
   char *line = NULL;
   size_t cap = 0;
   ssize_t got;
@@ -164,11 +167,15 @@ static int load(uvf_cli_journal *j, FILE *fp, uint64_t *valid) {
   while ((got = getline(&line, &cap, fp)) > 0) {
     size_t len = (size_t)got - 1;
 
-    if (line[len] != '\n' || len >= (1u << LEN_BITS))
-      break;
+    if (line[len] != '\n')
+      break; /* cut short: it goes */
     line[len] = '\0';
-    if (parse(line, len, &position, &key, &rec) != 0)
-      break;
+    if (len >= (1u << LEN_BITS) ||
+        parse(line, len, &position, &key, &rec) != 0) {
+      (*damaged)++;
+      off += (uint64_t)got;
+      continue;
+    }
     if (remember(j, position, key, off, len) != 0) {
       uvf_cli_error("out of memory reading the journal %s", j->path);
       rc = -1;
@@ -182,10 +189,12 @@ static int load(uvf_cli_journal *j, FILE *fp, uint64_t *valid) {
 }
 
 /* A new or empty file gets the header; otherwise its records are loaded
- * and a damaged end is cut off, so new records follow intact ones. */
+ * and a line cut short at the end is cut off, so new records start on a
+ * line of their own. */
 static int prepare_file(uvf_cli_journal *j) {
   struct stat st;
   uint64_t valid = 0;
+  size_t damaged = 0;
   FILE *fp;
   int fd, rc;
 
@@ -218,10 +227,14 @@ static int prepare_file(uvf_cli_journal *j) {
       close(fd);
     return -1;
   }
-  rc = load(j, fp, &valid);
+  rc = load(j, fp, &valid, &damaged);
   fclose(fp);
   if (rc != 0)
     return -1;
+  if (damaged > 0)
+    uvf_cli_error("warning: journal %s: skipping %zu damaged record%s; "
+                  "those URLs are fetched again", j->path, damaged,
+                  damaged == 1 ? "" : "s");
   if (valid < (uint64_t)st.st_size) {
     uvf_cli_error("warning: journal %s: dropping %" PRIu64 " bytes of an "
                   "unfinished record at its end", j->path,

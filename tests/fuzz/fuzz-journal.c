@@ -49,6 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   uvf_cli_journal *j;
   uvf_cli_journaled rec = {"{\"index\":0}", 11, 1, UVF_OK, 3};
   size_t before;
+  off_t file_size;
   char path[64];
   int fd = memfd_create("fuzz-journal", 0);
 
@@ -64,7 +65,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (uvf_cli_journal_close(j) != 0)
       abort();
     uv_run(&loop, UV_RUN_DEFAULT);
-    if ((j = open_at(&loop, path)) == NULL || warned != 0 ||
+    file_size = lseek(fd, 0, SEEK_END);
+    if ((j = open_at(&loop, path)) == NULL ||
+        lseek(fd, 0, SEEK_END) != file_size || /* nothing cut off */
         uvf_cli_journal_count(j) != before + 1 ||
         uvf_cli_journal_lookup(j, UINT64_C(1) << 40, 7, NULL) !=
             UVF_CLI_JOURNAL_DONE)
