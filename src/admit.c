@@ -296,8 +296,9 @@ static const char *classify(uvf_fetcher *f, uvf__url *u, uvf_err *kind) {
 
 static void launch(uvf_fetcher *f, uvf__url *u);
 
-/* A URL with its host's slot taken, waiting for a lookup slot. It counts
- * as waiting and holds one of the N slots, though no socket. */
+/* A URL waiting for a lookup slot. It counts as waiting and holds one of
+ * the N slots, but no socket and no slot of its host: the host's cap, rate
+ * and pauses are checked when it leaves the queue. */
 static void lookup_push(uvf_fetcher *f, uvf__url *u) {
   u->next = NULL;
   if (f->lookup_tail)
@@ -320,10 +321,14 @@ static uvf__url *lookup_pop(uvf_fetcher *f) {
   return u;
 }
 
-/* Takes the host's slot, then starts the transfer or, if it may need a
+/* Takes the host's slot and starts the transfer or, if it may need a
  * lookup and none is free, holds it in the lookup queue. */
 static void start(uvf_fetcher *f, uvf__url *u) {
   uvf__host *h = u->host;
+  if (u->named && !uvf__lookup_room(f)) {
+    lookup_push(f, u);
+    return;
+  }
   if (h) {
     h->in_flight++;
     if (f->o.rate_per_host > 0) { /* the next start, evenly spaced */
@@ -332,10 +337,7 @@ static void start(uvf_fetcher *f, uvf__url *u) {
                          (uint64_t)(1e6 / f->o.rate_per_host);
     }
   }
-  if (u->named && !uvf__lookup_room(f))
-    lookup_push(f, u);
-  else
-    launch(f, u);
+  launch(f, u);
 }
 
 static void launch(uvf_fetcher *f, uvf__url *u) {
@@ -362,20 +364,27 @@ static void park(uvf_fetcher *f, uvf__host *h, uvf__url *u) {
   f->st.waiting++;
 }
 
+/* Parks a URL behind its host if the host cannot take it now. */
+static void place(uvf_fetcher *f, uvf__url *u) {
+  uvf__host *h = u->host;
+  if (h && (h->parked_head || !host_has_room(f, h))) {
+    park(f, h, u);
+    host_schedule(f, h);
+  } else {
+    start(f, u);
+  }
+}
+
 static void dispatch(uvf_fetcher *f, uvf__url *u) {
   uvf_err kind;
   const char *why = classify(f, u, &kind);
-  uvf__host *h = u->host;
   if (why) {
     char msg[256];
     snprintf(msg, sizeof(msg), "%s%s",
              kind == UVF_EINVALID_URL ? "invalid URL: " : "", why);
     uvf__deliver_url_error(f, u, kind, msg);
-  } else if (h && (h->parked_head || !host_has_room(f, h))) {
-    park(f, h, u);
-    host_schedule(f, h);
   } else {
-    start(f, u);
+    place(f, u);
   }
 }
 
@@ -410,7 +419,7 @@ void uvf__admit(uvf_fetcher *f) {
   f->admitting = 1;
   while (!f->closing && !f->aborted && !f->draining && f->lookup_head &&
          uvf__lookup_room(f))
-    launch(f, lookup_pop(f)); /* holds its slot already */
+    place(f, lookup_pop(f));
   while (!f->closing && !f->aborted && !f->draining &&
          f->st.in_flight + f->lookup_waiting < f->o.max_in_flight) {
     if (f->ready_head) {
@@ -474,10 +483,6 @@ void uvf__abort_all(uvf_fetcher *f, uvf_err kind) {
   }
   while (f->lookup_head) {
     u = lookup_pop(f);
-    if (u->host) { /* give back the host slot it holds */
-      u->host->refs++;
-      uvf__host_released(f, u->host);
-    }
     uvf__deliver_url_error(f, u, kind, uvf_strerror(kind));
   }
   u = collect_parked(f);

@@ -209,12 +209,75 @@ TEST_IMPL(abort_ends_urls_waiting_for_a_lookup) {
   ts_stop(&srv);
 }
 
+typedef struct rate_run {
+  uvf_fetcher *f;
+  uint64_t starts[8];
+  size_t n;
+} rate_run;
+
+static void rr_start(void *ud, uint64_t index, uint64_t tag) {
+  rate_run *run = ud;
+  (void)index;
+  if (!tag)
+    return; /* not the rate-limited host */
+  if (run->n < 8)
+    run->starts[run->n] = uv_hrtime();
+  run->n++;
+}
+
+static void rr_result(void *ud, const uvf_result *r) {
+  (void)ud;
+  if (!r->ok)
+    FAIL("%s: %s", r->url, r->message);
+}
+
+static void rr_done(void *ud) {
+  uvf_fetcher_close(((rate_run *)ud)->f, NULL);
+}
+
+/* A URL that waited for a lookup slot still keeps its host's rate. */
+TEST_IMPL(urls_waiting_for_a_lookup_keep_the_host_rate) {
+  uvf_callbacks cb = {NULL, rr_start, NULL, rr_result, rr_done};
+  uv_loop_t loop;
+  uvf_options o;
+  rate_run run;
+  char *url;
+  size_t i;
+  ts_start(&srv, NULL);
+  memset(&run, 0, sizeof(run));
+  uv_loop_init(&loop);
+  uvf_options_init(&o);
+  o.max_in_flight = 30;
+  o.max_lookups = 1;
+  o.rate_per_host = 5; /* a start every 200 ms */
+  ASSERT_EQ(uvf_fetcher_new(&run.f, &loop, &o, &cb, &run), 0);
+  /* One URL for the rate-limited host, then 20 other names whose lookups
+   * (30 ms each, one at a time) keep the later ones waiting for a slot. */
+  for (i = 0; i < 24; i++) {
+    int rated = i == 0 || i > 20;
+    if (asprintf(&url, rated ? "http://rate" SUFFIX ":%d/bytes/10"
+                             : "http://x%2$zu" SUFFIX ":%1$d/bytes/10",
+                 srv.port, i) < 0)
+      FAIL("oom");
+    ASSERT_EQ(uvf_submit(run.f, url, (uint64_t)rated, NULL), 0);
+    free(url);
+  }
+  ASSERT_EQ(uvf_end_input(run.f), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ASSERT_EQ(uv_loop_close(&loop), 0);
+  ASSERT_EQ(run.n, 4);
+  for (i = 1; i < 4; i++)
+    ASSERT_LE(150000000, run.starts[i] - run.starts[i - 1]);
+  ts_stop(&srv);
+}
+
 int main(int argc, char **argv) {
   static const test_entry tests[] = {
     TEST_ENTRY(lookups_at_once_stay_within_max_lookups),
     TEST_ENTRY(without_a_cap_every_name_is_looked_up_at_once),
     TEST_ENTRY(addresses_never_wait_for_a_lookup_slot),
     TEST_ENTRY(abort_ends_urls_waiting_for_a_lookup),
+    TEST_ENTRY(urls_waiting_for_a_lookup_keep_the_host_rate),
   };
   return test_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
 }
