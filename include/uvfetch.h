@@ -110,7 +110,9 @@ typedef struct uvf_options {
                                wait for this); the rest wait, holding no
                                socket. Debian's libcurl spends a thread and
                                two file descriptors on each lookup and has
-                               no cap of its own. Default 64; 0 = no cap */
+                               no cap of its own. Default 64; 0 = no cap.
+                               A lookup for a redirect's new host is not
+                               counted */
 } uvf_options;
 
 UVF_EXTERN void uvf_options_init(uvf_options *o);
@@ -213,7 +215,8 @@ typedef struct uvf_stats {
   uint64_t submitted;  /* indexes given out so far */
   uint64_t queued;     /* submitted, not yet admitted */
   uint64_t waiting;    /* parked behind a busy, rate-limited or paused
-                          host, or waiting for a retry */
+                          host, waiting for a retry, or for a lookup
+                          slot (see max_lookups) */
   uint64_t in_flight;
   uint64_t done;       /* results delivered */
   uint64_t ok;

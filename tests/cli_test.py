@@ -419,6 +419,25 @@ def journal_resume_after_kills_gives_the_uninterrupted_report():
 
 
 @test
+def journal_replays_every_record_with_order_done():
+    with Server() as s, tempfile.TemporaryDirectory() as d:
+        n = 10000  # more than one batch of replayed records
+        inp = write_input(s.url("/bytes/1?i=%d" % i) + "\n" for i in range(n))
+        journal = os.path.join(d, "journal")
+        rc, ref, err = run(["-q", "-j", "100", "-i", inp, "--journal", journal])
+        check(rc == 0, err)
+        before = s.stats()["requests"]
+        rc, out, err = run(["-q", "--order", "done", "-i", inp,
+                            "--journal", journal])
+        check(rc == 0, err)
+        check(s.stats()["requests"] == before, "URLs fetched again")
+        recs = records(out)
+        check(sorted(r["index"] for r in recs) == list(range(n)))
+        check(sorted(untimed(out).splitlines()) ==
+              sorted(untimed(ref).splitlines()))
+
+
+@test
 def journal_for_another_input_is_refused():
     with Server() as s, tempfile.TemporaryDirectory() as d:
         urls = [s.url("/bytes/10?i=%d" % i) for i in range(50)]

@@ -42,6 +42,8 @@ typedef struct cli {
   int done;           /* on_done seen */
   int interrupted;
   int rest_counted;   /* rest is the number of URLs not started */
+  uint64_t rest_journaled; /* of them, done by an earlier run */
+  int replay_yielded; /* cb_next said -1 after a long replay */
   uint64_t rest;
   int input_failed;
   int output_err;     /* errno of a failed write to stdout */
@@ -166,9 +168,14 @@ static void refuse_journal(cli *c) {
 
 /* Hands the fetcher the next input URL that the journal does not have;
  * those it has are reported on the way, in their place. */
+/* Records replayed in one call: the loop gets its turn between batches,
+ * with --order done too, where nothing is held back. */
+#define REPLAY_BATCH 4096
+
 static int cb_next(void *ud, const char **url, uint64_t *tag) {
   cli *c = ud;
   uvf_cli_journaled rec;
+  size_t replayed = 0;
   int rc;
 
   for (;;) {
@@ -176,10 +183,15 @@ static int cb_next(void *ud, const char **url, uint64_t *tag) {
       c->paused = 1; /* backpressure() resumes the fetcher */
       return -1;
     }
+    if (replayed == REPLAY_BATCH) {
+      c->replay_yielded = 1; /* on_prepare() resumes the fetcher */
+      return -1;
+    }
     rc = uvf_cli_input_next(c->in, url, tag);
     if (rc == 0 && !c->input_ended) {
       c->input_ended = 1;
-      if (c->positions != NULL && journal_too_long(c, c->journal) != 0)
+      if (c->positions != NULL && !uvf_cli_input_failed(c->in) &&
+          journal_too_long(c, c->journal) != 0)
         c->journal_refused = 1; /* every URL has its record already */
     }
     if (rc != 1)
@@ -205,6 +217,7 @@ static int cb_next(void *ud, const char **url, uint64_t *tag) {
       return 0;
     }
     replay(c, c->position++, &rec);
+    replayed++;
     if (c->stopping)
       return 0;
   }
@@ -400,6 +413,8 @@ static void on_signal(void *ud, int signum) {
    * that is cheap. */
   if (c->in != NULL)
     c->rest_counted = uvf_cli_input_count_rest(c->in, &c->rest) == 0;
+  if (c->positions != NULL) /* every record not reached yet is ahead */
+    c->rest_journaled = uvf_cli_journal_unmatched(c->journal);
   uvf_get_stats(c->f, &s);
   if (c->args.grace_ms > 0 && s.in_flight > 0 && start_grace(c, s.in_flight) == 0)
     return;
@@ -432,6 +447,11 @@ static void on_prepare(uv_prepare_t *h) {
     output_failed(c, err);
   if (c->journal != NULL && (err = uvf_cli_journal_flush(c->journal)) != 0)
     journal_failed(c, err);
+  if (c->replay_yielded && c->f != NULL && !c->paused && !c->stopping &&
+      !c->done) {
+    c->replay_yielded = 0;
+    uvf_resume(c->f);
+  }
   if (c->draining && c->f != NULL) {
     uvf_get_stats(c->f, &s);
     if (s.in_flight == 0) /* the grace period is not needed any more */
@@ -637,11 +657,17 @@ static void abandon(cli *c) {
 }
 
 static void report_rest(const cli *c) {
-  if (c->rest_counted)
+  uint64_t fresh = c->rest - c->rest_journaled;
+
+  if (!c->rest_counted)
+    uvf_cli_error("interrupted; remaining input not read");
+  else if (c->rest_journaled == 0 || c->rest < c->rest_journaled)
     uvf_cli_error("interrupted; %" PRIu64 " input URL%s not started",
                   c->rest, c->rest == 1 ? "" : "s");
   else
-    uvf_cli_error("interrupted; remaining input not read");
+    uvf_cli_error("interrupted; %" PRIu64 " input URL%s not started, and "
+                  "%" PRIu64 " done by an earlier run not reported", fresh,
+                  fresh == 1 ? "" : "s", c->rest_journaled);
 }
 
 static int finish(cli *c) {
