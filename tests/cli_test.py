@@ -393,9 +393,9 @@ def journal_resume_after_kills_gives_the_uninterrupted_report():
         check(ref_rc == 1, "exit %d: %s" % (ref_rc, err))
         per_run = s.stats()["requests"]
         journal = os.path.join(d, "journal")
-        # kill -9; Ctrl-C with a grace period (transfers finish); Ctrl-C
+        # kill -9; SIGTERM with a grace period (transfers finish); Ctrl-C
         # without one (transfers are aborted); Ctrl-C twice.
-        kinds = [([], [signal.SIGKILL]), ([], [signal.SIGINT]),
+        kinds = [([], [signal.SIGKILL]), ([], [signal.SIGTERM]),
                  (["--grace", "0"], [signal.SIGINT]),
                  ([], [signal.SIGINT, signal.SIGINT])]
         kills = 0
@@ -404,7 +404,7 @@ def journal_resume_after_kills_gives_the_uninterrupted_report():
             extra, sigs = kinds[attempt % len(kinds)]
             rc = kill_at(args + extra + ["--journal", journal],
                          rnd.uniform(0.01, 0.5) * wall * left(journal), sigs)
-            if rc in (-signal.SIGKILL, -signal.SIGINT, 130):
+            if rc in (-signal.SIGKILL, -signal.SIGINT, -signal.SIGTERM, 130):
                 kills += 1
         rc, out, err = run(args + ["--journal", journal])
         check(rc == ref_rc, "exit %d: %s" % (rc, err))
