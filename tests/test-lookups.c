@@ -101,7 +101,7 @@ TEST_IMPL(lookups_at_once_stay_within_max_lookups) {
  * at once, a thread and two descriptors each. */
 TEST_IMPL(without_a_cap_every_name_is_looked_up_at_once) {
   ts_start(&srv, NULL);
-  ASSERT_LE(40, most_lookups_at_once(120, 0));
+  ASSERT_LE(16, most_lookups_at_once(120, 0)); /* twice the cap above */
   ts_stop(&srv);
 }
 
@@ -118,7 +118,7 @@ static void or_result(void *ud, const uvf_result *r) {
   o->seen++;
   if (r->tag) /* named */
     o->named_done++;
-  else if (o->named_done < 5)
+  else if (o->named_done < 10)
     o->ip_done_before_named++;
 }
 
