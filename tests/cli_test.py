@@ -427,10 +427,12 @@ def journal_replays_every_record_with_order_done():
         rc, ref, err = run(["-q", "-j", "100", "-i", inp, "--journal", journal])
         check(rc == 0, err)
         before = s.stats()["requests"]
-        rc, out, err = run(["-q", "--order", "done", "-i", inp,
+        rc, out, err = run(["--no-progress", "--order", "done", "-i", inp,
                             "--journal", journal])
         check(rc == 0, err)
         check(s.stats()["requests"] == before, "URLs fetched again")
+        check("resuming: 10000 URLs done by an earlier run" in err, err)
+        check("10000 from the journal" in err, err)
         recs = records(out)
         check(sorted(r["index"] for r in recs) == list(range(n)))
         check(sorted(untimed(out).splitlines()) ==

@@ -143,6 +143,7 @@ static void replay(cli *c, uint64_t position, const uvf_cli_journaled *rec) {
   int rc;
 
   uvf_cli_tally_add(&c->tally, rec->ok, rec->error, rec->bytes);
+  c->tally.replayed++;
   if (c->output_err != 0)
     return;
   uvf_cli_buf_reset(&c->line);
@@ -597,7 +598,14 @@ static int open_journal(cli *c) {
     uvf_cli_error("out of memory");
     return -1;
   }
-  return check_journal(c);
+  if (check_journal(c) != 0)
+    return -1;
+  if (!c->args.quiet)
+    uvf_cli_error("resuming: %zu URL%s done by an earlier run (journal %s)",
+                  uvf_cli_journal_count(c->journal),
+                  uvf_cli_journal_count(c->journal) == 1 ? "" : "s",
+                  c->args.journal_path);
+  return 0;
 }
 
 static int setup(cli *c) {

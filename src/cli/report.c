@@ -88,11 +88,14 @@ static void print_kinds(FILE *fp, const uvf_cli_tally *t) {
 }
 
 void uvf_cli_tally_print(FILE *fp, const uvf_cli_tally *t, double seconds) {
-  double rate = seconds > 0 ? (double)t->total / seconds : 0;
+  uint64_t fetched = t->total - t->replayed;
+  double rate = seconds > 0 ? (double)fetched / seconds : 0;
 
   fprintf(fp, "%" PRIu64 " URL%s: %" PRIu64 " ok, %" PRIu64 " failed",
           t->total, t->total == 1 ? "" : "s", t->ok, t->failed);
   print_kinds(fp, t);
+  if (t->replayed > 0)
+    fprintf(fp, "; %" PRIu64 " from the journal", t->replayed);
   fprintf(fp, "\n%.3f s, %.1f requests/s, %" PRIu64 " bytes (%.1f MiB)\n",
           seconds, rate, t->bytes, (double)t->bytes / (1024.0 * 1024.0));
 }
