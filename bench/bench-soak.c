@@ -320,29 +320,14 @@ static void parse_args(int argc, char **argv, soak_args *a) {
   *a = (soak_args){1000, 0, 0, 2000, NULL, NULL, NULL};
   while ((c = getopt(argc, argv, "j:p:t:r:i:s:R:")) != -1) {
     switch (c) {
-    case 'j':
-      a->n = (unsigned)number(optarg);
-      break;
-    case 'p':
-      a->per_host = (unsigned)number(optarg);
-      break;
-    case 't':
-      a->timeout_ms = (long)number(optarg);
-      break;
-    case 'r':
-      a->retries = (unsigned)number(optarg);
-      break;
-    case 'i':
-      a->input = optarg;
-      break;
-    case 's':
-      a->samples = optarg;
-      break;
-    case 'R':
-      a->records = optarg;
-      break;
-    default:
-      usage();
+    case 'j': a->n = (unsigned)number(optarg); break;
+    case 'p': a->per_host = (unsigned)number(optarg); break;
+    case 't': a->timeout_ms = (long)number(optarg); break;
+    case 'r': a->retries = (unsigned)number(optarg); break;
+    case 'i': a->input = optarg; break;
+    case 's': a->samples = optarg; break;
+    case 'R': a->records = optarg; break;
+    default: usage();
     }
   }
   if (a->input == NULL || a->samples == NULL || optind != argc)

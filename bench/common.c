@@ -36,14 +36,9 @@ void bench_parse_args(int argc, char **argv, bench_args *a) {
         usage(argv[0]);
       a->conc = (unsigned)v;
       break;
-    case 'i':
-      a->input = optarg;
-      break;
-    case 'a':
-      a->fetch_all = 1;
-      break;
-    default:
-      usage(argv[0]);
+    case 'i': a->input = optarg; break;
+    case 'a': a->fetch_all = 1; break;
+    default: usage(argv[0]);
     }
   }
   if (a->input == NULL || optind != argc)
@@ -165,7 +160,11 @@ static const char *curl_err_name(int err) {
 static void report_failures(const bench_result *r, size_t n,
                             const char *(*err_name)(int err)) {
   enum { KINDS = 8 };
-  struct { int err; long status; size_t count, first; } k[KINDS];
+  struct {
+    int err;
+    long status;
+    size_t count, first;
+  } k[KINDS];
   size_t nk = 0, other = 0, i, j;
 
   for (i = 0; i < n; i++) {
@@ -187,8 +186,9 @@ static void report_failures(const bench_result *r, size_t n,
   }
   for (j = 0; j < nk; j++)
     fprintf(stderr, "failed: %zu x err=%d (%s) status=%ld, first index %zu\n",
-            k[j].count, k[j].err, (err_name ? err_name : curl_err_name)(
-            k[j].err), k[j].status, k[j].first);
+            k[j].count, k[j].err,
+            (err_name ? err_name : curl_err_name)(k[j].err), k[j].status,
+            k[j].first);
   if (other)
     fprintf(stderr, "failed: %zu of other kinds\n", other);
 }

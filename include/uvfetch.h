@@ -67,52 +67,52 @@ UVF_EXTERN const char *uvf_version(void);
 #define UVF_MAX_IN_FLIGHT 1000000
 
 typedef struct uvf_options {
-  unsigned max_in_flight;   /* N, transfers at once, 1 to UVF_MAX_IN_FLIGHT;
-                               default 50 */
-  unsigned max_per_host;    /* per scheme+host+port; 0 = no cap (default) */
-  unsigned max_waiting;     /* URLs parked behind busy hosts before the
-                               source is no longer read; 0 = 4 * N */
-  long timeout_ms;          /* whole transfer; 0 = none; default 30000 */
-  long connect_timeout_ms;  /* default 10000 */
-  long max_redirects;       /* -1 = do not follow; default 10 */
+  unsigned max_in_flight;     /* N, transfers at once, 1 to UVF_MAX_IN_FLIGHT;
+                                 default 50 */
+  unsigned max_per_host;      /* per scheme+host+port; 0 = no cap (default) */
+  unsigned max_waiting;       /* URLs parked behind busy hosts before the
+                                 source is no longer read; 0 = 4 * N */
+  long timeout_ms;            /* whole transfer; 0 = none; default 30000 */
+  long connect_timeout_ms;    /* default 10000 */
+  long max_redirects;         /* -1 = do not follow; default 10 */
   const char *const *headers; /* "Name: value" lines, n_headers of them */
   size_t n_headers;
-  const char *user_agent;   /* NULL = "uvfetch/<version>" */
-  uint64_t max_body;        /* bytes; 0 = no limit (default) */
+  const char *user_agent;      /* NULL = "uvfetch/<version>" */
+  uint64_t max_body;           /* bytes; 0 = no limit (default) */
   const char *accept_encoding; /* NULL = send none (default);
                                   "" = every encoding libcurl decodes */
-  int insecure;             /* 1 = skip TLS verification; default 0 */
-  int keep_body;            /* 1 = collect each body in memory and hand it
-                               over in uvf_result.body; default 0 */
-  double rate_per_host;     /* requests started per second and host, evenly
-                               spaced; 0 = no limit (default) */
-  long low_speed_limit;     /* bytes/s; below it for low_speed_time seconds
-                               a transfer ends with UVF_ETIMEOUT; 0 = off */
-  long low_speed_time;      /* seconds; default 30 when the limit is set */
-  unsigned max_retries;     /* retries after a retryable failure: connect
-                               error, timeout, reset or empty reply, HTTP
-                               408, 429, 500, 502, 503, 504; default 0.
-                               A fetcher retries at most 10 + 1 per 10
-                               first attempts in all, and keeps at most
-                               max_in_flight URLs waiting for a retry;
-                               past either, a failure is final */
-  long retry_base_ms;       /* backoff: a random wait in [0, base * 2^k],
-                               k = retries so far; default 500 */
-  long retry_max_ms;        /* cap of one wait, Retry-After included;
-                               default 30000. A 429 or 503 with Retry-After
-                               also pauses its whole host that long, when
-                               hosts are tracked (per-host cap, rate or
-                               retries set) */
-  long buffer_size;         /* libcurl receive buffer per transfer, 1024 to
-                               10 MiB; 0 = 4 MiB / N within 1 to 128 KiB */
-  unsigned max_lookups;     /* transfers at once that may be looking up a
-                               host name (URLs with an IP address never
-                               wait for this); the rest wait, holding no
-                               socket. Debian's libcurl spends a thread and
-                               two file descriptors on each lookup and has
-                               no cap of its own. Default 64; 0 = no cap.
-                               A lookup for a redirect's new host is not
-                               counted */
+  int insecure;                /* 1 = skip TLS verification; default 0 */
+  int keep_body;               /* 1 = collect each body in memory and hand it
+                                  over in uvf_result.body; default 0 */
+  double rate_per_host;        /* requests started per second and host, evenly
+                                  spaced; 0 = no limit (default) */
+  long low_speed_limit;        /* bytes/s; below it for low_speed_time seconds
+                                  a transfer ends with UVF_ETIMEOUT; 0 = off */
+  long low_speed_time;         /* seconds; default 30 when the limit is set */
+  unsigned max_retries;        /* retries after a retryable failure: connect
+                                  error, timeout, reset or empty reply, HTTP
+                                  408, 429, 500, 502, 503, 504; default 0.
+                                  A fetcher retries at most 10 + 1 per 10
+                                  first attempts in all, and keeps at most
+                                  max_in_flight URLs waiting for a retry;
+                                  past either, a failure is final */
+  long retry_base_ms;          /* backoff: a random wait in [0, base * 2^k],
+                                  k = retries so far; default 500 */
+  long retry_max_ms;           /* cap of one wait, Retry-After included;
+                                  default 30000. A 429 or 503 with Retry-After
+                                  also pauses its whole host that long, when
+                                  hosts are tracked (per-host cap, rate or
+                                  retries set) */
+  long buffer_size;            /* libcurl receive buffer per transfer, 1024 to
+                                  10 MiB; 0 = 4 MiB / N within 1 to 128 KiB */
+  unsigned max_lookups;        /* transfers at once that may be looking up a
+                                  host name (URLs with an IP address never
+                                  wait for this); the rest wait, holding no
+                                  socket. Debian's libcurl spends a thread and
+                                  two file descriptors on each lookup and has
+                                  no cap of its own. Default 64; 0 = no cap.
+                                  A lookup for a redirect's new host is not
+                                  counted */
 } uvf_options;
 
 UVF_EXTERN void uvf_options_init(uvf_options *o);
@@ -120,26 +120,26 @@ UVF_EXTERN void uvf_options_init(uvf_options *o);
 /* What happened to one URL. Handed to on_result; every pointer in it lives
  * until on_result returns (except in uvf_fetch_all, see there). */
 typedef struct uvf_result {
-  uint64_t index;         /* 0-based position among submitted URLs */
-  uint64_t tag;           /* the caller's tag given with the URL */
-  const char *url;        /* as submitted */
-  const char *final_url;  /* after redirects; NULL if no request was made
-                             or the transfer was aborted */
-  long status;            /* final HTTP status; 0 if none or aborted */
-  int ok;                 /* 1 when error == UVF_OK (final status 2xx) */
-  uvf_err error;          /* UVF_OK or a result kind */
-  int curl_code;          /* raw CURLcode, 0 if none */
-  const char *message;    /* human-readable detail; "" when ok */
-  uint64_t bytes;         /* body bytes received (decoded) */
-  const char *body;       /* keep_body only: the body, NUL-terminated */
-  double time_total;      /* seconds, the last attempt's transfer */
-  double time_connect;    /* seconds until TCP connected */
-  double time_ttfb;       /* seconds until the first response byte */
-  double time_queued;     /* seconds between index and transfer start */
-  unsigned attempts;      /* transfers started for this URL */
-  const char *history;    /* errors of the earlier attempts, "; " between
-                             them ("http 503; timeout"); NULL if none */
-  unsigned redirects;     /* redirects followed */
+  uint64_t index;        /* 0-based position among submitted URLs */
+  uint64_t tag;          /* the caller's tag given with the URL */
+  const char *url;       /* as submitted */
+  const char *final_url; /* after redirects; NULL if no request was made
+                            or the transfer was aborted */
+  long status;           /* final HTTP status; 0 if none or aborted */
+  int ok;                /* 1 when error == UVF_OK (final status 2xx) */
+  uvf_err error;         /* UVF_OK or a result kind */
+  int curl_code;         /* raw CURLcode, 0 if none */
+  const char *message;   /* human-readable detail; "" when ok */
+  uint64_t bytes;        /* body bytes received (decoded) */
+  const char *body;      /* keep_body only: the body, NUL-terminated */
+  double time_total;     /* seconds, the last attempt's transfer */
+  double time_connect;   /* seconds until TCP connected */
+  double time_ttfb;      /* seconds until the first response byte */
+  double time_queued;    /* seconds between index and transfer start */
+  unsigned attempts;     /* transfers started for this URL */
+  const char *history;   /* errors of the earlier attempts, "; " between
+                            them ("http 503; timeout"); NULL if none */
+  unsigned redirects;    /* redirects followed */
 } uvf_result;
 
 typedef struct uvf_fetcher uvf_fetcher;
@@ -212,15 +212,15 @@ UVF_EXTERN int uvf_drain(uvf_fetcher *f);
 UVF_EXTERN int uvf_abort(uvf_fetcher *f, uvf_err kind);
 
 typedef struct uvf_stats {
-  uint64_t submitted;  /* indexes given out so far */
-  uint64_t queued;     /* submitted, not yet admitted */
-  uint64_t waiting;    /* parked behind a busy, rate-limited or paused
-                          host, waiting for a retry, or for a lookup
-                          slot (see max_lookups) */
+  uint64_t submitted; /* indexes given out so far */
+  uint64_t queued;    /* submitted, not yet admitted */
+  uint64_t waiting;   /* parked behind a busy, rate-limited or paused
+                         host, waiting for a retry, or for a lookup
+                         slot (see max_lookups) */
   uint64_t in_flight;
-  uint64_t done;       /* results delivered */
+  uint64_t done; /* results delivered */
   uint64_t ok;
-  uint64_t bytes;      /* body bytes of finished transfers */
+  uint64_t bytes; /* body bytes of finished transfers */
 } uvf_stats;
 
 UVF_EXTERN void uvf_get_stats(const uvf_fetcher *f, uvf_stats *s);

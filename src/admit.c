@@ -192,8 +192,7 @@ static uvf__url *url_new(uvf_fetcher *f, const char *s, uint64_t tag) {
   return u;
 }
 
-int uvf__enqueue(uvf_fetcher *f, const char *s, uint64_t tag,
-                 uint64_t *index) {
+int uvf__enqueue(uvf_fetcher *f, const char *s, uint64_t tag, uint64_t *index) {
   uvf__url *u = url_new(f, s, tag);
   if (!u)
     return UVF_ENOMEM;
@@ -237,8 +236,7 @@ static uvf__url *take_next(uvf_fetcher *f) {
   int rc;
   if (f->queue_head)
     return queue_pop(f);
-  while (f->cb.next && !f->source_empty && !f->input_ended &&
-         !f->aborted) {
+  while (f->cb.next && !f->source_empty && !f->input_ended && !f->aborted) {
     rc = f->cb.next(f->ud, &s, &tag);
     if (f->aborted)
       return NULL; /* next() aborted or closed: this URL gets no index */

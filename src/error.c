@@ -8,21 +8,21 @@ typedef struct {
 } err_entry;
 
 static const err_entry err_table[] = {
-  {UVF_OK, "none", "success"},
-  {UVF_EINVALID_URL, "invalid_url", "not a valid http or https URL"},
-  {UVF_EDNS, "dns", "host name could not be resolved"},
-  {UVF_ECONNECT, "connect", "could not connect"},
-  {UVF_ETLS, "tls", "TLS handshake or verification failed"},
-  {UVF_ETIMEOUT, "timeout", "timed out"},
-  {UVF_EPROTOCOL, "protocol", "protocol error"},
-  {UVF_ETOO_LARGE, "too_large", "body larger than the maximum allowed"},
-  {UVF_EHTTP, "http", "HTTP status not 2xx"},
-  {UVF_EABORTED, "aborted", "aborted"},
-  {UVF_EDEADLINE, "deadline", "not finished by the deadline"},
-  {UVF_EINVAL, "einval", "invalid argument"},
-  {UVF_ENOMEM, "enomem", "out of memory"},
-  {UVF_ESTATE, "estate", "operation not allowed in this state"},
-  {UVF_EBACKEND, "ebackend", "libcurl or libuv failed to set up"},
+    {UVF_OK, "none", "success"},
+    {UVF_EINVALID_URL, "invalid_url", "not a valid http or https URL"},
+    {UVF_EDNS, "dns", "host name could not be resolved"},
+    {UVF_ECONNECT, "connect", "could not connect"},
+    {UVF_ETLS, "tls", "TLS handshake or verification failed"},
+    {UVF_ETIMEOUT, "timeout", "timed out"},
+    {UVF_EPROTOCOL, "protocol", "protocol error"},
+    {UVF_ETOO_LARGE, "too_large", "body larger than the maximum allowed"},
+    {UVF_EHTTP, "http", "HTTP status not 2xx"},
+    {UVF_EABORTED, "aborted", "aborted"},
+    {UVF_EDEADLINE, "deadline", "not finished by the deadline"},
+    {UVF_EINVAL, "einval", "invalid argument"},
+    {UVF_ENOMEM, "enomem", "out of memory"},
+    {UVF_ESTATE, "estate", "operation not allowed in this state"},
+    {UVF_EBACKEND, "ebackend", "libcurl or libuv failed to set up"},
 };
 
 static const err_entry *find(int err) {
@@ -47,23 +47,16 @@ const char *uvf_err_name(int err) {
  * doing: protocol) from one in the input (already caught as invalid_url). */
 uvf_err uvf__kind_from_curl(CURLcode rc, int redirected) {
   switch (rc) {
-  case CURLE_OK:
-    return UVF_OK;
+  case CURLE_OK: return UVF_OK;
   case CURLE_UNSUPPORTED_PROTOCOL:
     return redirected ? UVF_EPROTOCOL : UVF_EINVALID_URL;
-  case CURLE_URL_MALFORMAT:
-    return UVF_EINVALID_URL;
+  case CURLE_URL_MALFORMAT: return UVF_EINVALID_URL;
   case CURLE_COULDNT_RESOLVE_HOST:
-  case CURLE_COULDNT_RESOLVE_PROXY:
-    return UVF_EDNS;
-  case CURLE_COULDNT_CONNECT:
-    return UVF_ECONNECT;
-  case CURLE_OPERATION_TIMEDOUT:
-    return UVF_ETIMEOUT;
-  case CURLE_FILESIZE_EXCEEDED:
-    return UVF_ETOO_LARGE;
-  case CURLE_ABORTED_BY_CALLBACK:
-    return UVF_EABORTED;
+  case CURLE_COULDNT_RESOLVE_PROXY: return UVF_EDNS;
+  case CURLE_COULDNT_CONNECT: return UVF_ECONNECT;
+  case CURLE_OPERATION_TIMEDOUT: return UVF_ETIMEOUT;
+  case CURLE_FILESIZE_EXCEEDED: return UVF_ETOO_LARGE;
+  case CURLE_ABORTED_BY_CALLBACK: return UVF_EABORTED;
   case CURLE_SSL_CONNECT_ERROR:
   case CURLE_SSL_ENGINE_NOTFOUND:
   case CURLE_SSL_ENGINE_SETFAILED:
@@ -76,9 +69,7 @@ uvf_err uvf__kind_from_curl(CURLcode rc, int redirected) {
   case CURLE_SSL_ISSUER_ERROR:
   case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
   case CURLE_SSL_INVALIDCERTSTATUS:
-  case CURLE_SSL_CLIENTCERT:
-    return UVF_ETLS;
-  default:
-    return UVF_EPROTOCOL;
+  case CURLE_SSL_CLIENTCERT: return UVF_ETLS;
+  default: return UVF_EPROTOCOL;
   }
 }

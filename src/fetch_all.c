@@ -14,9 +14,7 @@ typedef struct {
   int deadline_on;
 } fa_ctx;
 
-static char *dup_str(const char *s) {
-  return s ? strdup(s) : NULL;
-}
+static char *dup_str(const char *s) { return s ? strdup(s) : NULL; }
 
 static int fa_next(void *ud, const char **url, uint64_t *tag) {
   fa_ctx *c = ud;

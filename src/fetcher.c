@@ -4,9 +4,7 @@
 
 #include "internal.h"
 
-const char *uvf_version(void) {
-  return UVF_VERSION_STRING;
-}
+const char *uvf_version(void) { return UVF_VERSION_STRING; }
 
 void uvf_options_init(uvf_options *o) {
   memset(o, 0, sizeof(*o));
@@ -56,10 +54,9 @@ static int check_args(uv_loop_t *loop, const uvf_options *o,
   if (!loop || !o || !cb || !cb->on_result)
     return UVF_EINVAL;
   if (o->max_in_flight < 1 || o->max_in_flight > UVF_MAX_IN_FLIGHT ||
-      o->timeout_ms < 0 ||
-      o->connect_timeout_ms < 0 || o->max_redirects < -1 ||
-      o->retry_base_ms < 0 || o->retry_max_ms < 0 ||
-      o->low_speed_limit < 0 || o->low_speed_time < 0 ||
+      o->timeout_ms < 0 || o->connect_timeout_ms < 0 || o->max_redirects < -1 ||
+      o->retry_base_ms < 0 || o->retry_max_ms < 0 || o->low_speed_limit < 0 ||
+      o->low_speed_time < 0 ||
       !(o->rate_per_host >= 0 && o->rate_per_host <= 1e6) ||
       (o->n_headers && !o->headers))
     return UVF_EINVAL;
@@ -127,8 +124,7 @@ fail:
   return rc;
 }
 
-int uvf_submit(uvf_fetcher *f, const char *url, uint64_t tag,
-               uint64_t *index) {
+int uvf_submit(uvf_fetcher *f, const char *url, uint64_t tag, uint64_t *index) {
   int rc;
   if (!f || !url)
     return UVF_EINVAL;
@@ -149,9 +145,7 @@ int uvf_end_input(uvf_fetcher *f) {
   return 0;
 }
 
-void uvf_pause(uvf_fetcher *f) {
-  f->paused = 1;
-}
+void uvf_pause(uvf_fetcher *f) { f->paused = 1; }
 
 void uvf_resume(uvf_fetcher *f) {
   f->paused = 0;
@@ -176,9 +170,7 @@ int uvf_abort(uvf_fetcher *f, uvf_err kind) {
   return 0;
 }
 
-void uvf_get_stats(const uvf_fetcher *f, uvf_stats *s) {
-  *s = f->st;
-}
+void uvf_get_stats(const uvf_fetcher *f, uvf_stats *s) { *s = f->st; }
 
 void uvf__deliver(uvf_fetcher *f, const uvf_result *r) {
   f->st.done++;

@@ -56,21 +56,21 @@ typedef struct uvf__hosts {
 typedef struct uvf__shard {
   uvf_fetcher *f;
   CURLM *multi;
-  uv_timer_t timer;        /* libcurl's timeout, when > 0 ms */
+  uv_timer_t timer; /* libcurl's timeout, when > 0 ms */
   struct uvf__shard *due_next;
-  int timeout_due;         /* libcurl asked for a timeout of 0 */
-  int on_due;              /* on fetcher->due */
+  int timeout_due; /* libcurl asked for a timeout of 0 */
+  int on_due;      /* on fetcher->due */
 } uvf__shard;
 
 /* One transfer slot: an easy handle that is reused from one URL to the
  * next, so its options and TLS session cache survive. */
 typedef struct uvf__xfer {
-  struct uvf__xfer *next;             /* free list */
+  struct uvf__xfer *next; /* free list */
   struct uvf__xfer *live_prev, *live_next;
   uvf_fetcher *f;
-  uvf__shard *shard;                  /* for good: its multi handle */
+  uvf__shard *shard; /* for good: its multi handle */
   CURL *easy;
-  uvf__url *u;                        /* owned while in flight */
+  uvf__url *u; /* owned while in flight */
   uint64_t t_started;
   uint64_t bytes;
   char *body;
@@ -78,7 +78,7 @@ typedef struct uvf__xfer {
   int too_large;
   int cb_abort;
   int body_oom;
-  int looking;        /* named host, not yet connecting: may be in a lookup */
+  int looking; /* named host, not yet connecting: may be in a lookup */
   char errbuf[CURL_ERROR_SIZE];
 } uvf__xfer;
 
@@ -112,7 +112,7 @@ struct uvf_fetcher {
   uvf_callbacks cb;
   void *ud;
 
-  uv_idle_t idle;   /* libcurl's timeouts of 0, deferred admission, close */
+  uv_idle_t idle; /* libcurl's timeouts of 0, deferred admission, close */
   unsigned open_handles;
   void (*close_cb)(void *ud);
 
@@ -126,7 +126,7 @@ struct uvf_fetcher {
   uvf__url *queue_head, *queue_tail; /* submitted, not yet taken */
   uvf__hosts hosts;
   uvf__host *ready_head, *ready_tail; /* hosts with parked URLs and room */
-  uvf__host *timed;     /* hosts with parked URLs waiting for a time */
+  uvf__host *timed;        /* hosts with parked URLs waiting for a time */
   uvf__host *paused_hosts; /* kept alive by a Retry-After pause */
   uv_timer_t polite_timer;
 
@@ -138,19 +138,19 @@ struct uvf_fetcher {
 
   uvf__url *lookup_head, *lookup_tail; /* waiting for a lookup slot */
   unsigned lookup_waiting;
-  unsigned lookups;      /* transfers with x->looking set */
+  unsigned lookups; /* transfers with x->looking set */
 
   uvf_stats st;
 
-  unsigned in_curl;      /* > 0 while inside a libcurl call */
-  int admit_due;         /* run admission from the idle callback */
-  int admitting;         /* admission loop on the stack */
+  unsigned in_curl; /* > 0 while inside a libcurl call */
+  int admit_due;    /* run admission from the idle callback */
+  int admitting;    /* admission loop on the stack */
   int paused;
-  int draining;          /* uvf_drain(): no transfer starts any more */
-  int source_empty;      /* next() said -1: ask again after resume */
+  int draining;     /* uvf_drain(): no transfer starts any more */
+  int source_empty; /* next() said -1: ask again after resume */
   int input_ended;
   int done_called;
-  int aborted;           /* uvf_abort() ran: nothing more will start */
+  int aborted; /* uvf_abort() ran: nothing more will start */
   int closing;
   int torn_down;
 };

@@ -150,9 +150,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
   return 0;
 }
 
-static void on_timer(uv_timer_t *t) {
-  action(t->data, CURL_SOCKET_TIMEOUT, 0);
-}
+static void on_timer(uv_timer_t *t) { action(t->data, CURL_SOCKET_TIMEOUT, 0); }
 
 /* Runs the shards whose timeout of 0 came due; a shard that asks again
  * while this runs waits for the next loop iteration. */

@@ -21,8 +21,7 @@ void uvf__url_free(uvf__url *u) {
 static int retryable(const uvf_result *r) {
   switch (r->error) {
   case UVF_ECONNECT:
-  case UVF_ETIMEOUT:
-    return 1;
+  case UVF_ETIMEOUT: return 1;
   case UVF_EPROTOCOL: /* resets and silence, often a stale keep-alive */
     return r->curl_code == CURLE_RECV_ERROR ||
            r->curl_code == CURLE_SEND_ERROR ||
@@ -30,8 +29,7 @@ static int retryable(const uvf_result *r) {
   case UVF_EHTTP:
     return r->status == 408 || r->status == 429 || r->status == 500 ||
            r->status == 502 || r->status == 503 || r->status == 504;
-  default:
-    return 0;
+  default: return 0;
   }
 }
 
@@ -43,8 +41,8 @@ static uint64_t next_random(uvf_fetcher *f) {
   return f->rng = x;
 }
 
-static uint64_t delay_ms(uvf_fetcher *f, const uvf__url *u,
-                         const uvf_result *r, long retry_after_s) {
+static uint64_t delay_ms(uvf_fetcher *f, const uvf__url *u, const uvf_result *r,
+                         long retry_after_s) {
   uint64_t cap = (uint64_t)f->o.retry_max_ms;
   uint64_t span = (uint64_t)f->o.retry_base_ms;
   unsigned k = u->attempts - 1;

@@ -117,8 +117,8 @@ static int easy_setup(uvf_fetcher *f, uvf__xfer *x) {
   SET(CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
   if (o->low_speed_limit > 0) {
     SET(CURLOPT_LOW_SPEED_LIMIT, o->low_speed_limit);
-    SET(CURLOPT_LOW_SPEED_TIME, o->low_speed_time > 0 ? o->low_speed_time
-                                                        : 30L);
+    SET(CURLOPT_LOW_SPEED_TIME,
+        o->low_speed_time > 0 ? o->low_speed_time : 30L);
   }
   SET(CURLOPT_USERAGENT, f->user_agent);
   SET(CURLOPT_HTTPHEADER, f->headers);
@@ -284,8 +284,9 @@ static int retry_after(uvf__xfer *x, const uvf_result *r, uvf__url *u) {
   if (u->host && after > 0 && (r->status == 429 || r->status == 503)) {
     /* The server asked everyone to wait, not only this URL. */
     uint64_t cap = (uint64_t)x->f->o.retry_max_ms;
-    uvf__host_pause(x->f, u->host, (uint64_t)after >= cap / 1000
-                                       ? cap : (uint64_t)after * 1000);
+    uvf__host_pause(x->f, u->host,
+                    (uint64_t)after >= cap / 1000 ? cap
+                                                  : (uint64_t)after * 1000);
   }
   u->host = NULL; /* the caller gives its reference back either way */
   return uvf__retry_take(x->f, u, r, (long)after);
@@ -341,9 +342,7 @@ static void complete(uvf__xfer *x, CURLcode rc, uvf_err forced) {
     uvf__host_released(f, h);
 }
 
-void uvf__xfer_finish(uvf__xfer *x, CURLcode rc) {
-  complete(x, rc, UVF_OK);
-}
+void uvf__xfer_finish(uvf__xfer *x, CURLcode rc) { complete(x, rc, UVF_OK); }
 
 void uvf__xfer_abort(uvf__xfer *x, uvf_err kind) {
   complete(x, CURLE_ABORTED_BY_CALLBACK, kind);

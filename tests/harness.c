@@ -30,8 +30,8 @@ void ts_start(ts_server *s, const char *bind) {
     dup2(pfd[1], 1);
     close(pfd[0]);
     close(pfd[1]);
-    execl(exe, exe, "--bind", bind ? bind : "127.0.0.1", "--max-seconds",
-          "300", "--quiet", (char *)NULL);
+    execl(exe, exe, "--bind", bind ? bind : "127.0.0.1", "--max-seconds", "300",
+          "--quiet", (char *)NULL);
     _exit(127);
   }
   close(pfd[1]);

@@ -51,7 +51,8 @@ typedef struct test_entry {
 } test_entry;
 
 #define TEST_IMPL(name) static void test_##name(void)
-#define TEST_ENTRY(name) {#name, test_##name}
+#define TEST_ENTRY(name)                                                       \
+  { #name, test_##name }
 
 typedef struct ts_server {
   pid_t pid;

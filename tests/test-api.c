@@ -186,8 +186,7 @@ TEST_IMPL(busy_host_does_not_hold_back_other_hosts) {
   for (i = 10; i < n; i++) {
     ASSERT(r[i].ok);
     if (r[i].time_queued > 0.3)
-      FAIL("index %zu waited %.3f s behind the busy host", i,
-           r[i].time_queued);
+      FAIL("index %zu waited %.3f s behind the busy host", i, r[i].time_queued);
   }
   uvf_results_free(r, n);
   free(r);
@@ -209,9 +208,7 @@ typedef struct async_run {
   size_t kinds[16];
 } async_run;
 
-static void on_closed(void *ud) {
-  ((async_run *)ud)->closed = 1;
-}
+static void on_closed(void *ud) { ((async_run *)ud)->closed = 1; }
 
 static void ar_result(void *ud, const uvf_result *r) {
   async_run *a = ud;
@@ -355,9 +352,7 @@ static int close_on_body(void *ud, uint64_t index, const char *d, size_t n) {
   return 0;
 }
 
-static void count_done(void *ud) {
-  ((async_run *)ud)->done++;
-}
+static void count_done(void *ud) { ((async_run *)ud)->done++; }
 
 TEST_IMPL(close_from_on_body_still_gives_every_index_a_result) {
   uvf_callbacks cb = {ar_next, NULL, close_on_body, ar_result, count_done};
@@ -423,8 +418,9 @@ TEST_IMPL(blocking_call_honours_its_deadline) {
 }
 
 TEST_IMPL(invalid_urls_get_invalid_url_records) {
-  const char *bad[] = {"ftp://127.0.0.1/x", "not a url", "http://",
-                       "file:///etc/passwd", "http://exa mple.com/", ""};
+  const char *bad[] = {
+      "ftp://127.0.0.1/x",    "not a url", "http://", "file:///etc/passwd",
+      "http://exa mple.com/", ""};
   size_t i;
   for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
     expect_kind(bad[i], NULL, UVF_EINVALID_URL);
@@ -686,8 +682,7 @@ TEST_IMPL(timeouts_during_connect_at_scale_end_as_timeout) {
     for (i = 0; i < n; i++) {
       ASSERT_EQ(r[i].index, i);
       if (r[i].error != UVF_OK && r[i].error != UVF_ETIMEOUT)
-        FAIL("index %zu: %s: %s", i, uvf_err_name(r[i].error),
-             r[i].message);
+        FAIL("index %zu: %s: %s", i, uvf_err_name(r[i].error), r[i].message);
       kinds[-r[i].error]++;
     }
     uvf_results_free(r, n);
@@ -749,7 +744,7 @@ TEST_IMPL(drain_lets_transfers_finish_and_starts_no_other) {
   ASSERT_EQ(d.starts, 2);
   ASSERT_EQ(d.starts_after_drain, 0);
   ASSERT_EQ(d.in_flight_at_check, 0);
-  ASSERT_EQ(d.a.kinds[0], 2);                 /* the two finished */
+  ASSERT_EQ(d.a.kinds[0], 2); /* the two finished */
   ASSERT_EQ(d.a.kinds[-UVF_EABORTED], d.a.n - 2);
   ar_finish(&d.a, d.a.n);
   ts_stop(&srv);
@@ -988,13 +983,11 @@ TEST_IMPL(retry_after_pauses_the_whole_host) {
 }
 
 TEST_IMPL(misbehaving_servers_end_as_protocol_and_spare_the_batch) {
-  static const char *paths[] = {"/bad/status-line", "/bytes/11",
-                                "/bad/short-body",  "/bytes/12",
-                                "/bad/chunked",     "/bytes/13",
-                                "/bad/many-headers"};
-  static const uvf_err want[] = {UVF_EPROTOCOL, UVF_OK, UVF_EPROTOCOL,
-                                 UVF_OK,        UVF_EPROTOCOL, UVF_OK,
-                                 UVF_OK};
+  static const char *paths[] = {
+      "/bad/status-line", "/bytes/11", "/bad/short-body",  "/bytes/12",
+      "/bad/chunked",     "/bytes/13", "/bad/many-headers"};
+  static const uvf_err want[] = {UVF_EPROTOCOL, UVF_OK, UVF_EPROTOCOL, UVF_OK,
+                                 UVF_EPROTOCOL, UVF_OK, UVF_OK};
   size_t n = sizeof(paths) / sizeof(paths[0]), i;
   char **u = calloc(n, sizeof(*u));
   uvf_options o;
@@ -1041,50 +1034,50 @@ TEST_IMPL(compressed_body_expanding_past_max_body_is_too_large) {
 }
 
 static const test_entry tests[] = {
-  TEST_ENTRY(thousand_urls_at_n50_one_record_each_and_peak_bounded),
-  TEST_ENTRY(cap_holds_across_shards_at_n300),
-  TEST_ENTRY(per_host_cap_holds_across_loopback_hosts),
-  TEST_ENTRY(busy_host_does_not_hold_back_other_hosts),
-  TEST_ENTRY(async_api_on_caller_loop_closes_clean),
-  TEST_ENTRY(source_is_read_only_as_slots_free_up),
-  TEST_ENTRY(abort_ends_in_flight_and_queued_urls_as_aborted),
-  TEST_ENTRY(abort_from_the_source_drops_the_url_it_returns),
-  TEST_ENTRY(close_from_on_body_still_gives_every_index_a_result),
-  TEST_ENTRY(kept_body_never_carries_a_previous_body),
-  TEST_ENTRY(blocking_call_honours_its_deadline),
-  TEST_ENTRY(invalid_urls_get_invalid_url_records),
-  TEST_ENTRY(unresolvable_host_is_dns),
-  TEST_ENTRY(refused_connection_is_connect),
-  TEST_ENTRY(tls_to_a_plain_http_server_is_tls),
-  TEST_ENTRY(stalled_reply_past_timeout_is_timeout),
-  TEST_ENTRY(connection_dropped_mid_body_is_protocol),
-  TEST_ENTRY(too_many_redirects_is_protocol),
-  TEST_ENTRY(redirect_to_file_scheme_is_refused),
-  TEST_ENTRY(body_over_max_body_is_too_large),
-  TEST_ENTRY(status_404_is_http_with_status),
-  TEST_ENTRY(failing_urls_do_not_stop_the_batch),
-  TEST_ENTRY(kept_body_is_the_servers_bytes),
-  TEST_ENTRY(extra_headers_and_user_agent_are_sent),
-  TEST_ENTRY(default_user_agent_names_uvfetch),
-  TEST_ENTRY(redirects_are_followed_and_counted),
-  TEST_ENTRY(pause_stops_admission_until_resume),
-  TEST_ENTRY(retry_recovers_after_a_burst_of_503s),
-  TEST_ENTRY(retries_stop_at_the_maximum_and_keep_the_history),
-  TEST_ENTRY(retry_after_is_honoured),
-  TEST_ENTRY(refused_connections_are_retried),
-  TEST_ENTRY(client_errors_are_not_retried),
-  TEST_ENTRY(retry_budget_stops_a_retry_storm),
-  TEST_ENTRY(abort_ends_urls_waiting_for_a_retry),
-  TEST_ENTRY(trickling_below_low_speed_is_timeout),
-  TEST_ENTRY(huge_body_stops_at_max_body),
-  TEST_ENTRY(rate_spaces_requests_per_host),
-  TEST_ENTRY(retry_after_pauses_the_whole_host),
-  TEST_ENTRY(misbehaving_servers_end_as_protocol_and_spare_the_batch),
-  TEST_ENTRY(compressed_body_expanding_past_max_body_is_too_large),
-  TEST_ENTRY(timeouts_during_connect_at_scale_end_as_timeout),
-  TEST_ENTRY(drain_lets_transfers_finish_and_starts_no_other),
-  TEST_ENTRY(every_kind_has_a_name_and_text),
-  TEST_ENTRY(bad_arguments_are_refused_without_callbacks),
+    TEST_ENTRY(thousand_urls_at_n50_one_record_each_and_peak_bounded),
+    TEST_ENTRY(cap_holds_across_shards_at_n300),
+    TEST_ENTRY(per_host_cap_holds_across_loopback_hosts),
+    TEST_ENTRY(busy_host_does_not_hold_back_other_hosts),
+    TEST_ENTRY(async_api_on_caller_loop_closes_clean),
+    TEST_ENTRY(source_is_read_only_as_slots_free_up),
+    TEST_ENTRY(abort_ends_in_flight_and_queued_urls_as_aborted),
+    TEST_ENTRY(abort_from_the_source_drops_the_url_it_returns),
+    TEST_ENTRY(close_from_on_body_still_gives_every_index_a_result),
+    TEST_ENTRY(kept_body_never_carries_a_previous_body),
+    TEST_ENTRY(blocking_call_honours_its_deadline),
+    TEST_ENTRY(invalid_urls_get_invalid_url_records),
+    TEST_ENTRY(unresolvable_host_is_dns),
+    TEST_ENTRY(refused_connection_is_connect),
+    TEST_ENTRY(tls_to_a_plain_http_server_is_tls),
+    TEST_ENTRY(stalled_reply_past_timeout_is_timeout),
+    TEST_ENTRY(connection_dropped_mid_body_is_protocol),
+    TEST_ENTRY(too_many_redirects_is_protocol),
+    TEST_ENTRY(redirect_to_file_scheme_is_refused),
+    TEST_ENTRY(body_over_max_body_is_too_large),
+    TEST_ENTRY(status_404_is_http_with_status),
+    TEST_ENTRY(failing_urls_do_not_stop_the_batch),
+    TEST_ENTRY(kept_body_is_the_servers_bytes),
+    TEST_ENTRY(extra_headers_and_user_agent_are_sent),
+    TEST_ENTRY(default_user_agent_names_uvfetch),
+    TEST_ENTRY(redirects_are_followed_and_counted),
+    TEST_ENTRY(pause_stops_admission_until_resume),
+    TEST_ENTRY(retry_recovers_after_a_burst_of_503s),
+    TEST_ENTRY(retries_stop_at_the_maximum_and_keep_the_history),
+    TEST_ENTRY(retry_after_is_honoured),
+    TEST_ENTRY(refused_connections_are_retried),
+    TEST_ENTRY(client_errors_are_not_retried),
+    TEST_ENTRY(retry_budget_stops_a_retry_storm),
+    TEST_ENTRY(abort_ends_urls_waiting_for_a_retry),
+    TEST_ENTRY(trickling_below_low_speed_is_timeout),
+    TEST_ENTRY(huge_body_stops_at_max_body),
+    TEST_ENTRY(rate_spaces_requests_per_host),
+    TEST_ENTRY(retry_after_pauses_the_whole_host),
+    TEST_ENTRY(misbehaving_servers_end_as_protocol_and_spare_the_batch),
+    TEST_ENTRY(compressed_body_expanding_past_max_body_is_too_large),
+    TEST_ENTRY(timeouts_during_connect_at_scale_end_as_timeout),
+    TEST_ENTRY(drain_lets_transfers_finish_and_starts_no_other),
+    TEST_ENTRY(every_kind_has_a_name_and_text),
+    TEST_ENTRY(bad_arguments_are_refused_without_callbacks),
 };
 
 int main(int argc, char **argv) {

@@ -122,9 +122,7 @@ static void or_result(void *ud, const uvf_result *r) {
     o->ip_done_before_named++;
 }
 
-static void or_done(void *ud) {
-  uvf_fetcher_close(((order_run *)ud)->f, NULL);
-}
+static void or_done(void *ud) { uvf_fetcher_close(((order_run *)ud)->f, NULL); }
 
 /* Lookups waiting for a slot hold back no URL with an IP address. */
 TEST_IMPL(addresses_never_wait_for_a_lookup_slot) {
@@ -143,8 +141,9 @@ TEST_IMPL(addresses_never_wait_for_a_lookup_slot) {
   ASSERT_EQ(uvf_fetcher_new(&run.f, &loop, &o, &cb, &run), 0);
   for (i = 0; i < 100; i++) {
     int named = i % 2 == 0;
-    if (asprintf(&url, named ? "http://n%zu" SUFFIX ":%d/bytes/10"
-                             : "http://127.0.0.1:%2$d/bytes/10?i=%1$zu",
+    if (asprintf(&url,
+                 named ? "http://n%zu" SUFFIX ":%d/bytes/10"
+                       : "http://127.0.0.1:%2$d/bytes/10?i=%1$zu",
                  i, srv.port) < 0)
       FAIL("oom");
     ASSERT_EQ(uvf_submit(run.f, url, (uint64_t)named, NULL), 0);
@@ -231,9 +230,7 @@ static void rr_result(void *ud, const uvf_result *r) {
     FAIL("%s: %s", r->url, r->message);
 }
 
-static void rr_done(void *ud) {
-  uvf_fetcher_close(((rate_run *)ud)->f, NULL);
-}
+static void rr_done(void *ud) { uvf_fetcher_close(((rate_run *)ud)->f, NULL); }
 
 /* A URL that waited for a lookup slot still keeps its host's rate. */
 TEST_IMPL(urls_waiting_for_a_lookup_keep_the_host_rate) {
@@ -255,8 +252,9 @@ TEST_IMPL(urls_waiting_for_a_lookup_keep_the_host_rate) {
    * (30 ms each, one at a time) keep the later ones waiting for a slot. */
   for (i = 0; i < 24; i++) {
     int rated = i == 0 || i > 20;
-    if (asprintf(&url, rated ? "http://rate" SUFFIX ":%d/bytes/10"
-                             : "http://x%2$zu" SUFFIX ":%1$d/bytes/10",
+    if (asprintf(&url,
+                 rated ? "http://rate" SUFFIX ":%d/bytes/10"
+                       : "http://x%2$zu" SUFFIX ":%1$d/bytes/10",
                  srv.port, i) < 0)
       FAIL("oom");
     ASSERT_EQ(uvf_submit(run.f, url, (uint64_t)rated, NULL), 0);
@@ -273,11 +271,11 @@ TEST_IMPL(urls_waiting_for_a_lookup_keep_the_host_rate) {
 
 int main(int argc, char **argv) {
   static const test_entry tests[] = {
-    TEST_ENTRY(lookups_at_once_stay_within_max_lookups),
-    TEST_ENTRY(without_a_cap_every_name_is_looked_up_at_once),
-    TEST_ENTRY(addresses_never_wait_for_a_lookup_slot),
-    TEST_ENTRY(abort_ends_urls_waiting_for_a_lookup),
-    TEST_ENTRY(urls_waiting_for_a_lookup_keep_the_host_rate),
+      TEST_ENTRY(lookups_at_once_stay_within_max_lookups),
+      TEST_ENTRY(without_a_cap_every_name_is_looked_up_at_once),
+      TEST_ENTRY(addresses_never_wait_for_a_lookup_slot),
+      TEST_ENTRY(abort_ends_urls_waiting_for_a_lookup),
+      TEST_ENTRY(urls_waiting_for_a_lookup_keep_the_host_rate),
   };
   return test_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
 }

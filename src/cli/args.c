@@ -39,101 +39,101 @@ enum {
 static const char short_opts[] = ":i:j:H:A:ko:qhV";
 
 static const struct option long_opts[] = {
-  {"input", required_argument, NULL, 'i'},
-  {"parallel", required_argument, NULL, 'j'},
-  {"per-host", required_argument, NULL, OPT_PER_HOST},
-  {"timeout", required_argument, NULL, OPT_TIMEOUT},
-  {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
-  {"max-redirs", required_argument, NULL, OPT_MAX_REDIRS},
-  {"no-follow", no_argument, NULL, OPT_NO_FOLLOW},
-  {"header", required_argument, NULL, 'H'},
-  {"user-agent", required_argument, NULL, 'A'},
-  {"max-body", required_argument, NULL, OPT_MAX_BODY},
-  {"retry", required_argument, NULL, OPT_RETRY},
-  {"low-speed", required_argument, NULL, OPT_LOW_SPEED},
-  {"rate", required_argument, NULL, OPT_RATE},
-  {"max-lookups", required_argument, NULL, OPT_MAX_LOOKUPS},
-  {"low-speed-time", required_argument, NULL, OPT_LOW_SPEED_TIME},
-  {"retry-delay", required_argument, NULL, OPT_RETRY_DELAY},
-  {"retry-max-delay", required_argument, NULL, OPT_RETRY_MAX_DELAY},
-  {"compressed", no_argument, NULL, OPT_COMPRESSED},
-  {"insecure", no_argument, NULL, 'k'},
-  {"output-dir", required_argument, NULL, 'o'},
-  {"order", required_argument, NULL, OPT_ORDER},
-  {"journal", required_argument, NULL, OPT_JOURNAL},
-  {"grace", required_argument, NULL, OPT_GRACE},
-  {"quiet", no_argument, NULL, 'q'},
-  {"progress", no_argument, NULL, OPT_PROGRESS},
-  {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
-  {"help", no_argument, NULL, 'h'},
-  {"version", no_argument, NULL, 'V'},
-  {NULL, 0, NULL, 0}
-};
+    {"input", required_argument, NULL, 'i'},
+    {"parallel", required_argument, NULL, 'j'},
+    {"per-host", required_argument, NULL, OPT_PER_HOST},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
+    {"max-redirs", required_argument, NULL, OPT_MAX_REDIRS},
+    {"no-follow", no_argument, NULL, OPT_NO_FOLLOW},
+    {"header", required_argument, NULL, 'H'},
+    {"user-agent", required_argument, NULL, 'A'},
+    {"max-body", required_argument, NULL, OPT_MAX_BODY},
+    {"retry", required_argument, NULL, OPT_RETRY},
+    {"low-speed", required_argument, NULL, OPT_LOW_SPEED},
+    {"rate", required_argument, NULL, OPT_RATE},
+    {"max-lookups", required_argument, NULL, OPT_MAX_LOOKUPS},
+    {"low-speed-time", required_argument, NULL, OPT_LOW_SPEED_TIME},
+    {"retry-delay", required_argument, NULL, OPT_RETRY_DELAY},
+    {"retry-max-delay", required_argument, NULL, OPT_RETRY_MAX_DELAY},
+    {"compressed", no_argument, NULL, OPT_COMPRESSED},
+    {"insecure", no_argument, NULL, 'k'},
+    {"output-dir", required_argument, NULL, 'o'},
+    {"order", required_argument, NULL, OPT_ORDER},
+    {"journal", required_argument, NULL, OPT_JOURNAL},
+    {"grace", required_argument, NULL, OPT_GRACE},
+    {"quiet", no_argument, NULL, 'q'},
+    {"progress", no_argument, NULL, OPT_PROGRESS},
+    {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0}};
 
 static const char help_text[] =
-  "Usage: uvfetch [options] [URL...]\n"
-  "Fetch many http and https URLs at once on one event loop. One JSON line\n"
-  "per URL goes to standard output, in input order unless --order done.\n"
-  "URL arguments come first, then the lines of the -i file.\n"
-  "\n"
-  "Input:\n"
-  "  -i, --input FILE          URLs, one a line ('-' = standard input);\n"
-  "                            blank lines and '#' comments are skipped\n"
-  "Transfers:\n"
-  "  -j, --parallel N          transfers at once, 1..100000 (default 50)\n"
-  "      --per-host M          transfers at once per host, 0 = no cap\n"
-  "                            (default 0)\n"
-  "      --timeout SEC         limit for a whole transfer, 0 = none\n"
-  "                            (default 30)\n"
-  "      --connect-timeout SEC limit for connecting (default 10)\n"
-  "      --max-lookups N       host-name lookups at once, 0 = no cap\n"
-  "                            (default 64)\n"
-  "      --max-redirs N        redirects to follow, -1 = none (default 10)\n"
-  "      --no-follow           do not follow redirects (--max-redirs -1)\n"
-  "  -H, --header 'NAME: VALUE'\n"
-  "                            extra request header; repeatable\n"
-  "  -A, --user-agent AGENT    User-Agent (default uvfetch/"
-  UVF_VERSION_STRING ")\n"
-  "      --max-body BYTES      fail a body over BYTES; suffixes k, M, G\n"
-  "                            (default 0 = no limit)\n"
-  "      --compressed          request a compressed response, decode it\n"
-  "      --rate R              start at most R requests a second per host,\n"
-  "                            evenly spaced (default 0 = no limit)\n"
-  "      --low-speed BYTES     end a transfer slower than BYTES/s for\n"
-  "                            --low-speed-time seconds (timeout)\n"
-  "      --low-speed-time SEC  (default 30 when --low-speed is given)\n"
-  "      --retry N             retry a URL up to N times after a connect\n"
-  "                            error, timeout, reset or HTTP 408, 429,\n"
-  "                            500, 502, 503, 504 (default 0)\n"
-  "      --retry-delay SEC     backoff base: wait a random time up to\n"
-  "                            SEC x 2^(retries so far) (default 0.5)\n"
-  "      --retry-max-delay SEC longest wait, Retry-After included\n"
-  "                            (default 30)""\n"
-  "  -k, --insecure            do not verify TLS certificates\n"
-  "Output:\n"
-  "  -o, --output-dir DIR      save each body as DIR/INDEX (created if\n"
-  "                            missing); default: bodies are discarded\n"
-  "      --order input|done    order of the report lines (default input)\n"
-  "Interruptions:\n"
-  "      --journal FILE        keep each finished record in FILE; run the\n"
-  "                            same command again to resume: URLs done\n"
-  "                            are not fetched again and the report is\n"
-  "                            the one an uninterrupted run would give\n"
-  "      --grace SEC           on SIGINT or SIGTERM, start nothing more and\n"
-  "                            give transfers in flight SEC seconds before\n"
-  "                            aborting them (default 5); a second signal\n"
-  "                            exits at once\n"
-  "  -q, --quiet               no progress line and no summary\n"
-  "      --progress            show the progress line on standard error\n"
-  "                            (default: only if it is a terminal)\n"
-  "      --no-progress         do not show the progress line\n"
-  "  -h, --help                show this help and exit\n"
-  "  -V, --version             show versions and exit\n"
-  "\n"
-  "Report fields: index url ok status error message bytes attempts\n"
-  "history time_total final_url, and file with -o.\n"
-  "Exit status: 0 every URL fetched with a 2xx status, 1 some failed,\n"
-  "2 usage or setup error, 130 interrupted.\n";
+    "Usage: uvfetch [options] [URL...]\n"
+    "Fetch many http and https URLs at once on one event loop. One JSON line\n"
+    "per URL goes to standard output, in input order unless --order done.\n"
+    "URL arguments come first, then the lines of the -i file.\n"
+    "\n"
+    "Input:\n"
+    "  -i, --input FILE          URLs, one a line ('-' = standard input);\n"
+    "                            blank lines and '#' comments are skipped\n"
+    "Transfers:\n"
+    "  -j, --parallel N          transfers at once, 1..100000 (default 50)\n"
+    "      --per-host M          transfers at once per host, 0 = no cap\n"
+    "                            (default 0)\n"
+    "      --timeout SEC         limit for a whole transfer, 0 = none\n"
+    "                            (default 30)\n"
+    "      --connect-timeout SEC limit for connecting (default 10)\n"
+    "      --max-lookups N       host-name lookups at once, 0 = no cap\n"
+    "                            (default 64)\n"
+    "      --max-redirs N        redirects to follow, -1 = none (default 10)\n"
+    "      --no-follow           do not follow redirects (--max-redirs -1)\n"
+    "  -H, --header 'NAME: VALUE'\n"
+    "                            extra request header; repeatable\n"
+    "  -A, --user-agent AGENT    User-Agent (default "
+    "uvfetch/" UVF_VERSION_STRING ")\n"
+    "      --max-body BYTES      fail a body over BYTES; suffixes k, M, G\n"
+    "                            (default 0 = no limit)\n"
+    "      --compressed          request a compressed response, decode it\n"
+    "      --rate R              start at most R requests a second per host,\n"
+    "                            evenly spaced (default 0 = no limit)\n"
+    "      --low-speed BYTES     end a transfer slower than BYTES/s for\n"
+    "                            --low-speed-time seconds (timeout)\n"
+    "      --low-speed-time SEC  (default 30 when --low-speed is given)\n"
+    "      --retry N             retry a URL up to N times after a connect\n"
+    "                            error, timeout, reset or HTTP 408, 429,\n"
+    "                            500, 502, 503, 504 (default 0)\n"
+    "      --retry-delay SEC     backoff base: wait a random time up to\n"
+    "                            SEC x 2^(retries so far) (default 0.5)\n"
+    "      --retry-max-delay SEC longest wait, Retry-After included\n"
+    "                            (default 30)"
+    "\n"
+    "  -k, --insecure            do not verify TLS certificates\n"
+    "Output:\n"
+    "  -o, --output-dir DIR      save each body as DIR/INDEX (created if\n"
+    "                            missing); default: bodies are discarded\n"
+    "      --order input|done    order of the report lines (default input)\n"
+    "Interruptions:\n"
+    "      --journal FILE        keep each finished record in FILE; run the\n"
+    "                            same command again to resume: URLs done\n"
+    "                            are not fetched again and the report is\n"
+    "                            the one an uninterrupted run would give\n"
+    "      --grace SEC           on SIGINT or SIGTERM, start nothing more and\n"
+    "                            give transfers in flight SEC seconds before\n"
+    "                            aborting them (default 5); a second signal\n"
+    "                            exits at once\n"
+    "  -q, --quiet               no progress line and no summary\n"
+    "      --progress            show the progress line on standard error\n"
+    "                            (default: only if it is a terminal)\n"
+    "      --no-progress         do not show the progress line\n"
+    "  -h, --help                show this help and exit\n"
+    "  -V, --version             show versions and exit\n"
+    "\n"
+    "Report fields: index url ok status error message bytes attempts\n"
+    "history time_total final_url, and file with -o.\n"
+    "Exit status: 0 every URL fetched with a 2xx status, 1 some failed,\n"
+    "2 usage or setup error, 130 interrupted.\n";
 
 static int usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
@@ -204,9 +204,21 @@ static int parse_bytes(const char *s, uint64_t *out) {
     return -1;
   switch (*end) {
   case '\0': break;
-  case 'k': case 'K': shift = 10; end++; break;
-  case 'm': case 'M': shift = 20; end++; break;
-  case 'g': case 'G': shift = 30; end++; break;
+  case 'k':
+  case 'K':
+    shift = 10;
+    end++;
+    break;
+  case 'm':
+  case 'M':
+    shift = 20;
+    end++;
+    break;
+  case 'g':
+  case 'G':
+    shift = 30;
+    end++;
+    break;
   default: return -1;
   }
   if (*end != '\0' || v > (UINT64_MAX >> shift))
@@ -258,33 +270,31 @@ static void print_version(void) {
 
 /* Handles the options that take a number. Returns -1 when the value is
  * good, or the usage exit status. */
-static int number_opt(uvf_cli_args *a, int c, const char *name,
-                      const char *v) {
+static int number_opt(uvf_cli_args *a, int c, const char *name, const char *v) {
   long n;
 
   switch (c) {
   case 'j':
     if (parse_long(v, 1, MAX_PARALLEL, &n) != 0)
-      return usage_error("option %s: '%s' is not a number from 1 to %u",
-                         name, v, MAX_PARALLEL);
+      return usage_error("option %s: '%s' is not a number from 1 to %u", name,
+                         v, MAX_PARALLEL);
     a->fetch.max_in_flight = (unsigned)n;
     return -1;
   case OPT_PER_HOST:
     if (parse_long(v, 0, MAX_PARALLEL, &n) != 0)
-      return usage_error("option %s: '%s' is not a number from 0 to %u",
-                         name, v, MAX_PARALLEL);
+      return usage_error("option %s: '%s' is not a number from 0 to %u", name,
+                         v, MAX_PARALLEL);
     a->fetch.max_per_host = (unsigned)n;
     return -1;
   case OPT_MAX_LOOKUPS:
     if (parse_long(v, 0, MAX_PARALLEL, &n) != 0)
-      return usage_error("option %s: '%s' is not a number from 0 to %u",
-                         name, v, MAX_PARALLEL);
+      return usage_error("option %s: '%s' is not a number from 0 to %u", name,
+                         v, MAX_PARALLEL);
     a->fetch.max_lookups = (unsigned)n;
     return -1;
   case OPT_MAX_REDIRS:
     if (parse_long(v, -1, INT_MAX, &n) != 0)
-      return usage_error("option %s: '%s' is not a number from -1 up",
-                         name, v);
+      return usage_error("option %s: '%s' is not a number from -1 up", name, v);
     a->fetch.max_redirects = n;
     return -1;
   case OPT_TIMEOUT:
@@ -292,7 +302,8 @@ static int number_opt(uvf_cli_args *a, int c, const char *name,
     if (parse_seconds(v, c == OPT_TIMEOUT ? &a->fetch.timeout_ms
                                           : &a->fetch.connect_timeout_ms))
       return usage_error("option %s: '%s' is not a number of seconds "
-                         "from 0 to %d", name, v, MAX_SECONDS);
+                         "from 0 to %d",
+                         name, v, MAX_SECONDS);
     return -1;
   case OPT_RATE: {
     char *end;
@@ -301,7 +312,8 @@ static int number_opt(uvf_cli_args *a, int c, const char *name,
     r = strtod(v, &end);
     if (errno || end == v || *end || !isfinite(r) || r < 0 || r > 1e6)
       return usage_error("option %s: '%s' is not a rate from 0 to 1000000 "
-                         "per second", name, v);
+                         "per second",
+                         name, v);
     a->fetch.rate_per_host = r;
     return -1;
   }
@@ -315,8 +327,8 @@ static int number_opt(uvf_cli_args *a, int c, const char *name,
     return -1;
   case OPT_RETRY:
     if (parse_long(v, 0, 100, &n) != 0)
-      return usage_error("option %s: '%s' is not a number from 0 to 100",
-                         name, v);
+      return usage_error("option %s: '%s' is not a number from 0 to 100", name,
+                         v);
     a->fetch.max_retries = (unsigned)n;
     return -1;
   case OPT_RETRY_DELAY:
@@ -324,17 +336,20 @@ static int number_opt(uvf_cli_args *a, int c, const char *name,
     if (parse_seconds(v, c == OPT_RETRY_DELAY ? &a->fetch.retry_base_ms
                                               : &a->fetch.retry_max_ms))
       return usage_error("option %s: '%s' is not a number of seconds "
-                         "from 0 to %d", name, v, MAX_SECONDS);
+                         "from 0 to %d",
+                         name, v, MAX_SECONDS);
     return -1;
   case OPT_GRACE:
     if (parse_seconds(v, &a->grace_ms))
       return usage_error("option %s: '%s' is not a number of seconds "
-                         "from 0 to %d", name, v, MAX_SECONDS);
+                         "from 0 to %d",
+                         name, v, MAX_SECONDS);
     return -1;
   case OPT_MAX_BODY:
     if (parse_bytes(v, &a->fetch.max_body) != 0)
       return usage_error("option %s: '%s' is not a size in bytes "
-                         "(like 500000, 64k, 10M, 2G)", name, v);
+                         "(like 500000, 64k, 10M, 2G)",
+                         name, v);
     return -1;
   }
   return usage_error("option %s: not handled", name);
@@ -347,14 +362,12 @@ static int one_opt(uvf_cli_args *a, int c, int long_index, char **argv) {
   switch (c) {
   case 'i':
     if (a->input_path != NULL)
-      return usage_error("option %s: only one input file can be given",
-                         name);
+      return usage_error("option %s: only one input file can be given", name);
     a->input_path = optarg;
     return -1;
   case 'H':
     if (!header_ok(optarg))
-      return usage_error("option %s: '%s' is not 'Name: value'", name,
-                         optarg);
+      return usage_error("option %s: '%s' is not 'Name: value'", name, optarg);
     return add_header(a, optarg);
   case 'A':
     if (strpbrk(optarg, "\r\n") != NULL)
@@ -388,7 +401,8 @@ static int one_opt(uvf_cli_args *a, int c, int long_index, char **argv) {
   case ':':
     return usage_error("option %s needs a value",
                        strncmp(argv[optind - 1], "--", 2) == 0
-                           ? argv[optind - 1] : opt_name(optopt, -1));
+                           ? argv[optind - 1]
+                           : opt_name(optopt, -1));
   case '?':
     if (strncmp(argv[optind - 1], "--", 2) == 0)
       return usage_error("unknown option or misused value: %s",

@@ -23,7 +23,7 @@ typedef struct entry {
 
 struct uvf_cli_bodies {
   int dirfd;
-  char *dir;  /* as the user wrote it, without trailing slashes */
+  char *dir; /* as the user wrote it, without trailing slashes */
   entry *tab;
   size_t cap; /* a power of two */
   size_t count;
@@ -128,8 +128,9 @@ static int check_writable(int dirfd) {
     close(fd);
     return 0;
   }
-  return errno == EACCES || errno == EROFS || errno == ENOSPC ||
-         errno == EDQUOT ? -1 : 0;
+  return errno == EACCES || errno == EROFS || errno == ENOSPC || errno == EDQUOT
+             ? -1
+             : 0;
 }
 
 static int open_dir(uvf_cli_bodies *b) {
@@ -190,8 +191,8 @@ void uvf_cli_bodies_start(uvf_cli_bodies *b, uint64_t index) {
     close(e->fd);
   }
   snprintf(name, sizeof(name), "%" PRIu64, index);
-  e->fd = openat(b->dirfd, name, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC,
-                 0644);
+  e->fd =
+      openat(b->dirfd, name, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
   e->err = e->fd < 0 ? errno : 0;
   e->written = 0;
 }

@@ -35,8 +35,7 @@
 
 /* Prints "uvfetch: <message>" on stderr, clearing the progress line
  * first. */
-void uvf_cli_error(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
+void uvf_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- command line (args.c) ---- */
 
@@ -47,18 +46,18 @@ enum uvf_cli_progress_mode {
 };
 
 typedef struct uvf_cli_args {
-  uvf_options fetch;        /* headers point into `headers` */
-  const char **headers;     /* -H values, strings owned by argv */
+  uvf_options fetch;    /* headers point into `headers` */
+  const char **headers; /* -H values, strings owned by argv */
   size_t n_headers;
-  const char *input_path;   /* -i; NULL if none */
-  char *const *urls;        /* URL arguments (argv) */
+  const char *input_path; /* -i; NULL if none */
+  char *const *urls;      /* URL arguments (argv) */
   size_t n_urls;
   const char *output_dir;   /* -o; NULL if none */
   const char *order;        /* "input" or "done" */
   const char *journal_path; /* --journal; NULL if none */
   long grace_ms;            /* --grace */
   int quiet;
-  int progress;             /* enum uvf_cli_progress_mode */
+  int progress; /* enum uvf_cli_progress_mode */
 } uvf_cli_args;
 
 /* Returns -1 to go on with the run, or an exit status: 0 after --help or
@@ -90,7 +89,7 @@ void uvf_cli_json_str(uvf_cli_buf *b, const char *s);
 /* One report line: the library's result with the CLI's view of it. */
 typedef struct uvf_cli_record {
   const uvf_result *r;
-  uint64_t index;   /* position in the input, which the report shows */
+  uint64_t index; /* position in the input, which the report shows */
   int ok;
   uvf_err error;
   const char *message;
@@ -110,8 +109,7 @@ typedef struct uvf_cli_tally {
   uint64_t by_kind[16]; /* indexed by -error */
 } uvf_cli_tally;
 
-void uvf_cli_tally_add(uvf_cli_tally *t, int ok, uvf_err error,
-                       uint64_t bytes);
+void uvf_cli_tally_add(uvf_cli_tally *t, int ok, uvf_err error, uint64_t bytes);
 void uvf_cli_tally_print(FILE *fp, const uvf_cli_tally *t, double seconds);
 
 /* ---- input (input.c) ---- */
@@ -120,8 +118,8 @@ typedef struct uvf_cli_input uvf_cli_input;
 
 /* Reads the URL arguments first, then the lines of path ("-" = stdin;
  * NULL = none). Returns 0, or -1 after a message. */
-int uvf_cli_input_open(uvf_cli_input **out, uv_loop_t *loop,
-                       const char *path, char *const *urls, size_t n_urls);
+int uvf_cli_input_open(uvf_cli_input **out, uv_loop_t *loop, const char *path,
+                       char *const *urls, size_t n_urls);
 /* As uvf_callbacks.next: 1 with *url (valid until the next call) and *tag,
  * 0 at the end, -1 when a pipe or terminal has no full line yet; then
  * ready(ud) runs once the input becomes readable. */
@@ -206,10 +204,10 @@ typedef struct uvf_cli_journaled {
 } uvf_cli_journaled;
 
 enum {
-  UVF_CLI_JOURNAL_NEW = 0,         /* no record: fetch the URL */
-  UVF_CLI_JOURNAL_DONE = 1,        /* a record: do not fetch again */
-  UVF_CLI_JOURNAL_MISMATCH = -1,   /* a record of another URL there */
-  UVF_CLI_JOURNAL_UNREADABLE = -2  /* the file changed during the run */
+  UVF_CLI_JOURNAL_NEW = 0,        /* no record: fetch the URL */
+  UVF_CLI_JOURNAL_DONE = 1,       /* a record: do not fetch again */
+  UVF_CLI_JOURNAL_MISMATCH = -1,  /* a record of another URL there */
+  UVF_CLI_JOURNAL_UNREADABLE = -2 /* the file changed during the run */
 };
 
 /* Opens path, creating it if needed, locks it and loads the records of
@@ -225,8 +223,8 @@ size_t uvf_cli_journal_count(const uvf_cli_journal *j);
 uint64_t uvf_cli_journal_key(const char *url, uint64_t tag);
 /* Asks about each input position in increasing order. On DONE with rec
  * not NULL, rec is filled; its line stays valid until the next call. */
-int uvf_cli_journal_lookup(uvf_cli_journal *j, uint64_t position,
-                           uint64_t key, uvf_cli_journaled *rec);
+int uvf_cli_journal_lookup(uvf_cli_journal *j, uint64_t position, uint64_t key,
+                           uvf_cli_journaled *rec);
 /* Records not reached by the lookups so far: once the input has ended,
  * records of positions past its end. */
 size_t uvf_cli_journal_unmatched(const uvf_cli_journal *j);

@@ -30,22 +30,22 @@ struct uvf_cli_input {
   char *const *args;
   size_t n_args;
   size_t next_arg;
-  const char *name;   /* for messages */
-  int fd;             /* -1: no file */
+  const char *name; /* for messages */
+  int fd;           /* -1: no file */
   int own_fd;
-  int fd_flags;       /* restored at the end: uv_poll makes fds non-blocking */
-  int may_wait;       /* pipe or terminal: reads can wait */
-  char *buf;          /* unread bytes are buf[start, end) */
+  int fd_flags; /* restored at the end: uv_poll makes fds non-blocking */
+  int may_wait; /* pipe or terminal: reads can wait */
+  char *buf;    /* unread bytes are buf[start, end) */
   size_t start;
   size_t end;
   int eof;
-  int failed;         /* a read error ended the input early */
-  int skipping;       /* inside an overlong line, up to its newline */
-  int skip_kind;      /* LINE_TOO_LONG or LINE_LONG_COMMENT */
+  int failed;    /* a read error ended the input early */
+  int skipping;  /* inside an overlong line, up to its newline */
+  int skip_kind; /* LINE_TOO_LONG or LINE_LONG_COMMENT */
   int ended;
   uint64_t lineno;
-  uint64_t urls;      /* handed out so far */
-  uint64_t hint;      /* URL lines in the file, if have_hint */
+  uint64_t urls; /* handed out so far */
+  uint64_t hint; /* URL lines in the file, if have_hint */
   int have_hint;
   uv_loop_t *loop;
   uv_poll_t poll;
@@ -58,8 +58,8 @@ static int open_file(uvf_cli_input *in, const char *path) {
   struct stat st;
 
   in->name = strcmp(path, "-") == 0 ? "standard input" : path;
-  in->fd = strcmp(path, "-") == 0 ? STDIN_FILENO
-                                  : open(path, O_RDONLY | O_CLOEXEC);
+  in->fd =
+      strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
   if (in->fd < 0) {
     uvf_cli_error("cannot open %s: %s", path, strerror(errno));
     return -1;
@@ -83,8 +83,8 @@ static int open_file(uvf_cli_input *in, const char *path) {
   return 0;
 }
 
-int uvf_cli_input_open(uvf_cli_input **out, uv_loop_t *loop,
-                       const char *path, char *const *urls, size_t n_urls) {
+int uvf_cli_input_open(uvf_cli_input **out, uv_loop_t *loop, const char *path,
+                       char *const *urls, size_t n_urls) {
   uvf_cli_input *in = calloc(1, sizeof(*in));
 
   if (in == NULL) {
@@ -348,9 +348,7 @@ int uvf_cli_input_total(const uvf_cli_input *in, uint64_t *n) {
   return 0;
 }
 
-int uvf_cli_input_failed(const uvf_cli_input *in) {
-  return in->failed;
-}
+int uvf_cli_input_failed(const uvf_cli_input *in) { return in->failed; }
 
 int uvf_cli_input_count_rest(uvf_cli_input *in, uint64_t *n) {
   char *line;
@@ -381,9 +379,7 @@ static void release(uvf_cli_input *in) {
   free(in);
 }
 
-static void on_closed(uv_handle_t *h) {
-  release(h->data);
-}
+static void on_closed(uv_handle_t *h) { release(h->data); }
 
 void uvf_cli_input_close(uvf_cli_input *in) {
   if (in == NULL)

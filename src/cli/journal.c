@@ -43,11 +43,11 @@ typedef struct entry {
 struct uvf_cli_journal {
   char *path;
   int fd;
-  entry *e;        /* sorted by position */
+  entry *e; /* sorted by position */
   size_t n;
   size_t cap;
-  size_t cursor;   /* the first entry the input has not reached */
-  char *win;       /* file bytes [win_off, win_off + win_len) */
+  size_t cursor; /* the first entry the input has not reached */
+  char *win;     /* file bytes [win_off, win_off + win_len) */
   uint64_t win_off;
   size_t win_len;
   size_t win_cap;
@@ -93,8 +93,8 @@ static int parse(const char *line, size_t len, uint64_t *position,
   if (*end != '\0' ||
       sum != fnv(FNV_INIT, line + SUM_LEN + 1, len - SUM_LEN - 1))
     return -1;
-  if (sscanf(line + SUM_LEN + 1, "%" SCNu64 " %" SCNx64 " %d %d %" SCNu64
-             " %n", position, key, &ok, &err, &rec->bytes, &at) != 5 ||
+  if (sscanf(line + SUM_LEN + 1, "%" SCNu64 " %" SCNx64 " %d %d %" SCNu64 " %n",
+             position, key, &ok, &err, &rec->bytes, &at) != 5 ||
       at == 0)
     return -1;
   rec->ok = ok;
@@ -160,7 +160,8 @@ static int load(uvf_cli_journal *j, FILE *fp, uint64_t *valid,
   got = getline(&line, &cap, fp);
   if (got != (ssize_t)MAGIC_LEN || memcmp(line, MAGIC, MAGIC_LEN) != 0) {
     uvf_cli_error("%s is not a uvfetch journal; give --journal a new file "
-                  "or one an earlier run wrote", j->path);
+                  "or one an earlier run wrote",
+                  j->path);
     free(line);
     return -1;
   }
@@ -209,7 +210,8 @@ static int prepare_file(uvf_cli_journal *j) {
 
     if (got < 0 || memcmp(head, MAGIC, (size_t)got) != 0) {
       uvf_cli_error("%s is not a uvfetch journal; give --journal a new "
-                    "file or one an earlier run wrote", j->path);
+                    "file or one an earlier run wrote",
+                    j->path);
       return -1;
     }
     if (ftruncate(j->fd, 0) != 0 ||
@@ -221,8 +223,7 @@ static int prepare_file(uvf_cli_journal *j) {
     return 0;
   }
   if ((fd = dup(j->fd)) < 0 || (fp = fdopen(fd, "r")) == NULL) {
-    uvf_cli_error("cannot read the journal %s: %s", j->path,
-                  strerror(errno));
+    uvf_cli_error("cannot read the journal %s: %s", j->path, strerror(errno));
     if (fd >= 0)
       close(fd);
     return -1;
@@ -233,12 +234,12 @@ static int prepare_file(uvf_cli_journal *j) {
     return -1;
   if (damaged > 0)
     uvf_cli_error("warning: journal %s: skipping %zu damaged record%s; "
-                  "those URLs are fetched again", j->path, damaged,
-                  damaged == 1 ? "" : "s");
+                  "those URLs are fetched again",
+                  j->path, damaged, damaged == 1 ? "" : "s");
   if (valid < (uint64_t)st.st_size) {
     uvf_cli_error("warning: journal %s: dropping %" PRIu64 " bytes of an "
-                  "unfinished record at its end", j->path,
-                  (uint64_t)st.st_size - valid);
+                  "unfinished record at its end",
+                  j->path, (uint64_t)st.st_size - valid);
     if (ftruncate(j->fd, (off_t)valid) != 0) {
       uvf_cli_error("cannot repair the journal %s: %s", j->path,
                     strerror(errno));
@@ -292,13 +293,9 @@ int uvf_cli_journal_open(uvf_cli_journal **out, uv_loop_t *loop,
   return -1;
 }
 
-size_t uvf_cli_journal_count(const uvf_cli_journal *j) {
-  return j->n;
-}
+size_t uvf_cli_journal_count(const uvf_cli_journal *j) { return j->n; }
 
-void uvf_cli_journal_rewind(uvf_cli_journal *j) {
-  j->cursor = 0;
-}
+void uvf_cli_journal_rewind(uvf_cli_journal *j) { j->cursor = 0; }
 
 size_t uvf_cli_journal_unmatched(const uvf_cli_journal *j) {
   return j->n - j->cursor;
@@ -327,8 +324,8 @@ static char *read_back(uvf_cli_journal *j, uint64_t off, size_t len) {
   return j->win;
 }
 
-int uvf_cli_journal_lookup(uvf_cli_journal *j, uint64_t position,
-                           uint64_t key, uvf_cli_journaled *rec) {
+int uvf_cli_journal_lookup(uvf_cli_journal *j, uint64_t position, uint64_t key,
+                           uvf_cli_journaled *rec) {
   const entry *e;
   uint64_t p, k;
   size_t len;
@@ -415,8 +412,9 @@ static void release(uvf_cli_journal *j) {
 }
 
 static void on_synced(uv_fs_t *req) {
-  uvf_cli_journal *j = (uvf_cli_journal *)(void *)((char *)req -
-                                          offsetof(uvf_cli_journal, sync));
+  uvf_cli_journal *j =
+      (uvf_cli_journal *)(void *)((char *)req -
+                                  offsetof(uvf_cli_journal, sync));
 
   if (req->result < 0 && j->err == 0)
     j->err = (int)-req->result;
@@ -448,6 +446,4 @@ int uvf_cli_journal_close(uvf_cli_journal *j) {
   return err;
 }
 
-const char *uvf_cli_journal_path(const uvf_cli_journal *j) {
-  return j->path;
-}
+const char *uvf_cli_journal_path(const uvf_cli_journal *j) { return j->path; }

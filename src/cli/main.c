@@ -23,30 +23,30 @@ typedef struct cli {
   uvf_cli_signals *signals;
   uvf_cli_journal *journal;     /* --journal; NULL if none */
   uvf_cli_positions *positions; /* NULL when nothing is skipped */
-  uint64_t position;  /* input URLs read so far */
-  uint64_t taken;     /* of them, handed to the fetcher */
+  uint64_t position;            /* input URLs read so far */
+  uint64_t taken;               /* of them, handed to the fetcher */
   int input_ended;
   int journal_refused;
-  int journal_err;    /* errno of a failed journal write */
+  int journal_err; /* errno of a failed journal write */
   uv_prepare_t flusher;
   int flusher_init;
   uv_timer_t grace;
   int grace_init;
-  int draining;       /* interrupted: transfers in flight may finish */
+  int draining; /* interrupted: transfers in flight may finish */
   uvf_cli_buf line;
   uvf_cli_buf msg;
   uvf_cli_tally tally;
-  size_t window;      /* bytes of held report lines before uvf_pause() */
+  size_t window; /* bytes of held report lines before uvf_pause() */
   int paused;
-  int stopping;       /* aborted: never resume */
-  int done;           /* on_done seen */
+  int stopping; /* aborted: never resume */
+  int done;     /* on_done seen */
   int interrupted;
-  int rest_counted;   /* rest is the number of URLs not started */
+  int rest_counted;        /* rest is the number of URLs not started */
   uint64_t rest_journaled; /* of them, done by an earlier run */
-  int replay_yielded; /* cb_next said -1 after a long replay */
+  int replay_yielded;      /* cb_next said -1 after a long replay */
   uint64_t rest;
   int input_failed;
-  int output_err;     /* errno of a failed write to stdout */
+  int output_err; /* errno of a failed write to stdout */
   int stdout_tty;
   uint64_t t0;
 } cli;
@@ -112,13 +112,15 @@ static void journal_mismatch(const cli *c, int rc, uint64_t tag) {
 
   if (rc == UVF_CLI_JOURNAL_UNREADABLE) {
     uvf_cli_error("cannot read back the journal %s: it changed during the "
-                  "run", path);
+                  "run",
+                  path);
     return;
   }
   uvf_cli_error("journal %s does not match the input: its record of input "
                 "URL %" PRIu64 " is for another URL than %s %" PRIu64
                 "; resume with the input it was written for, or start a "
-                "new journal", path, c->position + 1,
+                "new journal",
+                path, c->position + 1,
                 tag & UVF_CLI_TAG_ARG ? "argument" : "line",
                 UVF_CLI_TAG_NUMBER(tag));
 }
@@ -234,8 +236,7 @@ static void cb_start(void *ud, uint64_t index, uint64_t tag) {
 static int cb_body(void *ud, uint64_t index, const char *data, size_t len) {
   cli *c = ud;
 
-  return uvf_cli_bodies_write(c->bodies, position_of(c, index), data,
-                              len) != 0;
+  return uvf_cli_bodies_write(c->bodies, position_of(c, index), data, len) != 0;
 }
 
 /* The message of a record: invalid URLs say where in the input they are,
@@ -253,8 +254,7 @@ static const char *describe(cli *c, const uvf_result *r) {
   uvf_cli_buf_reset(&c->msg);
   uvf_cli_buf_printf(&c->msg, "%s %" PRIu64 ": %s", where, n, prefix);
   if (r->tag & UVF_CLI_TAG_TOO_LONG)
-    uvf_cli_buf_printf(&c->msg, "line longer than %d bytes",
-                       UVF_CLI_MAX_LINE);
+    uvf_cli_buf_printf(&c->msg, "line longer than %d bytes", UVF_CLI_MAX_LINE);
   else if (r->tag & UVF_CLI_TAG_NUL)
     uvf_cli_buf_puts(&c->msg, "line contains a NUL byte");
   else
@@ -284,8 +284,7 @@ static void journal_failed(cli *c, int err) {
 static void journal_record(cli *c, const uvf_cli_record *rec) {
   uvf_cli_journaled j;
 
-  if (c->journal == NULL || rec->error == UVF_EABORTED ||
-      c->journal_refused)
+  if (c->journal == NULL || rec->error == UVF_EABORTED || c->journal_refused)
     return;
   j.line = c->line.data;
   j.len = c->line.len;
@@ -379,9 +378,7 @@ static void cb_done(void *ud) {
 
 /* ---- signals and progress ---- */
 
-static void on_grace_over(uv_timer_t *t) {
-  stop(t->data);
-}
+static void on_grace_over(uv_timer_t *t) { stop(t->data); }
 
 /* Lets the transfers in flight finish for --grace seconds, starting no
  * other; on_prepare() ends the run early once none is left. */
@@ -397,8 +394,8 @@ static int start_grace(cli *c, uint64_t in_flight) {
   c->draining = 1;
   if (!c->args.quiet)
     uvf_cli_error("stopping: %" PRIu64 " transfer%s in flight may finish "
-                  "within %g s; signal again to quit at once", in_flight,
-                  in_flight == 1 ? "" : "s", secs);
+                  "within %g s; signal again to quit at once",
+                  in_flight, in_flight == 1 ? "" : "s", secs);
   return 0;
 }
 
@@ -417,7 +414,8 @@ static void on_signal(void *ud, int signum) {
   if (c->positions != NULL) /* every record not reached yet is ahead */
     c->rest_journaled = uvf_cli_journal_unmatched(c->journal);
   uvf_get_stats(c->f, &s);
-  if (c->args.grace_ms > 0 && s.in_flight > 0 && start_grace(c, s.in_flight) == 0)
+  if (c->args.grace_ms > 0 && s.in_flight > 0 &&
+      start_grace(c, s.in_flight) == 0)
     return;
   stop(c);
 }
@@ -512,8 +510,8 @@ static unsigned fit_fd_limit(unsigned n, int with_files, unsigned lookups) {
   if ((rlim_t)n <= most)
     return n;
   uvf_cli_error("warning: -j %u lowered to %llu: only %llu open files "
-                "allowed", n, (unsigned long long)most,
-                (unsigned long long)rl.rlim_cur);
+                "allowed",
+                n, (unsigned long long)most, (unsigned long long)rl.rlim_cur);
   return (unsigned)most;
 }
 
@@ -550,9 +548,8 @@ static int start_fetcher(cli *c) {
 static int input_rereadable(const char *path) {
   struct stat st;
 
-  return path == NULL ||
-         (strcmp(path, "-") != 0 && stat(path, &st) == 0 &&
-          S_ISREG(st.st_mode));
+  return path == NULL || (strcmp(path, "-") != 0 && stat(path, &st) == 0 &&
+                          S_ISREG(st.st_mode));
 }
 
 /* Reads the input once before any transfer starts, so that a journal
@@ -567,12 +564,11 @@ static int check_journal(cli *c) {
 
   if (!input_rereadable(a->input_path))
     return 0;
-  if (uvf_cli_input_open(&in, &c->loop, a->input_path, a->urls,
-                         a->n_urls) != 0)
+  if (uvf_cli_input_open(&in, &c->loop, a->input_path, a->urls, a->n_urls) != 0)
     return -1;
   while (rc == 0 && uvf_cli_input_next(in, &url, &tag) == 1) {
-    int found = uvf_cli_journal_lookup(
-        c->journal, c->position, uvf_cli_journal_key(url, tag), NULL);
+    int found = uvf_cli_journal_lookup(c->journal, c->position,
+                                       uvf_cli_journal_key(url, tag), NULL);
 
     if (found < 0) {
       journal_mismatch(c, found, tag);
@@ -613,24 +609,22 @@ static int setup(cli *c) {
   int rc;
 
   setup_stdout(c);
-  c->args.fetch.max_in_flight =
-      fit_fd_limit(a->fetch.max_in_flight, a->output_dir != NULL,
-                   a->fetch.max_lookups);
+  c->args.fetch.max_in_flight = fit_fd_limit(
+      a->fetch.max_in_flight, a->output_dir != NULL, a->fetch.max_lookups);
   /* Enough to ride out a slow URL among fast ones (at 10,000 records a
    * second, 2 s of 300-byte records is 6 MB), still a bound whatever the
    * length of the input. */
   c->window = 1024 * (size_t)a->fetch.max_in_flight;
   if (c->window < WINDOW_MIN)
     c->window = WINDOW_MIN;
-  if (uvf_cli_input_open(&c->in, &c->loop, a->input_path, a->urls,
-                         a->n_urls) != 0)
+  if (uvf_cli_input_open(&c->in, &c->loop, a->input_path, a->urls, a->n_urls) !=
+      0)
     return -1;
   uvf_cli_input_on_ready(c->in, on_input_ready, c);
   if (a->journal_path != NULL && open_journal(c) != 0)
     return -1;
-  if (a->output_dir != NULL &&
-      uvf_cli_bodies_open(&c->bodies, a->output_dir,
-                          a->fetch.max_in_flight) != 0)
+  if (a->output_dir != NULL && uvf_cli_bodies_open(&c->bodies, a->output_dir,
+                                                   a->fetch.max_in_flight) != 0)
     return -1;
   if (uvf_cli_sink_new(&c->sink, a->order, stdout) != 0) {
     uvf_cli_error("out of memory");
@@ -670,12 +664,12 @@ static void report_rest(const cli *c) {
   if (!c->rest_counted)
     uvf_cli_error("interrupted; remaining input not read");
   else if (c->rest_journaled == 0 || c->rest < c->rest_journaled)
-    uvf_cli_error("interrupted; %" PRIu64 " input URL%s not started",
-                  c->rest, c->rest == 1 ? "" : "s");
+    uvf_cli_error("interrupted; %" PRIu64 " input URL%s not started", c->rest,
+                  c->rest == 1 ? "" : "s");
   else
     uvf_cli_error("interrupted; %" PRIu64 " input URL%s not started, and "
-                  "%" PRIu64 " done by an earlier run not reported", fresh,
-                  fresh == 1 ? "" : "s", c->rest_journaled);
+                  "%" PRIu64 " done by an earlier run not reported",
+                  fresh, fresh == 1 ? "" : "s", c->rest_journaled);
 }
 
 static int finish(cli *c) {
@@ -711,8 +705,7 @@ static int close_loop(cli *c, int status) {
 
   if (rc == 0)
     return status;
-  uvf_cli_error("internal error: event loop not closed: %s",
-                uv_strerror(rc));
+  uvf_cli_error("internal error: event loop not closed: %s", uv_strerror(rc));
   uv_walk(&c->loop, print_handle, NULL);
   return status == UVF_CLI_EXIT_OK ? UVF_CLI_EXIT_FAILED : status;
 }

@@ -19,10 +19,10 @@ struct uvf_cli_progress {
   FILE *fp;
   void (*count)(void *ud, uvf_cli_counts *c);
   void *ud;
-  size_t shown;      /* columns of the line now on screen; 0 = none */
-  uint64_t last_ns;  /* time of the last tick */
+  size_t shown;     /* columns of the line now on screen; 0 = none */
+  uint64_t last_ns; /* time of the last tick */
   uint64_t last_done;
-  double rate;       /* URLs per second, smoothed; < 0 until known */
+  double rate; /* URLs per second, smoothed; < 0 until known */
 };
 
 static void update_rate(uvf_cli_progress *p, uint64_t done) {
@@ -98,13 +98,9 @@ static void draw(uvf_cli_progress *p) {
   p->shown = len;
 }
 
-static void on_tick(uv_timer_t *t) {
-  draw(t->data);
-}
+static void on_tick(uv_timer_t *t) { draw(t->data); }
 
-static void on_closed(uv_handle_t *h) {
-  free(h->data);
-}
+static void on_closed(uv_handle_t *h) { free(h->data); }
 
 int uvf_cli_progress_start(uvf_cli_progress **out, uv_loop_t *loop, FILE *fp,
                            void (*count)(void *ud, uvf_cli_counts *c),

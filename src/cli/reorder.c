@@ -17,8 +17,8 @@ typedef struct slot {
 
 struct uvf_cli_reorder {
   slot *ring;
-  size_t cap;     /* a power of two */
-  uint64_t next;  /* the index written next */
+  size_t cap;    /* a power of two */
+  uint64_t next; /* the index written next */
   size_t held;
   size_t held_bytes;
   uvf_cli_write_fn write;
@@ -110,9 +110,7 @@ int uvf_cli_reorder_put(uvf_cli_reorder *r, uint64_t index, const char *line,
   return rc != 0 ? rc : rc2;
 }
 
-size_t uvf_cli_reorder_held(const uvf_cli_reorder *r) {
-  return r->held_bytes;
-}
+size_t uvf_cli_reorder_held(const uvf_cli_reorder *r) { return r->held_bytes; }
 
 void uvf_cli_reorder_free(uvf_cli_reorder *r) {
   size_t i;

@@ -60,7 +60,7 @@ void uvf_cli_record_format(uvf_cli_buf *b, const uvf_cli_record *rec) {
 
 void uvf_cli_tally_add(uvf_cli_tally *t, int ok, uvf_err error,
                        uint64_t bytes) {
-  size_t kind = (size_t)-(long)error;
+  size_t kind = (size_t) - (long)error;
 
   t->total++;
   t->bytes += bytes;
@@ -91,8 +91,8 @@ void uvf_cli_tally_print(FILE *fp, const uvf_cli_tally *t, double seconds) {
   uint64_t fetched = t->total - t->replayed;
   double rate = seconds > 0 ? (double)fetched / seconds : 0;
 
-  fprintf(fp, "%" PRIu64 " URL%s: %" PRIu64 " ok, %" PRIu64 " failed",
-          t->total, t->total == 1 ? "" : "s", t->ok, t->failed);
+  fprintf(fp, "%" PRIu64 " URL%s: %" PRIu64 " ok, %" PRIu64 " failed", t->total,
+          t->total == 1 ? "" : "s", t->ok, t->failed);
   print_kinds(fp, t);
   if (t->replayed > 0)
     fprintf(fp, "; %" PRIu64 " from the journal", t->replayed);

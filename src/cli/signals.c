@@ -26,8 +26,8 @@ struct uvf_cli_signals {
 };
 
 /* Shared with the signal handler, hence globals: there is one process. */
-static volatile sig_atomic_t caught;      /* the first signal, 0 if none */
-static volatile sig_atomic_t async_open;  /* uv_async_send() allowed */
+static volatile sig_atomic_t caught;     /* the first signal, 0 if none */
+static volatile sig_atomic_t async_open; /* uv_async_send() allowed */
 static uv_async_t *volatile async_handle;
 
 static void handler(int signum) {
@@ -92,9 +92,7 @@ int uvf_cli_signals_start(uvf_cli_signals **out, uv_loop_t *loop,
   return 0;
 }
 
-static void on_closed(uv_handle_t *h) {
-  free(h->data);
-}
+static void on_closed(uv_handle_t *h) { free(h->data); }
 
 void uvf_cli_signals_close(uvf_cli_signals *s) {
   if (s == NULL)

@@ -65,8 +65,8 @@ static void input_close(uvf_cli_sink *s) {
 }
 
 static const sink_ops sinks[] = {
-  {"input", input_open, input_put, input_held, input_close},
-  {"done", NULL, done_put, NULL, NULL},
+    {"input", input_open, input_put, input_held, input_close},
+    {"done", NULL, done_put, NULL, NULL},
 };
 
 static const sink_ops *find(const char *name) {
@@ -78,9 +78,7 @@ static const sink_ops *find(const char *name) {
   return NULL;
 }
 
-int uvf_cli_sink_known(const char *name) {
-  return find(name) != NULL;
-}
+int uvf_cli_sink_known(const char *name) { return find(name) != NULL; }
 
 int uvf_cli_sink_new(uvf_cli_sink **out, const char *order, FILE *fp) {
   uvf_cli_sink *s;

@@ -11,20 +11,20 @@
 
 #include "ts.h"
 
-#define PUMP_BUDGET (1024u * 1024u)  /* body bytes per turn of the loop */
+#define PUMP_BUDGET (1024u * 1024u) /* body bytes per turn of the loop */
 #define LINGER_MS 2000u
-#define IN_SMALL 4096u               /* input buffers this small are kept */
+#define IN_SMALL 4096u /* input buffers this small are kept */
 
 struct wreq {
   uv_write_t req;
   struct ts_conn *c;
-  unsigned done;         /* requests completed by this write */
-  char data[];           /* the copied bytes, if not static */
+  unsigned done; /* requests completed by this write */
+  char data[];   /* the copied bytes, if not static */
 };
 
 static char read_buf[64 * 1024];
 static char out_buf[TS_OUT_CAP];
-static const struct ts_conn *out_owner;  /* whose responses are batched */
+static const struct ts_conn *out_owner; /* whose responses are batched */
 static size_t out_len;
 static unsigned out_done;
 
@@ -71,11 +71,11 @@ static void write_async(struct ts_conn *c, const char *p, size_t n,
 
 /* Writes what it can now and queues the rest; may close c on error. */
 static void write_some(struct ts_conn *c, const char *p, size_t n,
-                      unsigned done, int copy) {
+                       unsigned done, int copy) {
   int r = UV_EAGAIN;
   uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
 
-  if (c->writes == 0)  /* else try_write would jump the queue's order */
+  if (c->writes == 0) /* else try_write would jump the queue's order */
     r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
   if (r == UV_EAGAIN)
     r = 0;
@@ -99,7 +99,7 @@ void ts_out_flush(struct ts_conn *c) {
 
 char *ts_out_reserve(struct ts_conn *c, size_t need) {
   if (out_len > 0 && out_owner != c)
-    abort();  /* a path forgot to flush: bytes would reach the wrong peer */
+    abort(); /* a path forgot to flush: bytes would reach the wrong peer */
   if (out_len + need > sizeof(out_buf))
     ts_out_flush(c);
   out_owner = c;
@@ -121,7 +121,7 @@ static void body_send(struct ts_conn *c, size_t n, int sync) {
   c->body_off += n;
   c->body_left -= n;
   done = c->body_left == 0;
-  if (done)  /* all of it is libuv's now; the request ends with it */
+  if (done) /* all of it is libuv's now; the request ends with it */
     c->state = TS_IDLE;
   if (sync)
     write_some(c, p, n, done, 0);
@@ -134,7 +134,7 @@ static void body_send(struct ts_conn *c, size_t n, int sync) {
 static void body_pump(struct ts_conn *c) {
   size_t budget = PUMP_BUDGET;
 
-  ts_out_flush(c);  /* the headers first */
+  ts_out_flush(c); /* the headers first */
   while (!c->closing && c->writes == 0 && c->state == TS_BODY) {
     size_t n = c->body_left < TS_CHUNK ? (size_t)c->body_left : TS_CHUNK;
 
@@ -145,7 +145,7 @@ static void body_pump(struct ts_conn *c) {
 
 static void conn_timer(struct ts_conn *c, uint64_t ms, uint64_t repeat,
                        uv_timer_cb cb) {
-  if (c->closing)  /* a write failed under the caller: nothing to time */
+  if (c->closing) /* a write failed under the caller: nothing to time */
     return;
   if (!c->timer_init) {
     uv_timer_init(ts_srv.loop, &c->timer);
@@ -181,9 +181,7 @@ static void on_trickle(uv_timer_t *t) {
   }
 }
 
-static void on_linger_timeout(uv_timer_t *t) {
-  ts_conn_close(t->data);
-}
+static void on_linger_timeout(uv_timer_t *t) { ts_conn_close(t->data); }
 
 static void on_shutdown(uv_shutdown_t *req, int status) {
   struct ts_conn *c = req->data;
@@ -233,9 +231,7 @@ static void close_conn(struct ts_conn *c, int reset) {
     uv_close((uv_handle_t *)&c->timer, on_close);
 }
 
-void ts_conn_close(struct ts_conn *c) {
-  close_conn(c, 0);
-}
+void ts_conn_close(struct ts_conn *c) { close_conn(c, 0); }
 
 /* /drop: reset mid-body, but only once its 1000 bytes are out: RST
  * discards whatever is still queued. */
@@ -266,7 +262,7 @@ static int ensure_cap(struct ts_conn *c, size_t need) {
   p = realloc(c->in, cap);
   if (p == NULL)
     return -1;
-  if (c->ibase == c->in)  /* not while parsing from the shared buffer */
+  if (c->ibase == c->in) /* not while parsing from the shared buffer */
     c->ibase = p;
   c->in = p;
   c->icap = cap;
@@ -286,7 +282,7 @@ static void input_settle(struct ts_conn *c) {
   c->ibase = c->in;
   c->ilen = keep;
   c->ioff = 0;
-  if (keep == 0 && c->icap > IN_SMALL) {  /* big ones were exceptional */
+  if (keep == 0 && c->icap > IN_SMALL) { /* big ones were exceptional */
     free(c->in);
     c->ibase = c->in = NULL;
     c->icap = 0;
@@ -308,7 +304,7 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   }
   /* Bytes wait already: append to them, in place. */
   if (ensure_cap(c, want < TS_IN_MAX ? want : TS_IN_MAX) != 0) {
-    *buf = uv_buf_init(NULL, 0);  /* read_cb gets UV_ENOBUFS */
+    *buf = uv_buf_init(NULL, 0); /* read_cb gets UV_ENOBUFS */
     return;
   }
   *buf = uv_buf_init(c->in + c->ilen, (unsigned)(c->icap - c->ilen));
@@ -317,8 +313,7 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
 /* Read while there is room, and always where input is only watched for
  * the peer leaving (stall, linger). */
 static void read_control(struct ts_conn *c) {
-  int want = !c->closing && !c->eof &&
-             (discarding(c) || c->ilen < TS_IN_MAX);
+  int want = !c->closing && !c->eof && (discarding(c) || c->ilen < TS_IN_MAX);
 
   if (want && !c->reading) {
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
@@ -399,13 +394,13 @@ void ts_conn_advance(struct ts_conn *c) {
     else if (c->state != TS_IDLE || !next_request(c))
       break;
   }
-  ts_out_flush(c);  /* also drops the batch of a connection that closed */
+  ts_out_flush(c); /* also drops the batch of a connection that closed */
   if (c->closing)
     return;
   if (c->state == TS_IDLE && c->writes == 0 && (c->want_close || c->eof))
     begin_close(c);
   else if (c->eof && c->state != TS_IDLE && c->state != TS_LINGER)
-    ts_conn_close(c);  /* see read_end */
+    ts_conn_close(c); /* see read_end */
   if (!c->closing)
     input_settle(c);
   if (!c->closing)
@@ -421,7 +416,7 @@ void ts_on_connection(uv_stream_t *server, int status) {
   }
   c = calloc(1, sizeof(*c));
   if (c == NULL)
-    abort();  /* libuv would stop accepting until this one is taken */
+    abort(); /* libuv would stop accepting until this one is taken */
   uv_tcp_init(ts_srv.loop, &c->tcp);
   c->tcp.data = c;
   c->handles = 1;
@@ -429,7 +424,7 @@ void ts_on_connection(uv_stream_t *server, int status) {
     uv_close((uv_handle_t *)&c->tcp, on_close);
     return;
   }
-  uv_tcp_nodelay(&c->tcp, 1);  /* small responses must not wait */
+  uv_tcp_nodelay(&c->tcp, 1); /* small responses must not wait */
   c->lis = server->data;
   c->next = ts_srv.conns;
   if (c->next)

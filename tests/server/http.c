@@ -9,7 +9,7 @@ int ts_parse_u64(const char *s, size_t n, uint64_t *out) {
   uint64_t v = 0;
   size_t i;
 
-  if (n == 0 || n > 19)  /* 19 digits cannot overflow 64 bits */
+  if (n == 0 || n > 19) /* 19 digits cannot overflow 64 bits */
     return -1;
   for (i = 0; i < n; i++) {
     if (s[i] < '0' || s[i] > '9')
@@ -20,9 +20,7 @@ int ts_parse_u64(const char *s, size_t n, uint64_t *out) {
   return 0;
 }
 
-static int lower(int ch) {
-  return ch >= 'A' && ch <= 'Z' ? ch + 32 : ch;
-}
+static int lower(int ch) { return ch >= 'A' && ch <= 'Z' ? ch + 32 : ch; }
 
 static int ieq(const char *a, const char *lit, size_t n) {
   size_t i;
@@ -110,7 +108,7 @@ static int parse_request_line(const char *p, const char *eol,
   if (sp2[8] == '1')
     req->keep = 1;
   else if (sp2[8] == '0')
-    req->keep = 0;  /* HTTP/1.0 closes unless it asks otherwise */
+    req->keep = 0; /* HTTP/1.0 closes unless it asks otherwise */
   else
     return -1;
   req->method = (uint8_t)parse_method(p, (size_t)(sp1 - p));

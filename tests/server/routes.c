@@ -16,7 +16,7 @@ char ts_pattern[TS_CHUNK + 26];
 struct query {
   uint64_t delay, bytes;
   int has_delay, has_bytes;
-  const char *raw;           /* after '?', or NULL */
+  const char *raw; /* after '?', or NULL */
   size_t raw_len;
 };
 
@@ -65,7 +65,7 @@ static const char *reason(unsigned status) {
 static char *status_line(char *p, unsigned status) {
   const char *r;
 
-  if (status == 200)  /* the hot path: one copy */
+  if (status == 200) /* the hot path: one copy */
     return PUTS(p, "HTTP/1.1 200 OK\r\n");
   r = reason(status);
   p = PUTS(p, "HTTP/1.1 ");
@@ -96,8 +96,8 @@ static int bodyless(unsigned status) {
 }
 
 /* A small complete response with a literal body; counted if `done`. */
-static void reply_text(struct ts_conn *c, unsigned status, int keep,
-                       int head, const char *body, unsigned done) {
+static void reply_text(struct ts_conn *c, unsigned status, int keep, int head,
+                       const char *body, unsigned done) {
   size_t n = strlen(body);
   char *p = ts_out_reserve(c, HEAD_ROOM + n);
 
@@ -269,7 +269,7 @@ static void redirect_to(struct ts_conn *c, const struct ts_req *r,
   p = ts_head(p, 302, "text/plain", 1, 9, r->keep);
   loc = PUTS(p, "Location: ");
   len = pct_decode(loc, url, n);
-  if (len < 0) {  /* never committed, so the half-written head is gone */
+  if (len < 0) { /* never committed, so the half-written head is gone */
     reply_text(c, 400, r->keep, r->method == TS_HEAD, "bad url\n", 1);
     return;
   }
@@ -281,8 +281,8 @@ static void redirect_to(struct ts_conn *c, const struct ts_req *r,
 
 /* /redirect/<n>: a chain of n 302s ending in "done"; the query string
  * rides along so that chains stay distinct. */
-static void redirect_n(struct ts_conn *c, const struct ts_req *r,
-                       uint64_t n, const struct query *q) {
+static void redirect_n(struct ts_conn *c, const struct ts_req *r, uint64_t n,
+                       const struct query *q) {
   char *p;
 
   if (n == 0) {
@@ -303,8 +303,7 @@ static void redirect_n(struct ts_conn *c, const struct ts_req *r,
   ts_out_commit(c, p, 1);
 }
 
-static void stats_reply(struct ts_conn *c, const struct ts_req *r,
-                        int reset) {
+static void stats_reply(struct ts_conn *c, const struct ts_req *r, int reset) {
   char json[2048];
   size_t n;
   char *p;
@@ -317,7 +316,7 @@ static void stats_reply(struct ts_conn *c, const struct ts_req *r,
   p = PUTS(p, "\r\n");
   if (r->method != TS_HEAD)
     p = put(p, json, n);
-  ts_out_commit(c, p, 0);  /* /stats is never counted */
+  ts_out_commit(c, p, 0); /* /stats is never counted */
 }
 
 /* Starts the response now or after its delay. */
@@ -383,8 +382,8 @@ static int slow_kind(const char *path, size_t n, struct ts_spec *s,
 }
 
 /* Counted endpoints: everything with a spec, which may wait. */
-static void counted(struct ts_conn *c, const struct ts_req *r,
-                    const char *path, size_t n, const struct query *q) {
+static void counted(struct ts_conn *c, const struct ts_req *r, const char *path,
+                    size_t n, const struct query *q) {
   struct ts_spec s = {0};
   int err = 0;
 
@@ -406,7 +405,10 @@ static void counted(struct ts_conn *c, const struct ts_req *r,
  * Counts live in a small open-addressed table keyed by the target's hash
  * (a test tool: a full table just answers 200). */
 #define FLAKY_SLOTS 8192u
-static struct { uint64_t key; uint64_t seen; } flaky_tab[FLAKY_SLOTS];
+static struct {
+  uint64_t key;
+  uint64_t seen;
+} flaky_tab[FLAKY_SLOTS];
 
 static uint64_t *flaky_count(const char *t, size_t n) {
   uint64_t h = 1469598103934665603ULL;
@@ -414,7 +416,7 @@ static uint64_t *flaky_count(const char *t, size_t n) {
 
   for (i = 0; i < n; i++)
     h = (h ^ (unsigned char)t[i]) * 1099511628211ULL;
-  h |= 1;  /* 0 marks a free slot */
+  h |= 1; /* 0 marks a free slot */
   for (i = 0; i < FLAKY_SLOTS; i++) {
     size_t s = (size_t)((h + i) % FLAKY_SLOTS);
     if (flaky_tab[s].key == h || flaky_tab[s].key == 0) {
@@ -474,11 +476,12 @@ static int bad_reply(struct ts_conn *c, const char *what, size_t n) {
   if (n == 11 && memcmp(what, "status-line", 11) == 0) {
     out_lit(c, "HTTP/1.1 abc Broken\r\nContent-Length: 2\r\n\r\nno", 1);
   } else if (n == 10 && memcmp(what, "short-body", 10) == 0) {
-    out_lit(c, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789",
-            1);
+    out_lit(c, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789", 1);
   } else if (n == 7 && memcmp(what, "chunked", 7) == 0) {
-    out_lit(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-               "3\r\nabc\r\nzz\r\nbroken\r\n0\r\n\r\n", 1);
+    out_lit(c,
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "3\r\nabc\r\nzz\r\nbroken\r\n0\r\n\r\n",
+            1);
   } else if (n == 12 && memcmp(what, "many-headers", 12) == 0) {
     char line[40];
     int i;
@@ -541,9 +544,11 @@ static void dispatch(struct ts_conn *c, const struct ts_req *r,
 void ts_refuse(struct ts_conn *c, unsigned status) {
   ts_stats_begin(c);
   reply_text(c, status, 0, 0,
-             status == 431 ? "request header block too large\n"
-             : status == 405 ? "only GET and HEAD\n" : "bad request\n", 1);
-  c->want_close = 1;  /* the rest of the input cannot be trusted */
+             status == 431   ? "request header block too large\n"
+             : status == 405 ? "only GET and HEAD\n"
+                             : "bad request\n",
+             1);
+  c->want_close = 1; /* the rest of the input cannot be trusted */
 }
 
 void ts_route(struct ts_conn *c, const struct ts_req *r) {
@@ -557,7 +562,7 @@ void ts_route(struct ts_conn *c, const struct ts_req *r) {
     q.raw_len = r->target_len - n - 1;
   }
   if (r->method == TS_OTHER) {
-    ts_refuse(c, 405);  /* a body may follow, which we will not parse */
+    ts_refuse(c, 405); /* a body may follow, which we will not parse */
   } else if (n == 6 && memcmp(t, "/stats", 6) == 0) {
     stats_reply(c, r, 0);
   } else if (n == 12 && memcmp(t, "/stats/reset", 12) == 0) {

@@ -14,7 +14,7 @@
 #include <uv.h>
 
 #define TS_MAX_ADDRS 16
-#define TS_MAX_HEAD 65536u   /* a bigger request header block gets 431 */
+#define TS_MAX_HEAD 65536u /* a bigger request header block gets 431 */
 /* Input kept per connection: one maximal header block plus a little, so
  * that an over-long block can be told apart from a maximal one. */
 #define TS_IN_MAX (TS_MAX_HEAD + 4096u)
@@ -30,8 +30,8 @@ struct ts_listener {
 };
 
 struct ts_stats {
-  uint64_t requests;        /* requests received, /stats* excluded */
-  uint64_t in_flight;       /* received and not yet fully written */
+  uint64_t requests;  /* requests received, /stats* excluded */
+  uint64_t in_flight; /* received and not yet fully written */
   uint64_t peak_in_flight;
   uint64_t conns, peak_conns;
 };
@@ -43,7 +43,7 @@ struct ts_server {
   struct ts_listener lis[TS_MAX_ADDRS];
   int nlis;
   struct ts_stats st;
-  struct ts_conn *conns;    /* every open connection, for shutdown */
+  struct ts_conn *conns; /* every open connection, for shutdown */
   int quiet;
   int stopping;
 };
@@ -59,45 +59,50 @@ void ts_log(const char *fmt, ...)
 /* ---- connections (conn.c) ---- */
 
 enum ts_state {
-  TS_IDLE,      /* parsing requests, writing small responses */
-  TS_DELAY,     /* a response waits on the timer */
-  TS_BODY,      /* a long body is being streamed */
-  TS_TRICKLE,   /* one body byte per second */
-  TS_STALL,     /* headers sent, nothing more until the peer leaves */
-  TS_DROP,      /* part of a body sent; reset once it is out */
-  TS_LINGER     /* our side shut down; draining the peer before close */
+  TS_IDLE,    /* parsing requests, writing small responses */
+  TS_DELAY,   /* a response waits on the timer */
+  TS_BODY,    /* a long body is being streamed */
+  TS_TRICKLE, /* one body byte per second */
+  TS_STALL,   /* headers sent, nothing more until the peer leaves */
+  TS_DROP,    /* part of a body sent; reset once it is out */
+  TS_LINGER   /* our side shut down; draining the peer before close */
 };
 
 /* What to send for one request, kept while the request waits. */
-enum ts_kind { TS_K_PATTERN, TS_K_STATUS_TEXT, TS_K_DROP, TS_K_STALL,
-               TS_K_TRICKLE };
+enum ts_kind {
+  TS_K_PATTERN,
+  TS_K_STATUS_TEXT,
+  TS_K_DROP,
+  TS_K_STALL,
+  TS_K_TRICKLE
+};
 
 struct ts_spec {
   uint64_t body_len;
   uint32_t delay_ms;
   uint16_t status;
-  uint8_t kind;     /* enum ts_kind */
-  uint8_t keep;     /* keep-alive after this response */
-  uint8_t head;     /* HEAD: headers only */
+  uint8_t kind; /* enum ts_kind */
+  uint8_t keep; /* keep-alive after this response */
+  uint8_t head; /* HEAD: headers only */
 };
 
 struct ts_conn {
   uv_tcp_t tcp;
-  uv_timer_t timer;           /* delay, trickle, linger; set up on use */
+  uv_timer_t timer; /* delay, trickle, linger; set up on use */
   uv_shutdown_t shutdown;
   struct ts_listener *lis;
   struct ts_conn *prev, *next;
-  char *in;                   /* owned input, only while bytes wait */
-  const char *ibase;          /* input being parsed: `in` or shared */
+  char *in;          /* owned input, only while bytes wait */
+  const char *ibase; /* input being parsed: `in` or shared */
   size_t ilen, ioff, icap;
-  size_t scan;                /* where the search for CRLFCRLF resumes */
-  struct ts_spec spec;        /* the response waiting or in progress */
-  uint64_t body_left;         /* body bytes not yet handed to libuv */
-  uint64_t body_off;          /* index of the next body byte */
-  uint32_t writes;            /* uv_write requests outstanding */
-  uint32_t inflight;          /* counted requests not fully written */
-  uint8_t state;              /* enum ts_state */
-  uint8_t handles;            /* handles still to see their close cb */
+  size_t scan;         /* where the search for CRLFCRLF resumes */
+  struct ts_spec spec; /* the response waiting or in progress */
+  uint64_t body_left;  /* body bytes not yet handed to libuv */
+  uint64_t body_off;   /* index of the next body byte */
+  uint32_t writes;     /* uv_write requests outstanding */
+  uint32_t inflight;   /* counted requests not fully written */
+  uint8_t state;       /* enum ts_state */
+  uint8_t handles;     /* handles still to see their close cb */
   uint8_t timer_init, reading, eof, want_close, closing;
 };
 
@@ -123,19 +128,18 @@ void ts_out_flush(struct ts_conn *c);
 enum ts_method { TS_GET, TS_HEAD, TS_OTHER };
 
 struct ts_req {
-  const char *target;       /* origin-form: path and query */
+  const char *target; /* origin-form: path and query */
   size_t target_len;
-  uint8_t method;           /* enum ts_method */
+  uint8_t method; /* enum ts_method */
   uint8_t keep;
-  const char *headers;      /* the header lines after the request line */
-  size_t headers_len;       /* up to, not including, the blank line */
+  const char *headers; /* the header lines after the request line */
+  size_t headers_len;  /* up to, not including, the blank line */
 };
 
 /* Looks for one complete header block in p[0..len).  Returns its length
  * and fills `req`; 0 when more bytes are needed (`*scan` remembers how
  * far the search got); or -400 / -431 for a request to refuse. */
-long ts_http_parse(const char *p, size_t len, size_t *scan,
-                   struct ts_req *req);
+long ts_http_parse(const char *p, size_t len, size_t *scan, struct ts_req *req);
 int ts_parse_u64(const char *s, size_t n, uint64_t *out);
 
 /* ---- responses (routes.c, stats.c) ---- */
@@ -143,7 +147,7 @@ int ts_parse_u64(const char *s, size_t n, uint64_t *out);
 /* Byte i of every body is 'a' + i % 26; chunks are cut from here. */
 #define TS_CHUNK (256u * 1024u)
 extern char ts_pattern[TS_CHUNK + 26];
-#define TS_INLINE_BODY 16384u  /* bodies up to this go into the batch */
+#define TS_INLINE_BODY 16384u /* bodies up to this go into the batch */
 
 void ts_route(struct ts_conn *c, const struct ts_req *req);
 /* Refuses the request (400, 405, 431) and closes after the reply. */

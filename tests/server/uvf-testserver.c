@@ -36,7 +36,7 @@
 
 #include "ts.h"
 
-#define BACKLOG 65535     /* the kernel trims it to net.core.somaxconn */
+#define BACKLOG 65535 /* the kernel trims it to net.core.somaxconn */
 #define BIND_TRIES 20
 
 struct ts_server ts_srv;
@@ -196,7 +196,7 @@ static void close_listeners(int n) {
 
   for (i = 0; i < n; i++)
     uv_close((uv_handle_t *)&ts_srv.lis[i].tcp, NULL);
-  uv_run(ts_srv.loop, UV_RUN_NOWAIT);  /* let the closes complete */
+  uv_run(ts_srv.loop, UV_RUN_NOWAIT); /* let the closes complete */
 }
 
 /* Binds every address to one port.  With port 0 the first address
@@ -300,7 +300,7 @@ int main(int argc, char **argv) {
   parse_args(argc, argv, &o);
   if (o.nbind == 0)
     o.bind[o.nbind++] = localhost;
-  signal(SIGPIPE, SIG_IGN);  /* a peer gone mid-write is an error value */
+  signal(SIGPIPE, SIG_IGN); /* a peer gone mid-write is an error value */
   raise_nofile();
   ts_srv.loop = uv_default_loop();
   setup(&o);
