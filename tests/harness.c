@@ -108,3 +108,10 @@ int test_main(int argc, char **argv, const test_entry *tests, size_t n) {
   fprintf(stderr, "no test named %s\n", argv[1]);
   return 2;
 }
+
+void free_urls(char **u, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++)
+    free(u[i]);
+  free(u);
+}

@@ -65,6 +65,8 @@ void ts_start(ts_server *s, const char *bind);
 void ts_stop(ts_server *s);
 /* GET path from the server at 127.0.0.1 and return the body (malloc'd). */
 char *ts_get(const ts_server *s, const char *path);
+/* Frees n malloc'd strings and the array holding them. */
+void free_urls(char **u, size_t n);
 /* Reads an integer field from a flat JSON text: "name":123 */
 long json_int(const char *json, const char *name);
 

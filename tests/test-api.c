@@ -22,13 +22,6 @@ static char *urlf(const char *fmt, ...) {
   return u;
 }
 
-static void free_urls(char **u, size_t n) {
-  size_t i;
-  for (i = 0; i < n; i++)
-    free(u[i]);
-  free(u);
-}
-
 static uvf_result *fetch(char **urls, size_t n, const uvf_options *o,
                          long deadline_ms) {
   uvf_result *r = calloc(n ? n : 1, sizeof(*r));

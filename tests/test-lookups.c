@@ -59,13 +59,6 @@ static char **named_urls(size_t n) {
   return u;
 }
 
-static void free_urls(char **u, size_t n) {
-  size_t i;
-  for (i = 0; i < n; i++)
-    free(u[i]);
-  free(u);
-}
-
 /* Fetches n distinct names at N = n; returns the most lookups at once. */
 static int most_lookups_at_once(size_t n, unsigned max_lookups) {
   char **u = named_urls(n);
@@ -105,53 +98,67 @@ TEST_IMPL(without_a_cap_every_name_is_looked_up_at_once) {
   ts_stop(&srv);
 }
 
-typedef struct order_run {
+/* A fetcher on a loop of its own, for the tests that watch callbacks. */
+typedef struct lk_run {
+  uv_loop_t loop;
   uvf_fetcher *f;
-  size_t n, seen, named_done, ip_done_before_named;
-  size_t n_ip;
-} order_run;
+  size_t seen, named_done, ip_done_before_named, aborted;
+  uint64_t starts[8]; /* of the URLs tagged 1 */
+  size_t n_starts;
+} lk_run;
 
-static void or_result(void *ud, const uvf_result *r) {
-  order_run *o = ud;
-  if (!r->ok)
-    FAIL("%s: %s", r->url, r->message);
-  o->seen++;
-  if (r->tag) /* named */
-    o->named_done++;
-  else if (o->named_done < 10)
-    o->ip_done_before_named++;
+static void lk_done(void *ud) { uvf_fetcher_close(((lk_run *)ud)->f, NULL); }
+
+static void lk_begin(lk_run *run, const uvf_options *o, uvf_callbacks cb) {
+  memset(run, 0, sizeof(*run));
+  cb.on_done = lk_done;
+  ASSERT_EQ(uv_loop_init(&run->loop), 0);
+  ASSERT_EQ(uvf_fetcher_new(&run->f, &run->loop, o, &cb, run), 0);
 }
 
-static void or_done(void *ud) { uvf_fetcher_close(((order_run *)ud)->f, NULL); }
+/* Submits the URL made from fmt (a format taking the port, then i). */
+static void lk_submit(lk_run *run, const char *fmt, size_t i, uint64_t tag) {
+  char *url;
+  if (asprintf(&url, fmt, srv.port, i) < 0)
+    FAIL("oom");
+  ASSERT_EQ(uvf_submit(run->f, url, tag, NULL), 0);
+  free(url);
+}
+
+static void lk_finish(lk_run *run) {
+  ASSERT_EQ(uvf_end_input(run->f), 0);
+  uv_run(&run->loop, UV_RUN_DEFAULT);
+  ASSERT_EQ(uv_loop_close(&run->loop), 0);
+}
+
+static void or_result(void *ud, const uvf_result *r) {
+  lk_run *run = ud;
+  if (!r->ok)
+    FAIL("%s: %s", r->url, r->message);
+  run->seen++;
+  if (r->tag) /* named */
+    run->named_done++;
+  else if (run->named_done < 10)
+    run->ip_done_before_named++;
+}
 
 /* Lookups waiting for a slot hold back no URL with an IP address. */
 TEST_IMPL(addresses_never_wait_for_a_lookup_slot) {
-  uvf_callbacks cb = {NULL, NULL, NULL, or_result, or_done};
-  uv_loop_t loop;
+  uvf_callbacks cb = {NULL, NULL, NULL, or_result, NULL};
   uvf_options o;
-  order_run run;
-  char *url;
+  lk_run run;
   size_t i;
   ts_start(&srv, NULL);
-  memset(&run, 0, sizeof(run));
-  uv_loop_init(&loop);
   uvf_options_init(&o);
   o.max_in_flight = 100;
   o.max_lookups = 1; /* 50 names: at least 1.5 s one after the other */
-  ASSERT_EQ(uvf_fetcher_new(&run.f, &loop, &o, &cb, &run), 0);
-  for (i = 0; i < 100; i++) {
-    int named = i % 2 == 0;
-    if (asprintf(&url,
-                 named ? "http://n%zu" SUFFIX ":%d/bytes/10"
-                       : "http://127.0.0.1:%2$d/bytes/10?i=%1$zu",
-                 i, srv.port) < 0)
-      FAIL("oom");
-    ASSERT_EQ(uvf_submit(run.f, url, (uint64_t)named, NULL), 0);
-    free(url);
-  }
-  ASSERT_EQ(uvf_end_input(run.f), 0);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  ASSERT_EQ(uv_loop_close(&loop), 0);
+  lk_begin(&run, &o, cb);
+  for (i = 0; i < 100; i++)
+    if (i % 2 == 0)
+      lk_submit(&run, "http://n%2$zu" SUFFIX ":%1$d/bytes/10", i, 1);
+    else
+      lk_submit(&run, "http://127.0.0.1:%d/bytes/10?i=%zu", i, 0);
+  lk_finish(&run);
   ASSERT_EQ(run.seen, 100);
   ASSERT_EQ(run.ip_done_before_named, 50);
   ASSERT_LE(atomic_load(&most_looking), 1);
@@ -159,69 +166,55 @@ TEST_IMPL(addresses_never_wait_for_a_lookup_slot) {
 }
 
 static void abort_soon(uv_timer_t *t) {
-  order_run *run = t->data;
+  lk_run *run = t->data;
   ASSERT_EQ(uvf_abort(run->f, UVF_EABORTED), 0);
   uv_close((uv_handle_t *)t, NULL);
 }
 
 static void count_result(void *ud, const uvf_result *r) {
-  order_run *run = ud;
+  lk_run *run = ud;
   run->seen++;
-  run->named_done += r->error == UVF_EABORTED;
+  run->aborted += r->error == UVF_EABORTED;
 }
 
-/* URLs waiting for a lookup slot hold their host's slot; an abort ends
- * each with one result and gives the slot back. */
+/* URLs waiting for a lookup slot hold one of the N slots, no socket and
+ * no host slot; an abort ends each with one result. */
 TEST_IMPL(abort_ends_urls_waiting_for_a_lookup) {
-  uvf_callbacks cb = {NULL, NULL, NULL, count_result, or_done};
-  uv_loop_t loop;
+  uvf_callbacks cb = {NULL, NULL, NULL, count_result, NULL};
   uv_timer_t timer;
   uvf_options o;
-  order_run run;
-  char **u;
+  lk_run run;
   size_t i, n = 20;
   uvf_stats st;
   ts_start(&srv, NULL);
-  memset(&run, 0, sizeof(run));
-  uv_loop_init(&loop);
   uvf_options_init(&o);
   o.max_in_flight = 50;
   o.max_lookups = 1;
-  o.max_per_host = 1; /* hosts are tracked: their slots must come back */
-  ASSERT_EQ(uvf_fetcher_new(&run.f, &loop, &o, &cb, &run), 0);
-  u = named_urls(n);
+  o.max_per_host = 1; /* hosts are tracked: their entries must go */
+  lk_begin(&run, &o, cb);
   for (i = 0; i < n; i++)
-    ASSERT_EQ(uvf_submit(run.f, u[i], 0, NULL), 0);
-  ASSERT_EQ(uvf_end_input(run.f), 0);
-  uv_timer_init(&loop, &timer);
+    lk_submit(&run, "http://h%2$zu" SUFFIX ":%1$d/bytes/10", i, 0);
+  uv_timer_init(&run.loop, &timer);
   timer.data = &run;
   uv_timer_start(&timer, abort_soon, 5 * LOOKUP_MS, 0);
-  uv_run(&loop, UV_RUN_ONCE); /* admission ran: one lookup, the rest wait */
+  uv_run(&run.loop, UV_RUN_ONCE); /* admission ran: one lookup, the rest wait */
   uvf_get_stats(run.f, &st);
   ASSERT_EQ(st.in_flight, 1);
   ASSERT_EQ(st.waiting, n - 1);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  ASSERT_EQ(uv_loop_close(&loop), 0);
+  lk_finish(&run);
   ASSERT_EQ(run.seen, n);
-  ASSERT_LE(n - 6, run.named_done); /* about 5 finished; the rest aborted */
-  free_urls(u, n);
+  ASSERT_LE(n - 6, run.aborted); /* about 5 finished; the rest aborted */
   ts_stop(&srv);
 }
 
-typedef struct rate_run {
-  uvf_fetcher *f;
-  uint64_t starts[8];
-  size_t n;
-} rate_run;
-
 static void rr_start(void *ud, uint64_t index, uint64_t tag) {
-  rate_run *run = ud;
+  lk_run *run = ud;
   (void)index;
   if (!tag)
     return; /* not the rate-limited host */
-  if (run->n < 8)
-    run->starts[run->n] = uv_hrtime();
-  run->n++;
+  if (run->n_starts < 8)
+    run->starts[run->n_starts] = uv_hrtime();
+  run->n_starts++;
 }
 
 static void rr_result(void *ud, const uvf_result *r) {
@@ -230,40 +223,27 @@ static void rr_result(void *ud, const uvf_result *r) {
     FAIL("%s: %s", r->url, r->message);
 }
 
-static void rr_done(void *ud) { uvf_fetcher_close(((rate_run *)ud)->f, NULL); }
-
 /* A URL that waited for a lookup slot still keeps its host's rate. */
 TEST_IMPL(urls_waiting_for_a_lookup_keep_the_host_rate) {
-  uvf_callbacks cb = {NULL, rr_start, NULL, rr_result, rr_done};
-  uv_loop_t loop;
+  uvf_callbacks cb = {NULL, rr_start, NULL, rr_result, NULL};
   uvf_options o;
-  rate_run run;
-  char *url;
+  lk_run run;
   size_t i;
   ts_start(&srv, NULL);
-  memset(&run, 0, sizeof(run));
-  uv_loop_init(&loop);
   uvf_options_init(&o);
   o.max_in_flight = 30;
   o.max_lookups = 1;
   o.rate_per_host = 5; /* a start every 200 ms */
-  ASSERT_EQ(uvf_fetcher_new(&run.f, &loop, &o, &cb, &run), 0);
+  lk_begin(&run, &o, cb);
   /* One URL for the rate-limited host, then 20 other names whose lookups
    * (30 ms each, one at a time) keep the later ones waiting for a slot. */
-  for (i = 0; i < 24; i++) {
-    int rated = i == 0 || i > 20;
-    if (asprintf(&url,
-                 rated ? "http://rate" SUFFIX ":%d/bytes/10"
-                       : "http://x%2$zu" SUFFIX ":%1$d/bytes/10",
-                 srv.port, i) < 0)
-      FAIL("oom");
-    ASSERT_EQ(uvf_submit(run.f, url, (uint64_t)rated, NULL), 0);
-    free(url);
-  }
-  ASSERT_EQ(uvf_end_input(run.f), 0);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  ASSERT_EQ(uv_loop_close(&loop), 0);
-  ASSERT_EQ(run.n, 4);
+  for (i = 0; i < 24; i++)
+    if (i == 0 || i > 20)
+      lk_submit(&run, "http://rate" SUFFIX ":%d/bytes/10?i=%zu", i, 1);
+    else
+      lk_submit(&run, "http://x%2$zu" SUFFIX ":%1$d/bytes/10", i, 0);
+  lk_finish(&run);
+  ASSERT_EQ(run.n_starts, 4);
   for (i = 1; i < 4; i++)
     ASSERT_LE(150000000, run.starts[i] - run.starts[i - 1]);
   ts_stop(&srv);
