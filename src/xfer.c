@@ -186,7 +186,6 @@ static void live_unlink(uvf_fetcher *f, uvf__xfer *x) {
 /* Takes ownership of u in every case. */
 int uvf__xfer_start(uvf_fetcher *f, uvf__url *u) {
   uvf__xfer *x = xfer_get(f);
-  CURLMcode mc;
   if (!x)
     return UVF_ENOMEM;
   x->u = u;
@@ -215,7 +214,7 @@ int uvf__xfer_start(uvf_fetcher *f, uvf__url *u) {
       return UVF_ESTATE;
     }
   }
-  if ((mc = curl_multi_add_handle(x->shard->multi, x->easy)) != CURLM_OK) {
+  if (curl_multi_add_handle(x->shard->multi, x->easy) != CURLM_OK) {
     x->u = NULL;
     xfer_put(f, x);
     return UVF_EBACKEND;

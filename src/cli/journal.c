@@ -31,7 +31,7 @@
 #define MAGIC_LEN (sizeof(MAGIC) - 1)
 #define SUM_LEN 16
 #define SYNC_MS 200
-#define WINDOW (64 * 1024)
+#define WINDOW ((size_t)64 << 10)
 #define LEN_BITS 24 /* a journal line is at most 16 MiB */
 
 typedef struct entry {
