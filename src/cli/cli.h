@@ -240,6 +240,23 @@ int uvf_cli_journal_flush(uvf_cli_journal *j);
  * Returns 0 or an errno value. NULL is fine. */
 int uvf_cli_journal_close(uvf_cli_journal *j);
 
+/* ---- resuming from a journal (resume.c) ---- */
+
+/* Opens a->journal_path (see uvf_cli_journal_open); if it has records,
+ * makes *positions and checks the records against the input when the
+ * input can be read twice. *j is set as soon as the journal is open, for
+ * the caller to close. Returns 0, or -1 after a message. */
+int uvf_cli_resume_open(uvf_cli_journal **j, uvf_cli_positions **positions,
+                        uv_loop_t *loop, const uvf_cli_args *a);
+/* Says that the record at input position `position` (0-based) is not for
+ * the URL the input has there (rc from uvf_cli_journal_lookup). */
+void uvf_cli_resume_mismatch(const char *path, int rc, uint64_t position,
+                             uint64_t tag);
+/* Once the input has ended after n_urls URLs: -1 after a message if the
+ * journal has records past them. */
+int uvf_cli_resume_past_end(const char *path, const uvf_cli_journal *j,
+                            uint64_t n_urls);
+
 /* ---- body files (bodies.c) ---- */
 
 typedef struct uvf_cli_bodies uvf_cli_bodies;

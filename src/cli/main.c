@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -107,37 +106,6 @@ static uint64_t position_of(const cli *c, uint64_t index) {
                               : index;
 }
 
-static void journal_mismatch(const cli *c, int rc, uint64_t tag) {
-  const char *path = c->args.journal_path;
-
-  if (rc == UVF_CLI_JOURNAL_UNREADABLE) {
-    uvf_cli_error("cannot read back the journal %s: it changed during the "
-                  "run",
-                  path);
-    return;
-  }
-  uvf_cli_error("journal %s does not match the input: its record of input "
-                "URL %" PRIu64 " is for another URL than %s %" PRIu64
-                "; resume with the input it was written for, or start a "
-                "new journal",
-                path, c->position + 1,
-                tag & UVF_CLI_TAG_ARG ? "argument" : "line",
-                UVF_CLI_TAG_NUMBER(tag));
-}
-
-/* Records for positions the input never reached. */
-static int journal_too_long(const cli *c, const uvf_cli_journal *j) {
-  size_t n = uvf_cli_journal_unmatched(j);
-
-  if (n == 0)
-    return 0;
-  uvf_cli_error("journal %s does not match the input: it has %zu record%s "
-                "past its last URL (%" PRIu64 "); resume with the input it "
-                "was written for, or start a new journal",
-                c->args.journal_path, n, n == 1 ? "" : "s", c->position);
-  return -1;
-}
-
 static void output_failed(cli *c, int err);
 
 /* A URL an earlier run finished: its record comes from the journal. */
@@ -194,7 +162,8 @@ static int cb_next(void *ud, const char **url, uint64_t *tag) {
     if (rc == 0 && !c->input_ended) {
       c->input_ended = 1;
       if (c->positions != NULL && !uvf_cli_input_failed(c->in) &&
-          journal_too_long(c, c->journal) != 0)
+          uvf_cli_resume_past_end(c->args.journal_path, c->journal,
+                                  c->position) != 0)
         c->journal_refused = 1; /* every URL has its record already */
     }
     if (rc != 1)
@@ -215,7 +184,7 @@ static int cb_next(void *ud, const char **url, uint64_t *tag) {
       return 1;
     }
     if (rc != UVF_CLI_JOURNAL_DONE) {
-      journal_mismatch(c, rc, *tag);
+      uvf_cli_resume_mismatch(c->args.journal_path, rc, c->position, *tag);
       refuse_journal(c);
       return 0;
     }
@@ -544,66 +513,6 @@ static int start_fetcher(cli *c) {
   return rc;
 }
 
-/* 1 if the input can be read twice: URL arguments and regular files. */
-static int input_rereadable(const char *path) {
-  struct stat st;
-
-  return path == NULL || (strcmp(path, "-") != 0 && stat(path, &st) == 0 &&
-                          S_ISREG(st.st_mode));
-}
-
-/* Reads the input once before any transfer starts, so that a journal
- * written for another input is refused before it could mislead. Input
- * that can be read only once is checked as it is read. */
-static int check_journal(cli *c) {
-  const uvf_cli_args *a = &c->args;
-  uvf_cli_input *in;
-  const char *url;
-  uint64_t tag;
-  int rc = 0;
-
-  if (!input_rereadable(a->input_path))
-    return 0;
-  if (uvf_cli_input_open(&in, &c->loop, a->input_path, a->urls, a->n_urls) != 0)
-    return -1;
-  while (rc == 0 && uvf_cli_input_next(in, &url, &tag) == 1) {
-    int found = uvf_cli_journal_lookup(c->journal, c->position,
-                                       uvf_cli_journal_key(url, tag), NULL);
-
-    if (found < 0) {
-      journal_mismatch(c, found, tag);
-      rc = -1;
-    }
-    c->position++;
-  }
-  if (rc == 0)
-    rc = journal_too_long(c, c->journal);
-  uvf_cli_input_close(in);
-  uvf_cli_journal_rewind(c->journal);
-  c->position = 0;
-  return rc;
-}
-
-static int open_journal(cli *c) {
-  if (uvf_cli_journal_open(&c->journal, &c->loop, c->args.journal_path) != 0)
-    return -1;
-  if (uvf_cli_journal_count(c->journal) == 0)
-    return 0; /* a new journal: no URL to skip */
-  c->positions = uvf_cli_positions_new();
-  if (c->positions == NULL) {
-    uvf_cli_error("out of memory");
-    return -1;
-  }
-  if (check_journal(c) != 0)
-    return -1;
-  if (!c->args.quiet)
-    uvf_cli_error("resuming: %zu URL%s done by an earlier run (journal %s)",
-                  uvf_cli_journal_count(c->journal),
-                  uvf_cli_journal_count(c->journal) == 1 ? "" : "s",
-                  c->args.journal_path);
-  return 0;
-}
-
 static int setup(cli *c) {
   const uvf_cli_args *a = &c->args;
   int rc;
@@ -621,7 +530,8 @@ static int setup(cli *c) {
       0)
     return -1;
   uvf_cli_input_on_ready(c->in, on_input_ready, c);
-  if (a->journal_path != NULL && open_journal(c) != 0)
+  if (a->journal_path != NULL &&
+      uvf_cli_resume_open(&c->journal, &c->positions, &c->loop, a) != 0)
     return -1;
   if (a->output_dir != NULL && uvf_cli_bodies_open(&c->bodies, a->output_dir,
                                                    a->fetch.max_in_flight) != 0)

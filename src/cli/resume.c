@@ -1,0 +1,95 @@
+/* Resuming a run from its journal (--journal): opening it, making sure it
+ * was written for this input, and saying so when it was not. The records
+ * themselves are replayed in their place by main.c's `next` callback. */
+#include <inttypes.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+
+void uvf_cli_resume_mismatch(const char *path, int rc, uint64_t position,
+                             uint64_t tag) {
+  if (rc == UVF_CLI_JOURNAL_UNREADABLE) {
+    uvf_cli_error("cannot read back the journal %s: it changed during the "
+                  "run", path);
+    return;
+  }
+  uvf_cli_error("journal %s does not match the input: its record of input "
+                "URL %" PRIu64 " is for another URL than %s %" PRIu64
+                "; resume with the input it was written for, or start a "
+                "new journal", path, position + 1,
+                tag & UVF_CLI_TAG_ARG ? "argument" : "line",
+                UVF_CLI_TAG_NUMBER(tag));
+}
+
+int uvf_cli_resume_past_end(const char *path, const uvf_cli_journal *j,
+                            uint64_t n_urls) {
+  size_t n = uvf_cli_journal_unmatched(j);
+
+  if (n == 0)
+    return 0;
+  uvf_cli_error("journal %s does not match the input: it has %zu record%s "
+                "past its last URL (%" PRIu64 "); resume with the input it "
+                "was written for, or start a new journal", path, n,
+                n == 1 ? "" : "s", n_urls);
+  return -1;
+}
+
+/* 1 if the input can be read twice: URL arguments and regular files. */
+static int rereadable(const char *path) {
+  struct stat st;
+
+  return path == NULL || (strcmp(path, "-") != 0 && stat(path, &st) == 0 &&
+                          S_ISREG(st.st_mode));
+}
+
+/* Reads the input once before any transfer starts, so that a journal
+ * written for another input is refused before it could mislead. Input
+ * that can be read only once is checked as it is read. */
+static int check(uvf_cli_journal *j, uv_loop_t *loop, const uvf_cli_args *a) {
+  uvf_cli_input *in;
+  uint64_t position = 0, tag;
+  const char *url;
+  int rc = 0;
+
+  if (!rereadable(a->input_path))
+    return 0;
+  if (uvf_cli_input_open(&in, loop, a->input_path, a->urls, a->n_urls) != 0)
+    return -1;
+  while (rc == 0 && uvf_cli_input_next(in, &url, &tag) == 1) {
+    int found = uvf_cli_journal_lookup(j, position,
+                                       uvf_cli_journal_key(url, tag), NULL);
+
+    if (found < 0) {
+      uvf_cli_resume_mismatch(a->journal_path, found, position, tag);
+      rc = -1;
+    }
+    position++;
+  }
+  if (rc == 0)
+    rc = uvf_cli_resume_past_end(a->journal_path, j, position);
+  uvf_cli_input_close(in);
+  uvf_cli_journal_rewind(j);
+  return rc;
+}
+
+int uvf_cli_resume_open(uvf_cli_journal **j, uvf_cli_positions **positions,
+                        uv_loop_t *loop, const uvf_cli_args *a) {
+  size_t n;
+
+  *positions = NULL;
+  if (uvf_cli_journal_open(j, loop, a->journal_path) != 0)
+    return -1;
+  if ((n = uvf_cli_journal_count(*j)) == 0)
+    return 0; /* a new journal: no URL to skip */
+  if ((*positions = uvf_cli_positions_new()) == NULL) {
+    uvf_cli_error("out of memory");
+    return -1;
+  }
+  if (check(*j, loop, a) != 0)
+    return -1;
+  if (!a->quiet)
+    uvf_cli_error("resuming: %zu URL%s done by an earlier run (journal %s)",
+                  n, n == 1 ? "" : "s", a->journal_path);
+  return 0;
+}
