@@ -11,14 +11,15 @@ void uvf_cli_resume_mismatch(const char *path, int rc, uint64_t position,
                              uint64_t tag) {
   if (rc == UVF_CLI_JOURNAL_UNREADABLE) {
     uvf_cli_error("cannot read back the journal %s: it changed during the "
-                  "run", path);
+                  "run",
+                  path);
     return;
   }
   uvf_cli_error("journal %s does not match the input: its record of input "
                 "URL %" PRIu64 " is for another URL than %s %" PRIu64
                 "; resume with the input it was written for, or start a "
-                "new journal", path, position + 1,
-                tag & UVF_CLI_TAG_ARG ? "argument" : "line",
+                "new journal",
+                path, position + 1, tag & UVF_CLI_TAG_ARG ? "argument" : "line",
                 UVF_CLI_TAG_NUMBER(tag));
 }
 
@@ -30,8 +31,8 @@ int uvf_cli_resume_past_end(const char *path, const uvf_cli_journal *j,
     return 0;
   uvf_cli_error("journal %s does not match the input: it has %zu record%s "
                 "past its last URL (%" PRIu64 "); resume with the input it "
-                "was written for, or start a new journal", path, n,
-                n == 1 ? "" : "s", n_urls);
+                "was written for, or start a new journal",
+                path, n, n == 1 ? "" : "s", n_urls);
   return -1;
 }
 
@@ -89,7 +90,7 @@ int uvf_cli_resume_open(uvf_cli_journal **j, uvf_cli_positions **positions,
   if (check(*j, loop, a) != 0)
     return -1;
   if (!a->quiet)
-    uvf_cli_error("resuming: %zu URL%s done by an earlier run (journal %s)",
-                  n, n == 1 ? "" : "s", a->journal_path);
+    uvf_cli_error("resuming: %zu URL%s done by an earlier run (journal %s)", n,
+                  n == 1 ? "" : "s", a->journal_path);
   return 0;
 }
