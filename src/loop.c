@@ -96,8 +96,14 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   }
   if (status < 0) {
     /* libuv stopped the handle on EPOLLERR; libcurl must still learn of it
-     * so it can fail or close the connection. */
+     * so it can fail or close the connection. ERR alone makes libcurl say
+     * "select/poll returned error"; with what the socket was waiting for,
+     * it tries that and reports the real cause (a reset, say). */
     flags = CURL_CSELECT_ERR;
+    if (p->events & UV_READABLE)
+      flags |= CURL_CSELECT_IN;
+    if (p->events & UV_WRITABLE)
+      flags |= CURL_CSELECT_OUT;
     p->active = uv_is_active((uv_handle_t *)h);
   } else {
     if (events & UV_READABLE)

@@ -161,15 +161,32 @@ def stdin_is_read_with_dash():
 def records_carry_each_error_kind():
     with Server() as s:
         urls = [s.url("/status/404"), s.url("/stall"), s.url("/drop"),
-                s.url("/bytes/5000"), "https://127.0.0.1:%d/" % s.port,
+                s.url("/bytes/500000"), "https://127.0.0.1:%d/" % s.port,
                 "http://127.0.0.1:1/", "mailto:x@y"]
-        rc, out, _ = run(["-q", "--timeout", "0.5", "--max-body", "1k"] + urls)
+        # /drop promises 100,000 bytes: under --max-body, then a reset.
+        rc, out, _ = run(["-q", "--timeout", "0.5", "--max-body", "200k"] +
+                         urls)
         check(rc == 1)
         kinds = [r["error"] for r in records(out)]
         check(kinds == ["http", "timeout", "protocol", "too_large", "tls",
                         "connect", "invalid_url"], kinds)
         for r in records(out):
             check(r["ok"] is False and r["message"])
+        # The cause, not "select/poll returned error".
+        check("reset" in records(out)[2]["message"], records(out)[2])
+
+
+@test
+def closed_standard_output_is_a_usage_error_not_a_crash():
+    with Server() as s:
+        p = subprocess.run(["sh", "-c", 'exec "$0" "$@" >&-', UVFETCH, "-q",
+                            s.url("/bytes/1")], capture_output=True,
+                           timeout=60)
+        check(p.returncode == 2, p.stderr)
+        check(b"standard output is closed" in p.stderr, p.stderr)
+        p = subprocess.run(["sh", "-c", 'exec "$0" "$@" <&-', UVFETCH, "-q",
+                            "-i", "-"], capture_output=True, timeout=60)
+        check(p.returncode == 0 and p.stdout == b"", p.stderr)
 
 
 @test

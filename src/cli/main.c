@@ -2,6 +2,7 @@
  * sink, body files, the progress line and signals together on one
  * uv_loop_t, and turns the outcome into an exit status. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -638,10 +639,31 @@ static int run(cli *c) {
   return close_loop(c, status);
 }
 
+/* A closed standard descriptor would be the next one open()ed or
+ * socket()ed, and libuv asserts on closing descriptors 0 to 2: give each
+ * closed one /dev/null. Returns -1 if standard output was closed. */
+static int check_std_fds(void) {
+  int fd, closed_stdout = 0;
+
+  for (fd = 0; fd <= 2; fd++) {
+    if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+      continue;
+    closed_stdout |= fd == STDOUT_FILENO;
+    if (open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
+      return -1;
+  }
+  return closed_stdout ? -1 : 0;
+}
+
 int main(int argc, char **argv) {
   cli c;
   int status;
 
+  if (check_std_fds() != 0) {
+    uvf_cli_error("standard output is closed: nowhere to write the report "
+                  "(use > /dev/null to discard it)");
+    return UVF_CLI_EXIT_USAGE;
+  }
   /* A reader that went away is a write error, not a silent death. */
   signal(SIGPIPE, SIG_IGN);
   memset(&c, 0, sizeof(c));
