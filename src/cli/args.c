@@ -133,7 +133,8 @@ static const char help_text[] =
     "Report fields: index url ok status error message bytes attempts\n"
     "history time_total final_url, and file with -o.\n"
     "Exit status: 0 every URL fetched with a 2xx status, 1 some failed,\n"
-    "2 usage or setup error, 130 interrupted.\n";
+    "2 usage or setup error, 130 interrupted, 141 the reader of the report\n"
+    "went away (as in `uvfetch ... | head`).\n";
 
 static int usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));

@@ -18,6 +18,7 @@
 #define UVF_CLI_EXIT_FAILED 1
 #define UVF_CLI_EXIT_USAGE 2
 #define UVF_CLI_EXIT_INTERRUPTED 130
+#define UVF_CLI_EXIT_PIPE 141 /* 128 + SIGPIPE: the report's reader left */
 
 /* Longest input line taken as a URL, newline excluded. */
 #define UVF_CLI_MAX_LINE 65536

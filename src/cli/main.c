@@ -236,7 +236,8 @@ static void output_failed(cli *c, int err) {
   if (c->output_err != 0)
     return;
   c->output_err = err;
-  uvf_cli_error("cannot write the report: %s", strerror(err));
+  if (err != EPIPE) /* `uvfetch ... | head` is no error worth a word */
+    uvf_cli_error("cannot write the report: %s", strerror(err));
   stop(c);
 }
 
@@ -471,7 +472,10 @@ static unsigned fit_fd_limit(unsigned n, int with_files, unsigned lookups) {
   }
   if (rl.rlim_cur == RLIM_INFINITY)
     return n;
-  avail = rl.rlim_cur > FD_RESERVE ? rl.rlim_cur - FD_RESERVE : 0;
+  /* A quarter of a small limit is reserve enough (stdio, the loop's own
+   * descriptors, the journal: a dozen). */
+  avail = rl.rlim_cur -
+          (rl.rlim_cur / 4 < FD_RESERVE ? rl.rlim_cur / 4 : FD_RESERVE);
   most = avail > lookups ? (avail - lookups) / per : 0;
   if (most < lookups) /* then N caps the lookups too */
     most = avail / (per + 1);
@@ -589,6 +593,8 @@ static int finish(cli *c) {
 
   if (err != 0)
     output_failed(c, err);
+  if (c->output_err == EPIPE)
+    return UVF_CLI_EXIT_PIPE; /* quietly, as a shell tool killed by SIGPIPE */
   if (!c->args.quiet)
     uvf_cli_tally_print(stderr, &c->tally, secs);
   if (c->interrupted) {
