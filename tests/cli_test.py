@@ -365,6 +365,25 @@ def sigint_lets_transfers_in_flight_finish_within_grace():
         check(s.stats()["requests"] == 10, "new transfers started")
 
 
+@test
+def second_signal_exits_at_once_and_says_so():
+    with Server() as s:
+        inp = write_input(s.url("/delay/5000?i=%d" % i) + "\n"
+                          for i in range(20))
+        p = subprocess.Popen([UVFETCH, "-j", "10", "-i", inp],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_in_flight(s, 10)
+        t0 = time.time()
+        p.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+        err = err.decode()
+        check(p.returncode == 130, "exit %d: %s" % (p.returncode, err))
+        check(time.time() - t0 < 3, "the grace period was waited out")
+        check("quitting at once" in err, err)
+
+
 def mixed_urls(s, n, seed):
     """n URLs of every outcome, quick ones, some slow enough to be caught
     in flight."""
@@ -503,6 +522,9 @@ def journal_for_another_input_is_refused():
         check(os.path.getsize(journal) == size, "the journal was changed")
         rc, out, _ = run(["-q", "-i", first, "--journal", journal])
         check(rc == 0 and out == ref, "the journal no longer resumes")
+        # The same URLs as arguments are the same input.
+        rc, out, err = run(["-q", "--journal", journal] + urls)
+        check(rc == 0 and out == ref, err)
         rc, _, err = run(["-q", "-i", first, "--journal", first])
         check(rc == 2 and "not a uvfetch journal" in err, err)
 

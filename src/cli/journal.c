@@ -72,7 +72,9 @@ static uint64_t fnv(uint64_t h, const void *data, size_t len) {
 #define FNV_INIT UINT64_C(0xcbf29ce484222325)
 
 uint64_t uvf_cli_journal_key(const char *url, uint64_t tag) {
-  unsigned char flags = (unsigned char)(tag >> 56); /* refused lines */
+  /* The flags of refused lines, not UVF_CLI_TAG_ARG: a URL is the same
+   * URL whether it came as an argument or on a line. */
+  unsigned char flags = (unsigned char)(tag >> 56) & 0x7f;
 
   return fnv(fnv(FNV_INIT, url, strlen(url)), &flags, 1);
 }

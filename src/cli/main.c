@@ -578,6 +578,8 @@ static void report_rest(const cli *c) {
 
   if (!c->rest_counted)
     uvf_cli_error("interrupted; remaining input not read");
+  else if (c->rest == 0)
+    uvf_cli_error("interrupted; every input URL was started");
   else if (c->rest_journaled == 0 || c->rest < c->rest_journaled)
     uvf_cli_error("interrupted; %" PRIu64 " input URL%s not started", c->rest,
                   c->rest == 1 ? "" : "s");

@@ -15,11 +15,11 @@ void uvf_cli_resume_mismatch(const char *path, int rc, uint64_t position,
                   path);
     return;
   }
-  uvf_cli_error("journal %s does not match the input: its record of input "
-                "URL %" PRIu64 " is for another URL than %s %" PRIu64
-                "; resume with the input it was written for, or start a "
+  uvf_cli_error("journal %s does not match the input: its record for index "
+                "%" PRIu64 " is for another URL than %s %" PRIu64
+                " has; resume with the input it was written for, or start a "
                 "new journal",
-                path, position + 1, tag & UVF_CLI_TAG_ARG ? "argument" : "line",
+                path, position, tag & UVF_CLI_TAG_ARG ? "argument" : "line",
                 UVF_CLI_TAG_NUMBER(tag));
 }
 

@@ -31,10 +31,17 @@ static volatile sig_atomic_t async_open; /* uv_async_send() allowed */
 static uv_async_t *volatile async_handle;
 
 static void handler(int signum) {
+  static const char quit[] = "\nuvfetch: quitting at once; records not "
+                             "written yet are lost (a --journal keeps "
+                             "them)\n";
   int saved = errno;
 
-  if (caught != 0 || !async_open)
+  if (caught != 0 || !async_open) {
+    ssize_t w = write(STDERR_FILENO, quit, sizeof(quit) - 1);
+
+    (void)w; /* nothing more to do if it fails */
     _exit(UVF_CLI_EXIT_INTERRUPTED);
+  }
   caught = signum;
   uv_async_send(async_handle);
   errno = saved;
