@@ -530,6 +530,22 @@ def journal_for_another_input_is_refused():
 
 
 @test
+def journal_resumes_only_with_the_same_output_dir():
+    with Server() as s, tempfile.TemporaryDirectory() as d:
+        inp = write_input(s.url("/bytes/10?i=%d" % i) + "\n"
+                          for i in range(10))
+        journal, first = os.path.join(d, "journal"), os.path.join(d, "b1")
+        rc, ref, _ = run(["-q", "-i", inp, "-o", first, "--journal", journal])
+        check(rc == 0)
+        for other in (["-o", os.path.join(d, "b2")], []):
+            rc, out, err = run(["-q", "-i", inp, "--journal", journal] + other)
+            check(rc == 2 and "another -o" in err, "%s: %s" % (other, err))
+            check(out == "", out)
+        rc, out, err = run(["-q", "-i", inp, "-o", first, "--journal", journal])
+        check(rc == 0 and out == ref, err)
+
+
+@test
 def journal_drops_a_record_cut_short_or_damaged():
     with Server() as s, tempfile.TemporaryDirectory() as d:
         inp = write_input(s.url("/bytes/10?i=%d" % i) + "\n"

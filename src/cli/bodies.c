@@ -226,6 +226,10 @@ static const char *path_of(uvf_cli_bodies *b, uint64_t index) {
   return b->path.oom ? NULL : b->path.data;
 }
 
+const char *uvf_cli_bodies_path(uvf_cli_bodies *b, uint64_t index) {
+  return path_of(b, index);
+}
+
 void uvf_cli_bodies_finish(uvf_cli_bodies *b, uint64_t index, int replied,
                            const char **path, const char **err) {
   entry *e = find(b, index);

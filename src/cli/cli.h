@@ -276,6 +276,9 @@ int uvf_cli_bodies_write(uvf_cli_bodies *b, uint64_t index, const char *data,
  * until the next call. */
 void uvf_cli_bodies_finish(uvf_cli_bodies *b, uint64_t index, int replied,
                            const char **path, const char **err);
+/* The name the body of index gets, valid until the next call; NULL if out
+ * of memory. */
+const char *uvf_cli_bodies_path(uvf_cli_bodies *b, uint64_t index);
 void uvf_cli_bodies_free(uvf_cli_bodies **b);
 
 /* ---- progress line (progress.c) ---- */
