@@ -263,7 +263,9 @@ static void fill_result(uvf__xfer *x, CURLcode rc, uvf_result *r) {
    * here came from a redirect. */
   r->error = uvf__kind_from_curl(rc, 1);
   r->message = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
-  if (x->too_large) {
+  if (x->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
+    /* One wording whether the body grew past max_body or its announced
+     * length was over it already (libcurl: "Maximum file size exceeded"). */
     r->error = UVF_ETOO_LARGE;
     r->message = "body larger than the maximum allowed";
   } else if (x->body_oom) {

@@ -490,10 +490,18 @@ TEST_IMPL(redirect_to_file_scheme_is_refused) {
 
 TEST_IMPL(body_over_max_body_is_too_large) {
   uvf_options o;
+  uvf_result *r;
   ts_start(&srv, NULL);
   uvf_options_init(&o);
   o.max_body = 1000;
   expect_path_kind("/bytes/100000", &o, UVF_ETOO_LARGE);
+  /* Announced too long, or grown too long: the same words. */
+  r = fetch_path("/bytes/100000", &o);
+  ASSERT_STR_EQ(r->message, uvf_strerror(UVF_ETOO_LARGE));
+  done1(r);
+  r = fetch_path("/gzip-bomb", &o);
+  ASSERT_STR_EQ(r->message, uvf_strerror(UVF_ETOO_LARGE));
+  done1(r);
   ts_stop(&srv);
 }
 
