@@ -221,11 +221,12 @@ def body_files_are_named_by_index_only():
 def headers_user_agent_and_compression_are_sent():
     with Server() as s, tempfile.TemporaryDirectory() as d:
         rc, _, err = run(["-q", "-o", d, "-H", "X-Probe: 7", "-A", "probe/2",
-                          "--compressed", s.url("/headers")])
+                          "-H", "X-Empty;", "--compressed", s.url("/headers")])
         check(rc == 0, err)
         with open(os.path.join(d, "0"), newline="") as f:
             sent = f.read()
         check("X-Probe: 7\r\n" in sent, sent)
+        check("X-Empty:" in sent, sent)  # curl's "Name;": an empty value
         check("User-Agent: probe/2\r\n" in sent, sent)
         check("Accept-Encoding: " in sent, sent)
 

@@ -229,10 +229,14 @@ static int parse_bytes(const char *s, uint64_t *out) {
 }
 
 /* A header line must not smuggle extra lines into the request. */
+/* "Name: value", "Name:" (removes a header libcurl would send) or, as in
+ * curl, "Name;" (sends it with an empty value). */
 static int header_ok(const char *h) {
-  const char *colon = strchr(h, ':');
+  size_t name = strcspn(h, ":;");
 
-  return colon != NULL && colon != h && strpbrk(h, "\r\n") == NULL;
+  if (name == 0 || h[name] == '\0' || strpbrk(h, "\r\n") != NULL)
+    return 0;
+  return h[name] == ':' || h[name + 1] == '\0';
 }
 
 static int add_header(uvf_cli_args *a, const char *h) {
@@ -362,6 +366,8 @@ static int one_opt(uvf_cli_args *a, int c, int long_index, char **argv) {
 
   switch (c) {
   case 'i':
+    if (*optarg == '\0')
+      return usage_error("option %s: empty file name", name);
     if (a->input_path != NULL)
       return usage_error("option %s: only one input file can be given", name);
     a->input_path = optarg;
@@ -406,7 +412,7 @@ static int one_opt(uvf_cli_args *a, int c, int long_index, char **argv) {
                            : opt_name(optopt, -1));
   case '?':
     if (strncmp(argv[optind - 1], "--", 2) == 0)
-      return usage_error("unknown option or misused value: %s",
+      return usage_error("unknown or ambiguous option, or misused value: %s",
                          argv[optind - 1]);
     return usage_error("unknown option -%c", optopt);
   }

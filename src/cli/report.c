@@ -96,6 +96,7 @@ void uvf_cli_tally_print(FILE *fp, const uvf_cli_tally *t, double seconds) {
   print_kinds(fp, t);
   if (t->replayed > 0)
     fprintf(fp, "; %" PRIu64 " from the journal", t->replayed);
-  fprintf(fp, "\n%.3f s, %.1f requests/s, %" PRIu64 " bytes (%.1f MiB)\n",
-          seconds, rate, t->bytes, (double)t->bytes / (1024.0 * 1024.0));
+  fprintf(fp, "\n%.3f s, %.1f requests/s, %" PRIu64 " byte%s (%.1f MiB)\n",
+          seconds, rate, t->bytes, t->bytes == 1 ? "" : "s",
+          (double)t->bytes / (1024.0 * 1024.0));
 }
