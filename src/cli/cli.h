@@ -290,6 +290,8 @@ typedef struct uvf_cli_counts {
   uint64_t in_flight;
   uint64_t ok;
   uint64_t failed;
+  int stopping;           /* in the grace period after a signal */
+  uint64_t grace_left_ms; /* valid when stopping */
 } uvf_cli_counts;
 
 typedef struct uvf_cli_progress uvf_cli_progress;

@@ -433,6 +433,9 @@ static void count(void *ud, uvf_cli_counts *k) {
   k->ok = c->tally.ok;
   k->failed = c->tally.failed;
   k->in_flight = s.in_flight;
+  k->stopping = c->draining && !c->stopping && c->grace_init;
+  if (k->stopping)
+    k->grace_left_ms = uv_timer_get_due_in(&c->grace);
   k->total_known = c->in != NULL && uvf_cli_input_total(c->in, &k->total);
 }
 

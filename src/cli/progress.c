@@ -83,12 +83,16 @@ static void draw(uvf_cli_progress *p) {
     snprintf(total, sizeof(total), "%" PRIu64, c.total);
   else
     snprintf(total, sizeof(total), "?");
-  format_eta(eta, sizeof(eta), p, &c);
+  if (c.stopping) /* what is left to wait for is the grace period */
+    snprintf(eta, sizeof(eta), "stopping in %.1f s",
+             (double)c.grace_left_ms / 1000);
+  else
+    format_eta(eta, sizeof(eta), p, &c);
   n = snprintf(line, sizeof(line),
                "%" PRIu64 "/%s done, %" PRIu64 " in flight, %" PRIu64
-               " ok, %" PRIu64 " failed, %.1f/s, ETA %s",
+               " ok, %" PRIu64 " failed, %.1f/s, %s%s",
                c.done, total, c.in_flight, c.ok, c.failed,
-               p->rate > 0 ? p->rate : 0.0, eta);
+               p->rate > 0 ? p->rate : 0.0, c.stopping ? "" : "ETA ", eta);
   len = n < 0 ? 0 : (size_t)n >= sizeof(line) ? sizeof(line) - 1 : (size_t)n;
   if (len > columns(p->fp))
     len = columns(p->fp);
