@@ -385,6 +385,22 @@ def second_signal_exits_at_once_and_says_so():
         check("quitting at once" in err, err)
 
 
+@test
+def progress_line_counts_down_the_grace_period():
+    with Server() as s:
+        inp = write_input(s.url("/delay/20000?i=%d" % i) + "\n"
+                          for i in range(10))
+        p = subprocess.Popen([UVFETCH, "-j", "10", "--grace", "1.5",
+                              "--progress", "-i", inp],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_in_flight(s, 10)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+        err = err.decode()
+        check(p.returncode == 130, err)
+        check(re.search(r"10 in flight, .* stopping in [01]\.\d s", err), err)
+
+
 def mixed_urls(s, n, seed):
     """n URLs of every outcome, quick ones, some slow enough to be caught
     in flight."""
