@@ -97,8 +97,6 @@ static void on_input_ready(void *ud) {
     uvf_resume(c->f);
 }
 
-/* ---- fetcher callbacks ---- */
-
 /* ---- resuming ---- */
 
 /* Where library index `index` is in the input. */
@@ -154,6 +152,24 @@ static void replay(cli *c, uint64_t position, const uvf_cli_journaled *rec) {
     output_failed(c, rc);
 }
 
+/* 1 if the journal's answer for the current position is a record this
+ * run can replay; otherwise says why not. */
+static int record_fits(cli *c, int rc, uint64_t tag,
+                       const uvf_cli_journaled *rec) {
+  if (rc != UVF_CLI_JOURNAL_DONE) {
+    uvf_cli_resume_mismatch(c->args.journal_path, rc, c->position, tag);
+    return 0;
+  }
+  if (!same_output_dir(c, c->position, rec)) {
+    uvf_cli_error("journal %s was written with another -o than this run's: "
+                  "its records name other body files; resume with the same "
+                  "-o, or start a new journal",
+                  c->args.journal_path);
+    return 0;
+  }
+  return 1;
+}
+
 static void refuse_journal(cli *c) {
   c->journal_refused = 1;
   stop(c);
@@ -207,16 +223,7 @@ static int cb_next(void *ud, const char **url, uint64_t *tag) {
       c->position++;
       return 1;
     }
-    if (rc != UVF_CLI_JOURNAL_DONE) {
-      uvf_cli_resume_mismatch(c->args.journal_path, rc, c->position, *tag);
-      refuse_journal(c);
-      return 0;
-    }
-    if (!same_output_dir(c, c->position, &rec)) {
-      uvf_cli_error("journal %s was written with another -o than this "
-                    "run's: its records name other body files; resume with "
-                    "the same -o, or start a new journal",
-                    c->args.journal_path);
+    if (!record_fits(c, rc, *tag, &rec)) {
       refuse_journal(c);
       return 0;
     }
