@@ -318,6 +318,9 @@ def low_speed_ends_a_trickling_transfer():
                           "1", s.url("/trickle?bytes=60")])
         check(rc == 1 and time.time() - t0 < 10)
         check(records(out)[0]["error"] == "timeout")
+        # Alone, --low-speed-time does nothing, and says so.
+        rc, out, err = run(["-q", "--low-speed-time", "1", s.url("/bytes/1")])
+        check(rc == 0 and "no effect without --low-speed" in err, err)
 
 
 @test

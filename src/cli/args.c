@@ -435,6 +435,9 @@ int uvf_cli_args_parse(uvf_cli_args *a, int argc, char **argv) {
     if (rc >= 0)
       return rc;
   }
+  if (a->fetch.low_speed_time > 0 && a->fetch.low_speed_limit == 0)
+    uvf_cli_error("warning: --low-speed-time has no effect without "
+                  "--low-speed");
   a->urls = argv + optind;
   a->n_urls = (size_t)(argc - optind);
   if (a->n_urls == 0 && a->input_path == NULL)
