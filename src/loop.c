@@ -112,6 +112,13 @@ static void on_poll(uv_poll_t *h, int status, int events) {
       flags |= CURL_CSELECT_OUT;
   }
   action(p->shard, p->fd, flags);
+  if (status < 0 && poll_get(p->f, p->fd) == p && p->want && !p->active) {
+    /* libcurl still wants the socket it was told about, with nothing new
+     * to say, so no socket callback restarts the watcher libuv stopped:
+     * restart it, or the transfer would sit until its timeout. */
+    p->active = uv_poll_start(&p->h, p->want, on_poll) == 0;
+    p->events = p->want;
+  }
 }
 
 /* CURLMOPT_SOCKETFUNCTION: only changes what libuv watches (R1). */

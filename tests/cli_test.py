@@ -227,6 +227,9 @@ def headers_user_agent_and_compression_are_sent():
             sent = f.read()
         check("X-Probe: 7\r\n" in sent, sent)
         check("X-Empty:" in sent, sent)  # curl's "Name;": an empty value
+        for bad in ["X-Bad;y", "X Bad: v", "X-Bad : v", ": v", ";"]:
+            rc, _, err = run(["-q", "-H", bad, s.url("/headers")])
+            check(rc == 2 and "is not 'Name: value'" in err, (bad, err))
         check("User-Agent: probe/2\r\n" in sent, sent)
         check("Accept-Encoding: " in sent, sent)
 
@@ -296,6 +299,14 @@ def parallelism_is_lowered_to_the_open_file_limit():
         check(p.returncode == 0, err)
         # 200 - 50 (a quarter in reserve) - 64 (a lookup holds 2 fds)
         check("lowered to 86" in err, err)
+        check(len(records(p.stdout.decode())) == 30)
+        # A tiny limit still leaves room for what a run opens first.
+        with tempfile.TemporaryDirectory() as d:
+            p = subprocess.run(
+                ["sh", "-c", 'ulimit -n 20 && exec "$0" "$@"', UVFETCH, "-q",
+                 "-j", "100", "-o", d] + urls, capture_output=True,
+                timeout=60)
+        check(p.returncode == 0, p.stderr)
         check(len(records(p.stdout.decode())) == 30)
 
 

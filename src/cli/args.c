@@ -230,13 +230,15 @@ static int parse_bytes(const char *s, uint64_t *out) {
 
 /* A header line must not smuggle extra lines into the request. */
 /* "Name: value", "Name:" (removes a header libcurl would send) or, as in
- * curl, "Name;" (sends it with an empty value). */
+ * curl, "Name;" (sends it with an empty value). The name has no blank:
+ * "Name : v" is one a server must reject. */
 static int header_ok(const char *h) {
   size_t name = strcspn(h, ":;");
 
-  if (name == 0 || h[name] == '\0' || strpbrk(h, "\r\n") != NULL)
+  if (name == 0 || h[name] == '\0' || strcspn(h, " \t") < name ||
+      strpbrk(h, "\r\n") != NULL)
     return 0;
-  return h[name] == ':' || h[name + 1] == '\0';
+  return h[name] == ':' || h[name + 1] == '\0'; /* libcurl wants ";" last */
 }
 
 static int add_header(uvf_cli_args *a, const char *h) {

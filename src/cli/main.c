@@ -496,13 +496,14 @@ static int want_progress(const uvf_cli_args *a) {
  * socket (one more), and at most `lookups` run at once; the reserve covers
  * stdio and the loop. With --max-lookups 0 lookups are not counted. */
 #define FD_RESERVE 128
+#define FD_RESERVE_MIN 24
 
 /* Report bytes that may wait for a slow earlier record (--order input). */
 #define WINDOW_MIN (8u << 20)
 
 static unsigned fit_fd_limit(unsigned n, int with_files, unsigned lookups) {
   struct rlimit rl;
-  rlim_t per = with_files ? 2 : 1, most, avail;
+  rlim_t per = with_files ? 2 : 1, most, avail, reserve;
 
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
     return n;
@@ -513,10 +514,13 @@ static unsigned fit_fd_limit(unsigned n, int with_files, unsigned lookups) {
   }
   if (rl.rlim_cur == RLIM_INFINITY)
     return n;
-  /* A quarter of a small limit is reserve enough (stdio, the loop's own
-   * descriptors, the journal: a dozen). */
-  avail = rl.rlim_cur -
-          (rl.rlim_cur / 4 < FD_RESERVE ? rl.rlim_cur / 4 : FD_RESERVE);
+  /* A quarter of a small limit is reserve enough, but no less than what a
+   * run opens before any transfer: stdio, the loop's descriptors, the
+   * journal, the -o directory (14 counted). */
+  reserve = rl.rlim_cur / 4 < FD_RESERVE ? rl.rlim_cur / 4 : FD_RESERVE;
+  if (reserve < FD_RESERVE_MIN)
+    reserve = FD_RESERVE_MIN;
+  avail = rl.rlim_cur > reserve ? rl.rlim_cur - reserve : 0;
   most = avail > lookups ? (avail - lookups) / per : 0;
   if (most < lookups) /* then N caps the lookups too */
     most = avail / (per + 1);
@@ -690,8 +694,9 @@ static int run(cli *c) {
 
 /* A closed standard descriptor would be the next one open()ed or
  * socket()ed, and libuv asserts on closing descriptors 0 to 2: give each
- * closed one /dev/null. Returns -1 if standard output was closed. */
-static int check_std_fds(void) {
+ * closed one /dev/null. Returns -1 if one cannot be given, else 1 if
+ * standard output was closed, else 0. */
+static int fill_std_fds(void) {
   int fd, closed_stdout = 0;
 
   for (fd = 0; fd <= 2; fd++) {
@@ -701,22 +706,29 @@ static int check_std_fds(void) {
     if (open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
       return -1;
   }
-  return closed_stdout ? -1 : 0;
+  return closed_stdout;
 }
 
 int main(int argc, char **argv) {
   cli c;
   int status;
 
-  if (check_std_fds() != 0) {
-    uvf_cli_error("standard output is closed: nowhere to write the report "
-                  "(use > /dev/null to discard it)");
+  int closed_stdout = fill_std_fds();
+
+  if (closed_stdout < 0) {
+    uvf_cli_error("a standard descriptor is closed and /dev/null cannot "
+                  "take its place");
     return UVF_CLI_EXIT_USAGE;
   }
   /* A reader that went away is a write error, not a silent death. */
   signal(SIGPIPE, SIG_IGN);
   memset(&c, 0, sizeof(c));
   status = uvf_cli_args_parse(&c.args, argc, argv);
+  if (status < 0 && closed_stdout) {
+    uvf_cli_error("standard output is closed: nowhere to write the report "
+                  "(use > /dev/null to discard it)");
+    status = UVF_CLI_EXIT_USAGE;
+  }
   if (status < 0)
     status = run(&c);
   uvf_cli_sink_free(&c.sink);
