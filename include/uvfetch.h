@@ -66,6 +66,15 @@ UVF_EXTERN const char *uvf_version(void);
  * copies what it needs from it (strings and the header array included). */
 #define UVF_MAX_IN_FLIGHT 1000000
 
+/* Which HTTP versions a fetcher speaks. */
+enum uvf_http_version {
+  UVF_HTTP_AUTO = 0,   /* HTTP/2 over TLS when the server offers it
+                          (ALPN), HTTP/1.1 otherwise and for http:// */
+  UVF_HTTP_1_1 = 1,    /* HTTP/1.1 only */
+  UVF_HTTP_2_PRIOR = 2 /* HTTP/2 without asking first, also for http://
+                          (h2c with prior knowledge) */
+};
+
 typedef struct uvf_options {
   unsigned max_in_flight;     /* N, transfers at once, 1 to UVF_MAX_IN_FLIGHT;
                                  default 50 */
@@ -82,6 +91,18 @@ typedef struct uvf_options {
   const char *accept_encoding; /* NULL = send none (default);
                                   "" = every encoding libcurl decodes */
   int insecure;                /* 1 = skip TLS verification; default 0 */
+  const char *ca_file;         /* PEM file of trusted CAs; NULL = libcurl's
+                                  default (Debian: /etc/ssl/certs/
+                                  ca-certificates.crt). Parsed once per
+                                  process, on the first TLS connection */
+  const char *ca_path;         /* directory of hashed CA certificates;
+                                  NULL = libcurl's default (Debian:
+                                  /etc/ssl/certs) */
+  int http_version;            /* enum uvf_http_version; default
+                                  UVF_HTTP_AUTO */
+  unsigned max_streams;        /* HTTP/2 requests at once on one connection;
+                                  the server's own limit holds too; 1 to
+                                  65535, default 1000 */
   int keep_body;               /* 1 = collect each body in memory and hand it
                                   over in uvf_result.body; default 0 */
   double rate_per_host;        /* requests started per second and host, evenly
@@ -140,6 +161,7 @@ typedef struct uvf_result {
   const char *history;   /* errors of the earlier attempts, "; " between
                             them ("http 503; timeout"); NULL if none */
   unsigned redirects;    /* redirects followed */
+  long http_version;     /* of the final reply: 10, 11, 20; 0 if none */
 } uvf_result;
 
 typedef struct uvf_fetcher uvf_fetcher;
@@ -220,7 +242,8 @@ typedef struct uvf_stats {
   uint64_t in_flight;
   uint64_t done; /* results delivered */
   uint64_t ok;
-  uint64_t bytes; /* body bytes of finished transfers */
+  uint64_t bytes;    /* body bytes of finished transfers */
+  uint64_t connects; /* connections opened (TCP connect attempts) */
 } uvf_stats;
 
 UVF_EXTERN void uvf_get_stats(const uvf_fetcher *f, uvf_stats *s);

@@ -186,6 +186,7 @@ static uvf__url *url_new(uvf_fetcher *f, const char *s, uint64_t tag) {
   u->history = NULL;
   u->due = 0;
   u->named = 0;
+  u->https = 0;
   u->index = f->st.submitted++;
   u->tag = tag;
   u->t_indexed = uv_hrtime();
@@ -275,6 +276,7 @@ static const char *classify(uvf_fetcher *f, uvf__url *u, uvf_err *kind) {
     return "no host name";
   }
   u->named = is_name(host);
+  u->https = https;
   if (uvf__tracks_hosts(f)) {
     curl_url_get(f->cu, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
     if (asprintf(&key, "%s://%s:%s", https ? "https" : "http", host,

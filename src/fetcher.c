@@ -15,6 +15,7 @@ void uvf_options_init(uvf_options *o) {
   o->retry_base_ms = 500;
   o->retry_max_ms = 30000;
   o->max_lookups = 64;
+  o->max_streams = 1000;
 }
 
 static char *dup_or_null(const char *s, int *oom) {
@@ -33,6 +34,7 @@ static int copy_options(uvf_fetcher *f, const uvf_options *o) {
   f->o.headers = NULL;
   f->o.user_agent = NULL;
   f->o.accept_encoding = NULL;
+  f->o.ca_file = f->o.ca_path = NULL; /* uvf__tls_init() keeps copies */
   if (!f->o.max_waiting)
     f->o.max_waiting = f->o.max_in_flight > UINT32_MAX / 4
                            ? UINT32_MAX
@@ -58,7 +60,9 @@ static int check_args(uv_loop_t *loop, const uvf_options *o,
       o->retry_base_ms < 0 || o->retry_max_ms < 0 || o->low_speed_limit < 0 ||
       o->low_speed_time < 0 ||
       !(o->rate_per_host >= 0 && o->rate_per_host <= 1e6) ||
-      (o->n_headers && !o->headers))
+      (o->n_headers && !o->headers) || o->http_version < UVF_HTTP_AUTO ||
+      o->http_version > UVF_HTTP_2_PRIOR || o->max_streams < 1 ||
+      o->max_streams > 65535)
     return UVF_EINVAL;
   return 0;
 }
@@ -73,19 +77,21 @@ static void release(uvf_fetcher *f) {
   uvf__hosts_free(&f->hosts);
   free(f->user_agent);
   free(f->accept_encoding);
+  uvf__tls_free(f);
   free(f->polls);
   free(f);
   curl_global_cleanup();
 }
 
-/* Shards share one DNS cache; connections stay per shard on purpose. The
- * loop is single-threaded, so no lock callbacks are needed. */
+/* Shards share one DNS cache and one TLS session cache (libcurl 7.88
+ * keeps sessions per easy handle otherwise, so a new connection resumed
+ * only if its pooled handle had met the host before). Connections stay
+ * per shard. The loop is single-threaded: no lock callbacks needed. */
 static int make_share(uvf_fetcher *f) {
-  if (f->o.max_in_flight <= UVF__SHARD_SIZE)
-    return 0;
   if (!(f->share = curl_share_init()))
     return UVF_ENOMEM;
-  if (curl_share_setopt(f->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS))
+  if (curl_share_setopt(f->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) ||
+      curl_share_setopt(f->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION))
     return UVF_EBACKEND;
   return 0;
 }
@@ -105,7 +111,8 @@ int uvf_fetcher_new(uvf_fetcher **out, uv_loop_t *loop, const uvf_options *o,
   f->loop = loop;
   f->cb = *cb;
   f->ud = ud;
-  if ((rc = copy_options(f, o)) || (rc = uvf__hosts_init(&f->hosts)))
+  if ((rc = copy_options(f, o)) || (rc = uvf__tls_init(f, o)) ||
+      (rc = uvf__hosts_init(&f->hosts)))
     goto fail;
   f->cu = curl_url();
   if (!f->cu || (rc = make_share(f))) {

@@ -17,6 +17,7 @@ typedef struct uvf__url {
   uint64_t due;       /* uv_now() when a retry may start */
   unsigned attempts;  /* transfers started so far */
   int named;          /* the host is a name, not an IP address */
+  int https;          /* set by classification */
   char *history;      /* earlier attempts' errors; NULL if none */
   char url[];
 } uvf__url;
@@ -78,7 +79,9 @@ typedef struct uvf__xfer {
   int too_large;
   int cb_abort;
   int body_oom;
-  int looking; /* named host, not yet connecting: may be in a lookup */
+  int looking;    /* named host, not yet connecting: may be in a lookup */
+  int tls_failed; /* the CA store could not be loaded (tls_error says) */
+  int pipewait;   /* CURLOPT_PIPEWAIT as last set */
   char errbuf[CURL_ERROR_SIZE];
 } uvf__xfer;
 
@@ -103,7 +106,10 @@ struct uvf_fetcher {
   uvf__shard *shards;
   unsigned nshards;
   uvf__shard *due; /* shards whose libcurl timeout of 0 is pending */
-  CURLSH *share;   /* one DNS cache for all shards */
+  CURLSH *share;   /* one DNS cache and TLS session cache for all shards */
+  char *ca_file, *ca_path;         /* what the CA store is made of */
+  struct x509_store_st *tls_store; /* parsed on the first TLS connection */
+  char tls_error[256];             /* why it could not be, if so */
   CURLU *cu;
   struct curl_slist *headers;
   char *user_agent;
@@ -154,6 +160,11 @@ struct uvf_fetcher {
   int closing;
   int torn_down;
 };
+
+/* tls.c */
+int uvf__tls_init(uvf_fetcher *f, const uvf_options *o);
+CURLcode uvf__tls_setup(uvf__xfer *x, CURL *e);
+void uvf__tls_free(uvf_fetcher *f);
 
 /* error.c */
 uvf_err uvf__kind_from_curl(CURLcode rc, int redirected);

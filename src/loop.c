@@ -244,11 +244,12 @@ curl_socket_t uvf__open_socket(void *clientp, curlsocktype purpose,
   uvf__shard *sh = x->shard;
   uvf__poll *stale;
   curl_socket_t fd;
-  (void)purpose;
   uvf__lookup_over(x);
   fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
   if (fd < 0)
     return CURL_SOCKET_BAD;
+  if (purpose == CURLSOCKTYPE_IPCXN)
+    sh->f->st.connects++;
   /* A handle left from a socket closed behind our back (none expected)
    * would make uv_poll_init fail with EEXIST. */
   if ((stale = poll_get(sh->f, fd)))
@@ -286,6 +287,9 @@ static int shard_init(uvf_fetcher *f, uvf__shard *sh, long maxconn) {
   mc |= curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh);
   /* Pinned, so a dip in concurrency does not evict warm connections. */
   mc |= curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS, maxconn);
+  mc |= curl_multi_setopt(sh->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+  mc |= curl_multi_setopt(sh->multi, CURLMOPT_MAX_CONCURRENT_STREAMS,
+                          (long)f->o.max_streams);
   return mc == CURLM_OK ? 0 : UVF_EBACKEND;
 }
 

@@ -91,6 +91,25 @@ static int on_prereq(void *clientp, char *primary_ip, char *local_ip,
   return CURL_PREREQFUNC_OK;
 }
 
+static long http_version(int v) {
+  switch (v) {
+  case UVF_HTTP_1_1: return CURL_HTTP_VERSION_1_1;
+  case UVF_HTTP_2_PRIOR: return CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+  default: return CURL_HTTP_VERSION_2TLS;
+  }
+}
+
+/* CURLINFO_HTTP_VERSION's values as the numbers people write. */
+static long version_number(long v) {
+  switch (v) {
+  case CURL_HTTP_VERSION_1_0: return 10;
+  case CURL_HTTP_VERSION_1_1: return 11;
+  case CURL_HTTP_VERSION_2_0: return 20;
+  case CURL_HTTP_VERSION_3: return 30;
+  default: return 0;
+  }
+}
+
 #define SET(opt, val)                                                          \
   do {                                                                         \
     if (rc == CURLE_OK)                                                        \
@@ -128,9 +147,9 @@ static int easy_setup(uvf_fetcher *f, uvf__xfer *x) {
     SET(CURLOPT_ACCEPT_ENCODING, f->accept_encoding);
   SET(CURLOPT_SSL_VERIFYPEER, o->insecure ? 0L : 1L);
   SET(CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L);
-  /* Debian's compiled-in CAPATH disables the shared CA store cache, so
-   * every TLS connection would parse the bundle again (T3). */
-  SET(CURLOPT_CAPATH, (char *)NULL);
+  if (rc == CURLE_OK)
+    rc = uvf__tls_setup(x, e);
+  SET(CURLOPT_HTTP_VERSION, http_version(o->http_version));
   SET(CURLOPT_BUFFERSIZE, uvf__buffer_size(o));
   SET(CURLOPT_OPENSOCKETFUNCTION, uvf__open_socket);
   SET(CURLOPT_OPENSOCKETDATA, (void *)x);
@@ -183,6 +202,20 @@ static void live_unlink(uvf_fetcher *f, uvf__xfer *x) {
   x->live_prev = x->live_next = NULL;
 }
 
+/* A transfer to a host whose first connection is still being set up
+ * waits to learn whether it may share it (HTTP/2) rather than open one of
+ * its own. Over TLS, ALPN tells at the handshake; over plain HTTP, only
+ * with prior knowledge: a plain HTTP/1.1 server would otherwise make
+ * every other transfer to it wait for the first whole response. */
+static int set_pipewait(uvf__xfer *x, const uvf__url *u) {
+  int v = x->f->o.http_version == UVF_HTTP_2_PRIOR ||
+          (u->https && x->f->o.http_version == UVF_HTTP_AUTO);
+  if (v == x->pipewait)
+    return 0;
+  x->pipewait = v;
+  return curl_easy_setopt(x->easy, CURLOPT_PIPEWAIT, (long)v) != CURLE_OK;
+}
+
 /* Takes ownership of u in every case. */
 int uvf__xfer_start(uvf_fetcher *f, uvf__url *u) {
   uvf__xfer *x = xfer_get(f);
@@ -193,13 +226,18 @@ int uvf__xfer_start(uvf_fetcher *f, uvf__url *u) {
   x->body_len = 0;
   if (x->body)
     x->body[0] = '\0'; /* no trace of the slot's previous body */
-  x->too_large = x->cb_abort = x->body_oom = 0;
+  x->too_large = x->cb_abort = x->body_oom = x->tls_failed = 0;
   x->errbuf[0] = '\0';
   if (curl_easy_setopt(x->easy, CURLOPT_URL, (const char *)u->url) !=
       CURLE_OK) {
     x->u = NULL;
     xfer_put(f, x);
     return UVF_ENOMEM;
+  }
+  if (set_pipewait(x, u)) {
+    x->u = NULL;
+    xfer_put(f, x);
+    return UVF_EBACKEND;
   }
   x->t_started = uv_hrtime();
   if (++u->attempts == 1)
@@ -250,6 +288,8 @@ static void fill_result(uvf__xfer *x, CURLcode rc, uvf_result *r) {
   curl_easy_getinfo(e, CURLINFO_REDIRECT_COUNT, &redirects);
   r->final_url = final_url;
   r->redirects = (unsigned)redirects;
+  curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &r->http_version);
+  r->http_version = version_number(r->http_version);
   r->time_total = info_secs(e, CURLINFO_TOTAL_TIME_T);
   r->time_connect = info_secs(e, CURLINFO_CONNECT_TIME_T);
   r->time_ttfb = info_secs(e, CURLINFO_STARTTRANSFER_TIME_T);
@@ -268,6 +308,8 @@ static void fill_result(uvf__xfer *x, CURLcode rc, uvf_result *r) {
      * length was over it already (libcurl: "Maximum file size exceeded"). */
     r->error = UVF_ETOO_LARGE;
     r->message = "body larger than the maximum allowed";
+  } else if (x->tls_failed) {
+    r->message = x->f->tls_error;
   } else if (x->body_oom) {
     r->error = UVF_EABORTED;
     r->message = "out of memory holding the body";

@@ -6,6 +6,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -33,7 +35,12 @@ enum {
   OPT_RATE,
   OPT_JOURNAL,
   OPT_MAX_LOOKUPS,
-  OPT_GRACE
+  OPT_GRACE,
+  OPT_CACERT,
+  OPT_CAPATH,
+  OPT_HTTP1_1,
+  OPT_HTTP2,
+  OPT_HTTP2_PRIOR
 };
 
 static const char short_opts[] = ":i:j:H:A:ko:qhV";
@@ -58,6 +65,11 @@ static const struct option long_opts[] = {
     {"retry-max-delay", required_argument, NULL, OPT_RETRY_MAX_DELAY},
     {"compressed", no_argument, NULL, OPT_COMPRESSED},
     {"insecure", no_argument, NULL, 'k'},
+    {"cacert", required_argument, NULL, OPT_CACERT},
+    {"capath", required_argument, NULL, OPT_CAPATH},
+    {"http1.1", no_argument, NULL, OPT_HTTP1_1},
+    {"http2", no_argument, NULL, OPT_HTTP2},
+    {"http2-prior-knowledge", no_argument, NULL, OPT_HTTP2_PRIOR},
     {"output-dir", required_argument, NULL, 'o'},
     {"order", required_argument, NULL, OPT_ORDER},
     {"journal", required_argument, NULL, OPT_JOURNAL},
@@ -109,7 +121,16 @@ static const char help_text[] =
     "      --retry-max-delay SEC longest wait, Retry-After included\n"
     "                            (default 30)"
     "\n"
+    "      --http1.1             speak HTTP/1.1 only\n"
+    "      --http2               HTTP/2 over TLS when the server offers it,\n"
+    "                            else HTTP/1.1 (the default)\n"
+    "      --http2-prior-knowledge\n"
+    "                            HTTP/2 without asking, http:// too (h2c)\n"
     "  -k, --insecure            do not verify TLS certificates\n"
+    "      --cacert FILE         trust the CAs in FILE (PEM) instead of the\n"
+    "                            system's bundle\n"
+    "      --capath DIR          trust the CAs in DIR (hashed, as made by\n"
+    "                            openssl rehash) instead of the system's\n"
     "Output:\n"
     "  -o, --output-dir DIR      save each body as DIR/INDEX (created if\n"
     "                            missing); default: bodies are discarded\n"
@@ -131,7 +152,7 @@ static const char help_text[] =
     "  -V, --version             show versions and exit\n"
     "\n"
     "Report fields: index url ok status error message bytes attempts\n"
-    "history time_total final_url, and file with -o.\n"
+    "history time_total final_url http_version, and file with -o.\n"
     "Exit status: 0 every URL fetched with a 2xx status, 1 some failed,\n"
     "2 usage or setup error, 130 interrupted, 141 the reader of the report\n"
     "went away (as in `uvfetch ... | head`).\n";
@@ -362,6 +383,26 @@ static int number_opt(uvf_cli_args *a, int c, const char *name, const char *v) {
   return usage_error("option %s: not handled", name);
 }
 
+/* A CA file or directory that cannot be read would fail every https://
+ * URL as `tls`: say so now instead. */
+static int ca_opt(uvf_cli_args *a, int c, const char *name, const char *v) {
+  int dir = c == OPT_CAPATH;
+  struct stat st;
+
+  if (*v == '\0')
+    return usage_error("option %s: empty %s name", name,
+                       dir ? "directory" : "file");
+  if (stat(v, &st) != 0)
+    return usage_error("option %s: %s: %s", name, v, strerror(errno));
+  if (dir ? !S_ISDIR(st.st_mode) : S_ISDIR(st.st_mode))
+    return usage_error("option %s: %s is %s", name, v,
+                       dir ? "not a directory" : "a directory");
+  if (access(v, dir ? R_OK | X_OK : R_OK) != 0)
+    return usage_error("option %s: %s: %s", name, v, strerror(errno));
+  *(dir ? &a->fetch.ca_path : &a->fetch.ca_file) = v;
+  return -1;
+}
+
 /* Returns -1 to go on, or an exit status. */
 static int one_opt(uvf_cli_args *a, int c, int long_index, char **argv) {
   const char *name = opt_name(c, long_index);
@@ -389,6 +430,11 @@ static int one_opt(uvf_cli_args *a, int c, int long_index, char **argv) {
     a->journal_path = optarg;
     return -1;
   case 'k': a->fetch.insecure = 1; return -1;
+  case OPT_CACERT:
+  case OPT_CAPATH: return ca_opt(a, c, name, optarg);
+  case OPT_HTTP1_1: a->fetch.http_version = UVF_HTTP_1_1; return -1;
+  case OPT_HTTP2: a->fetch.http_version = UVF_HTTP_AUTO; return -1;
+  case OPT_HTTP2_PRIOR: a->fetch.http_version = UVF_HTTP_2_PRIOR; return -1;
   case 'o':
     if (*optarg == '\0')
       return usage_error("option %s: empty directory name", name);

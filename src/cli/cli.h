@@ -107,6 +107,7 @@ typedef struct uvf_cli_tally {
   uint64_t failed;
   uint64_t bytes;
   uint64_t replayed;    /* of total, records read back from a journal */
+  uint64_t connects;    /* connections the fetcher opened */
   uint64_t by_kind[16]; /* indexed by -error */
 } uvf_cli_tally;
 

@@ -380,7 +380,10 @@ static void fetcher_closed(void *ud) {
 
 static void cb_done(void *ud) {
   cli *c = ud;
+  uvf_stats s;
 
+  uvf_get_stats(c->f, &s);
+  c->tally.connects = s.connects;
   c->done = 1;
   uvf_fetcher_close(c->f, fetcher_closed);
 }

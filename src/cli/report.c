@@ -36,6 +36,16 @@ static void history(uvf_cli_buf *b, const char *h) {
   uvf_cli_buf_puts(b, "]");
 }
 
+/* "http_version": as curl writes it ("1.1", "2"), null if no reply. */
+static void http_version(uvf_cli_buf *b, long v) {
+  if (v <= 0)
+    uvf_cli_buf_puts(b, ",\"http_version\":null");
+  else if (v % 10 == 0)
+    uvf_cli_buf_printf(b, ",\"http_version\":\"%ld\"", v / 10);
+  else
+    uvf_cli_buf_printf(b, ",\"http_version\":\"%ld.%ld\"", v / 10, v % 10);
+}
+
 void uvf_cli_record_format(uvf_cli_buf *b, const uvf_cli_record *rec) {
   const uvf_result *r = rec->r;
   double t = r->time_total;
@@ -53,6 +63,7 @@ void uvf_cli_record_format(uvf_cli_buf *b, const uvf_cli_record *rec) {
   history(b, r->history);
   uvf_cli_buf_printf(b, ",\"time_total\":%.6f", t);
   field_str(b, "final_url", r->final_url);
+  http_version(b, r->http_version);
   if (rec->with_file)
     field_str(b, "file", rec->file);
   uvf_cli_buf_add(b, "}\n", 2);
@@ -96,7 +107,10 @@ void uvf_cli_tally_print(FILE *fp, const uvf_cli_tally *t, double seconds) {
   print_kinds(fp, t);
   if (t->replayed > 0)
     fprintf(fp, "; %" PRIu64 " from the journal", t->replayed);
-  fprintf(fp, "\n%.3f s, %.1f requests/s, %" PRIu64 " byte%s (%.1f MiB)\n",
+  fprintf(fp,
+          "\n%.3f s, %.1f requests/s, %" PRIu64 " byte%s (%.1f MiB), %" PRIu64
+          " connection%s opened\n",
           seconds, rate, t->bytes, t->bytes == 1 ? "" : "s",
-          (double)t->bytes / (1024.0 * 1024.0));
+          (double)t->bytes / (1024.0 * 1024.0), t->connects,
+          t->connects == 1 ? "" : "s");
 }
