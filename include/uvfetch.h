@@ -102,7 +102,7 @@ typedef struct uvf_options {
                                   UVF_HTTP_AUTO */
   unsigned max_streams;        /* HTTP/2 requests at once on one connection;
                                   the server's own limit holds too; 1 to
-                                  65535, default 1000 */
+                                  65535, default 100 */
   int keep_body;               /* 1 = collect each body in memory and hand it
                                   over in uvf_result.body; default 0 */
   double rate_per_host;        /* requests started per second and host, evenly
@@ -138,30 +138,38 @@ typedef struct uvf_options {
 
 UVF_EXTERN void uvf_options_init(uvf_options *o);
 
+/* One earlier attempt of a URL that was retried. */
+typedef struct uvf_attempt {
+  uvf_err error; /* its result kind */
+  long status;   /* its HTTP status, 0 if none */
+  int curl_code; /* its raw CURLcode, 0 if none */
+} uvf_attempt;
+
 /* What happened to one URL. Handed to on_result; every pointer in it lives
  * until on_result returns (except in uvf_fetch_all, see there). */
 typedef struct uvf_result {
-  uint64_t index;        /* 0-based position among submitted URLs */
-  uint64_t tag;          /* the caller's tag given with the URL */
-  const char *url;       /* as submitted */
-  const char *final_url; /* after redirects; NULL if no request was made
-                            or the transfer was aborted */
-  long status;           /* final HTTP status; 0 if none or aborted */
-  int ok;                /* 1 when error == UVF_OK (final status 2xx) */
-  uvf_err error;         /* UVF_OK or a result kind */
-  int curl_code;         /* raw CURLcode, 0 if none */
-  const char *message;   /* human-readable detail; "" when ok */
-  uint64_t bytes;        /* body bytes received (decoded) */
-  const char *body;      /* keep_body only: the body, NUL-terminated */
-  double time_total;     /* seconds, the last attempt's transfer */
-  double time_connect;   /* seconds until TCP connected */
-  double time_ttfb;      /* seconds until the first response byte */
-  double time_queued;    /* seconds between index and transfer start */
-  unsigned attempts;     /* transfers started for this URL */
-  const char *history;   /* errors of the earlier attempts, "; " between
-                            them ("http 503; timeout"); NULL if none */
-  unsigned redirects;    /* redirects followed */
-  long http_version;     /* of the final reply: 10, 11, 20; 0 if none */
+  uint64_t index;             /* 0-based position among submitted URLs */
+  uint64_t tag;               /* the caller's tag given with the URL */
+  const char *url;            /* as submitted */
+  const char *final_url;      /* after redirects; NULL if no request was made
+                                 or the transfer was aborted */
+  long status;                /* final HTTP status; 0 if none or aborted */
+  int ok;                     /* 1 when error == UVF_OK (final status 2xx) */
+  uvf_err error;              /* UVF_OK or a result kind */
+  int curl_code;              /* raw CURLcode, 0 if none */
+  const char *message;        /* human-readable detail; "" when ok */
+  uint64_t bytes;             /* body bytes received (decoded) */
+  const char *body;           /* keep_body only: the body, NUL-terminated */
+  double time_total;          /* seconds, the last attempt's transfer */
+  double time_connect;        /* seconds until TCP connected */
+  double time_ttfb;           /* seconds until the first response byte */
+  double time_queued;         /* seconds between index and transfer start */
+  unsigned attempts;          /* transfers started for this URL */
+  const uvf_attempt *history; /* the failed attempts before the last,
+                                 oldest first; NULL if none */
+  unsigned n_history;
+  unsigned redirects; /* redirects followed */
+  long http_version;  /* of the final reply: 10, 11, 20; 0 if none */
 } uvf_result;
 
 typedef struct uvf_fetcher uvf_fetcher;

@@ -1,11 +1,17 @@
-/* Admission: which URL starts next. At most max_in_flight transfers run,
- * at most max_per_host of them to one scheme+host+port. A URL whose host
- * is at its cap is parked on that host, so it never holds back URLs for
- * other hosts; when one of the host's transfers ends, the host goes on the
- * ready list and its oldest parked URL takes the next free slot. New URLs
- * are read from the queue or the source only while slots are free and the
- * parked count is under max_waiting: memory follows the work in flight,
- * not the length of the input. */
+/* Admission: which URL of a batch starts next. At most max_in_flight
+ * transfers run, at most max_per_host of them to one scheme+host+port. A
+ * URL whose host is at its cap (or waits for its rate, or for a
+ * Retry-After pause) is parked on that host, so it never holds back URLs
+ * for other hosts; when the host has room again it goes on the ready list
+ * and its oldest parked URL takes the next free slot. New URLs are read
+ * from the queue or the source only while slots are free and the parked
+ * count is under max_waiting: memory follows the work in flight, not the
+ * length of the input.
+ *
+ * A URL goes through these steps, each named for what it decides:
+ * admit_new (valid URL?), route (park behind its host, or go on),
+ * pass_lookup_gate (wait for a host-name lookup slot, or take the host's
+ * slot), begin_transfer (started, or a result saying why not). */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,149 +20,136 @@
 
 #include "internal.h"
 
-int uvf__tracks_hosts(const uvf_fetcher *f) {
-  return f->o.max_per_host || f->o.rate_per_host > 0 || f->o.max_retries;
+int uvf__tracks_hosts(const uvf__batch *b) {
+  return b->o.max_per_host || b->o.rate_per_host > 0 || b->o.max_retries;
 }
 
-static void ready_push(uvf_fetcher *f, uvf__host *h) {
-  h->on_ready = 1;
-  h->ready_next = NULL;
-  if (f->ready_tail)
-    f->ready_tail->ready_next = h;
-  else
-    f->ready_head = h;
-  f->ready_tail = h;
-}
+/* ---- a batch's hosts ---- */
 
-static uvf__host *ready_pop(uvf_fetcher *f) {
-  uvf__host *h = f->ready_head;
-  f->ready_head = h->ready_next;
-  if (!f->ready_head)
-    f->ready_tail = NULL;
-  h->on_ready = 0;
-  h->ready_next = NULL;
+static uvf__host *host_ref(uvf__batch *b, uvf__origin *o) {
+  uvf__link *l;
+  uvf__host *h;
+  UVF__LIST_FOREACH(l, &o->hosts) {
+    h = UVF__CONTAINER(l, uvf__host, origin_link);
+    if (h->b == b) {
+      h->refs++;
+      return h;
+    }
+  }
+  if (!(h = calloc(1, sizeof(*h))))
+    return NULL;
+  uvf__list_init(&h->parked);
+  uvf__list_init(&h->ready_link);
+  uvf__list_init(&h->timed_link);
+  uvf__list_push(&o->hosts, &h->origin_link);
+  uvf__list_push(&b->hosts, &h->batch_link);
+  h->origin = o;
+  o->refs++;
+  h->b = b;
+  h->refs = 1;
   return h;
 }
 
-static int cap_room(const uvf_fetcher *f, const uvf__host *h) {
-  return f->o.max_per_host == 0 || h->in_flight < f->o.max_per_host;
+static void host_unref(uvf__batch *b, uvf__host *h) {
+  if (--h->refs > 0)
+    return;
+  uvf__list_remove(&h->origin_link);
+  uvf__list_remove(&h->batch_link);
+  uvf__origin_unref(b->e, h->origin);
+  free(h);
+}
+
+/* Drops the references a URL holds and frees it. */
+void uvf__url_release(uvf__batch *b, uvf__url *u) {
+  if (u->host)
+    host_unref(b, u->host);
+  if (u->origin)
+    uvf__origin_unref(b->e, u->origin);
+  free(u->history);
+  free(u);
+}
+
+static int cap_room(const uvf__batch *b, const uvf__host *h) {
+  return b->o.max_per_host == 0 || h->in_flight < b->o.max_per_host;
 }
 
 /* Microseconds until the host's rate or a Retry-After pause lets it start
  * a transfer; 0 if it may now. */
-static uint64_t time_wait_us(const uvf_fetcher *f, const uvf__host *h) {
-  uint64_t now = uv_hrtime() / 1000, until = h->paused_until_us;
-  if (f->o.rate_per_host > 0 && h->next_start_us > until)
-    until = h->next_start_us;
-  return until > now ? until - now : 0;
+static uint64_t time_wait_us(const uvf__batch *b, const uvf__host *h) {
+  uint64_t now = uv_hrtime() / 1000;
+  uint64_t w = uvf__origin_wait_us(h->origin, now);
+  if (b->o.rate_per_host > 0 && h->next_start_us > now + w)
+    w = h->next_start_us - now;
+  return w;
 }
 
-static int host_has_room(const uvf_fetcher *f, const uvf__host *h) {
-  return cap_room(f, h) && time_wait_us(f, h) == 0;
+static int host_has_room(const uvf__batch *b, const uvf__host *h) {
+  return cap_room(b, h) && time_wait_us(b, h) == 0;
 }
 
 static void on_polite_timer(uv_timer_t *t);
 
 /* Re-arms the timer for the host on the timed list that can go first. */
-static void polite_arm(uvf_fetcher *f) {
+static void polite_arm(uvf__batch *b) {
   uint64_t least = UINT64_MAX;
-  uvf__host *h;
-  for (h = f->timed; h; h = h->time_next) {
-    uint64_t w = time_wait_us(f, h);
-    if (w < least)
-      least = w;
-  }
-  for (h = f->paused_hosts; h; h = h->pause_next) {
-    uint64_t now = uv_hrtime() / 1000;
-    uint64_t w = h->paused_until_us > now ? h->paused_until_us - now : 0;
+  uvf__link *l;
+  UVF__LIST_FOREACH(l, &b->timed) {
+    uint64_t w = time_wait_us(b, UVF__CONTAINER(l, uvf__host, timed_link));
     if (w < least)
       least = w;
   }
   if (least != UINT64_MAX)
-    uv_timer_start(&f->polite_timer, on_polite_timer, least / 1000 + 1, 0);
+    uv_timer_start(&b->polite_timer, on_polite_timer, least / 1000 + 1, 0);
 }
 
 /* A host with parked URLs goes where it can be found again: the ready
  * list if it may start now, the timed list if only time holds it back;
  * a host at its cap is found again when one of its transfers ends. */
-static void host_schedule(uvf_fetcher *f, uvf__host *h) {
-  if (!h->parked_head || h->on_ready || h->on_timed || !cap_room(f, h))
+static void host_schedule(uvf__batch *b, uvf__host *h) {
+  if (uvf__list_empty(&h->parked) || uvf__linked(&h->ready_link) ||
+      uvf__linked(&h->timed_link) || !cap_room(b, h))
     return;
-  if (time_wait_us(f, h) == 0) {
-    ready_push(f, h);
+  if (time_wait_us(b, h) == 0) {
+    uvf__list_push(&b->ready, &h->ready_link);
     return;
   }
-  h->on_timed = 1;
-  h->time_next = f->timed;
-  f->timed = h;
-  polite_arm(f);
-}
-
-/* A pause that is over no longer keeps its host entry alive. */
-static void end_pauses(uvf_fetcher *f) {
-  uvf__host **pp = &f->paused_hosts;
-  uint64_t now = uv_hrtime() / 1000;
-  while (*pp) {
-    uvf__host *h = *pp;
-    if (h->paused_until_us <= now) {
-      *pp = h->pause_next;
-      h->on_paused = 0;
-      h->pause_next = NULL;
-      uvf__host_unref(&f->hosts, h);
-    } else {
-      pp = &h->pause_next;
-    }
-  }
+  uvf__list_push(&b->timed, &h->timed_link);
+  polite_arm(b);
 }
 
 static void on_polite_timer(uv_timer_t *t) {
-  uvf_fetcher *f = t->data;
-  uvf__host **pp = &f->timed;
-  end_pauses(f);
-  while (*pp) {
-    uvf__host *h = *pp;
-    if (time_wait_us(f, h) == 0) {
-      *pp = h->time_next;
-      h->on_timed = 0;
-      h->time_next = NULL;
-      host_schedule(f, h);
-    } else {
-      pp = &h->time_next;
+  uvf__batch *b = t->data;
+  uvf__link *l = b->timed.next;
+  while (l != &b->timed) {
+    uvf__host *h = UVF__CONTAINER(l, uvf__host, timed_link);
+    l = l->next;
+    if (time_wait_us(b, h) == 0) {
+      uvf__list_remove(&h->timed_link);
+      host_schedule(b, h);
     }
   }
-  polite_arm(f);
-  uvf__admit(f);
+  polite_arm(b);
+  uvf__admit(b);
 }
 
-void uvf__polite_init(uvf_fetcher *f) {
-  uv_timer_init(f->loop, &f->polite_timer);
-  f->polite_timer.data = f;
-  f->open_handles++;
+void uvf__polite_init(uvf__batch *b) {
+  uv_timer_init(b->e->loop, &b->polite_timer);
+  b->polite_timer.data = b;
+  b->open_handles++;
 }
 
-/* The host entry must outlive the pause even when nothing refers to it, or
- * the next URL for the host would find a fresh entry and no pause. */
-void uvf__host_pause(uvf_fetcher *f, uvf__host *h, uint64_t ms) {
-  uint64_t until = uv_hrtime() / 1000 + ms * 1000;
-  if (until > h->paused_until_us)
-    h->paused_until_us = until;
-  if (!h->on_paused) {
-    h->on_paused = 1;
-    h->refs++;
-    h->pause_next = f->paused_hosts;
-    f->paused_hosts = h;
-  }
-  polite_arm(f);
+/* The transfer of u ended: its host has a slot free again. */
+void uvf__host_released(uvf__batch *b, uvf__url *u) {
+  if (!u->host)
+    return;
+  u->host->in_flight--;
+  host_schedule(b, u->host);
 }
 
-void uvf__host_released(uvf_fetcher *f, uvf__host *h) {
-  h->in_flight--;
-  host_schedule(f, h);
-  uvf__host_unref(&f->hosts, h); /* the reference of the finished URL */
-}
+/* ---- results without a transfer ---- */
 
 /* Delivers a result for a URL that never became a transfer, and frees it. */
-void uvf__deliver_url_error(uvf_fetcher *f, uvf__url *u, uvf_err kind,
+void uvf__deliver_url_error(uvf__batch *b, uvf__url *u, uvf_err kind,
                             const char *message) {
   uvf_result r;
   memset(&r, 0, sizeof(r));
@@ -167,91 +160,80 @@ void uvf__deliver_url_error(uvf_fetcher *f, uvf__url *u, uvf_err kind,
   r.message = message;
   r.attempts = u->attempts;
   r.history = u->history;
+  r.n_history = u->n_history;
   r.time_queued = (double)(uv_hrtime() - u->t_indexed) / 1e9;
-  uvf__deliver(f, &r);
-  if (u->host)
-    uvf__host_unref(&f->hosts, u->host);
-  uvf__url_free(u);
+  uvf__deliver(b, &r);
+  uvf__url_release(b, u);
 }
 
-static uvf__url *url_new(uvf_fetcher *f, const char *s, uint64_t tag) {
+/* The source has moved past this URL, so its index still needs a result. */
+static void deliver_oom(uvf__batch *b, const char *s, uint64_t tag) {
+  uvf_result r;
+  memset(&r, 0, sizeof(r));
+  r.index = b->st.submitted++;
+  r.tag = tag;
+  r.url = s;
+  r.error = UVF_EABORTED;
+  r.message = "out of memory";
+  uvf__deliver(b, &r);
+}
+
+/* ---- taking URLs ---- */
+
+static uvf__url *url_new(uvf__batch *b, const char *s, uint64_t tag) {
   size_t len = strlen(s);
   uvf__url *u = malloc(sizeof(*u) + len + 1);
   if (!u)
     return NULL;
+  memset(u, 0, sizeof(*u));
   memcpy(u->url, s, len + 1);
-  u->next = NULL;
-  u->host = NULL;
-  u->attempts = 0;
-  u->history = NULL;
-  u->due = 0;
-  u->named = 0;
-  u->https = 0;
-  u->index = f->st.submitted++;
+  uvf__list_init(&u->link);
+  u->index = b->st.submitted++;
   u->tag = tag;
   u->t_indexed = uv_hrtime();
   return u;
 }
 
-int uvf__enqueue(uvf_fetcher *f, const char *s, uint64_t tag, uint64_t *index) {
-  uvf__url *u = url_new(f, s, tag);
+int uvf__enqueue(uvf__batch *b, const char *s, uint64_t tag, uint64_t *index) {
+  uvf__url *u = url_new(b, s, tag);
   if (!u)
     return UVF_ENOMEM;
-  if (f->queue_tail)
-    f->queue_tail->next = u;
-  else
-    f->queue_head = u;
-  f->queue_tail = u;
-  f->st.queued++;
+  uvf__list_push(&b->queue, &u->link);
+  b->st.queued++;
   if (index)
     *index = u->index;
   return 0;
 }
 
-static uvf__url *queue_pop(uvf_fetcher *f) {
-  uvf__url *u = f->queue_head;
-  f->queue_head = u->next;
-  if (!f->queue_head)
-    f->queue_tail = NULL;
-  u->next = NULL;
-  f->st.queued--;
+static uvf__url *queue_pop(uvf__batch *b) {
+  uvf__link *l = uvf__list_pop(&b->queue);
+  if (!l)
+    return NULL;
+  b->st.queued--;
+  return UVF__CONTAINER(l, uvf__url, link);
+}
+
+/* The next new URL: submitted ones first, then the source's. */
+static uvf__url *take_next(uvf__batch *b) {
+  const char *s = NULL;
+  uint64_t tag = 0;
+  uvf__url *u = queue_pop(b);
+  int rc = 1;
+  while (!u && rc > 0 && b->cb.next && !b->source_empty && !b->input_ended) {
+    rc = b->cb.next(b->ud, &s, &tag);
+    if (b->state >= UVF__ABORTED)
+      return NULL; /* next() aborted or closed: this URL gets no index */
+    if (rc <= 0) {
+      b->input_ended = rc == 0;
+      b->source_empty = rc < 0;
+    } else if (!(u = url_new(b, s, tag))) {
+      deliver_oom(b, s, tag);
+    }
+  }
   return u;
 }
 
-/* The source has moved past this URL, so its index still needs a result. */
-static void deliver_oom(uvf_fetcher *f, const char *s, uint64_t tag) {
-  uvf_result r;
-  memset(&r, 0, sizeof(r));
-  r.index = f->st.submitted++;
-  r.tag = tag;
-  r.url = s;
-  r.error = UVF_EABORTED;
-  r.message = "out of memory";
-  uvf__deliver(f, &r);
-}
-
-static uvf__url *take_next(uvf_fetcher *f) {
-  const char *s = NULL;
-  uint64_t tag = 0;
-  uvf__url *u;
-  int rc;
-  if (f->queue_head)
-    return queue_pop(f);
-  while (f->cb.next && !f->source_empty && !f->input_ended && !f->aborted) {
-    rc = f->cb.next(f->ud, &s, &tag);
-    if (f->aborted)
-      return NULL; /* next() aborted or closed: this URL gets no index */
-    if (rc <= 0) {
-      f->input_ended = rc == 0;
-      f->source_empty = rc < 0;
-      return NULL;
-    }
-    if ((u = url_new(f, s, tag)))
-      return u;
-    deliver_oom(f, s, tag);
-  }
-  return NULL;
-}
+/* ---- checking a URL ---- */
 
 /* IPv6 addresses come in brackets; anything else that is not an IPv4
  * address in dotted form may need a lookup. */
@@ -260,245 +242,213 @@ static int is_name(const char *host) {
   return host[0] != '[' && inet_pton(AF_INET, host, &a) != 1;
 }
 
-/* Checks the URL and finds its host; returns an error text if it cannot
+/* Finds the URL's origin (and its host, if the batch tracks hosts). */
+static const char *find_origin(uvf__batch *b, uvf__url *u, const char *host,
+                               uvf_err *kind) {
+  char *port = NULL, *key = NULL;
+  curl_url_get(b->cu, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
+  if (asprintf(&key, "%s://%s:%s", u->https ? "https" : "http", host,
+               port ? port : "") >= 0) {
+    u->origin = uvf__origin_ref(b->e, key);
+    free(key);
+  }
+  curl_free(port);
+  if (u->origin && uvf__tracks_hosts(b))
+    u->host = host_ref(b, u->origin);
+  *kind = UVF_EABORTED;
+  return !u->origin || (uvf__tracks_hosts(b) && !u->host) ? "out of memory"
+                                                          : NULL;
+}
+
+/* Checks the URL and finds its origin; returns an error text if it cannot
  * start, with *kind saying why. */
-static const char *classify(uvf_fetcher *f, uvf__url *u, uvf_err *kind) {
-  char *host = NULL, *port = NULL, *key;
+static const char *classify(uvf__batch *b, uvf__url *u, uvf_err *kind) {
+  char *host = NULL;
+  const char *why;
   CURLUcode uc;
-  int https = strncasecmp(u->url, "https://", 8) == 0;
+  u->https = strncasecmp(u->url, "https://", 8) == 0;
   *kind = UVF_EINVALID_URL;
-  if (!https && strncasecmp(u->url, "http://", 7) != 0)
+  if (!u->https && strncasecmp(u->url, "http://", 7) != 0)
     return "only http:// and https:// URLs are supported";
-  if ((uc = curl_url_set(f->cu, CURLUPART_URL, u->url, 0)) != CURLUE_OK)
+  if ((uc = curl_url_set(b->cu, CURLUPART_URL, u->url, 0)) != CURLUE_OK)
     return curl_url_strerror(uc);
-  if (curl_url_get(f->cu, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host) {
+  if (curl_url_get(b->cu, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host) {
     curl_free(host);
     return "no host name";
   }
   u->named = is_name(host);
-  u->https = https;
-  if (uvf__tracks_hosts(f)) {
-    curl_url_get(f->cu, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
-    if (asprintf(&key, "%s://%s:%s", https ? "https" : "http", host,
-                 port ? port : "") >= 0) {
-      u->host = uvf__host_ref(&f->hosts, key);
-      free(key);
-    }
-    curl_free(port);
-  }
+  why = find_origin(b, u, host, kind);
   curl_free(host);
-  if (uvf__tracks_hosts(f) && !u->host) {
-    *kind = UVF_EABORTED;
-    return "out of memory";
-  }
-  return NULL;
+  return why;
 }
 
-static void launch(uvf_fetcher *f, uvf__url *u);
+/* ---- the steps of a URL ---- */
 
-/* A URL waiting for a lookup slot. It counts as waiting and holds one of
- * the N slots, but no socket and no slot of its host: the host's cap, rate
- * and pauses are checked when it leaves the queue. */
-static void lookup_push(uvf_fetcher *f, uvf__url *u) {
-  u->next = NULL;
-  if (f->lookup_tail)
-    f->lookup_tail->next = u;
-  else
-    f->lookup_head = u;
-  f->lookup_tail = u;
-  f->lookup_waiting++;
-  f->st.waiting++;
-}
-
-static uvf__url *lookup_pop(uvf_fetcher *f) {
-  uvf__url *u = f->lookup_head;
-  f->lookup_head = u->next;
-  if (!f->lookup_head)
-    f->lookup_tail = NULL;
-  u->next = NULL;
-  f->lookup_waiting--;
-  f->st.waiting--;
-  return u;
-}
-
-/* Takes the host's slot and starts the transfer or, if it may need a
- * lookup and none is free, holds it in the lookup queue. */
-static void start(uvf_fetcher *f, uvf__url *u) {
-  uvf__host *h = u->host;
-  if (u->named && !uvf__lookup_room(f)) {
-    lookup_push(f, u);
+/* Starts the transfer, or records why it could not start. */
+static void begin_transfer(uvf__batch *b, uvf__url *u) {
+  int rc = uvf__xfer_start(b, u);
+  if (rc == 0)
     return;
-  }
-  if (h) {
-    h->in_flight++;
-    if (f->o.rate_per_host > 0) { /* the next start, evenly spaced */
-      uint64_t now = uv_hrtime() / 1000;
-      h->next_start_us = (h->next_start_us > now ? h->next_start_us : now) +
-                         (uint64_t)(1e6 / f->o.rate_per_host);
-    }
-  }
-  launch(f, u);
-}
-
-static void launch(uvf_fetcher *f, uvf__url *u) {
-  uvf__host *h = u->host;
-  int rc;
-  if ((rc = uvf__xfer_start(f, u)) == 0)
-    return;
-  if (h) {
-    h->refs++; /* kept alive across the release below */
-    uvf__host_released(f, h);
-  }
-  uvf__deliver_url_error(f, u, UVF_EABORTED,
+  uvf__host_released(b, u);
+  uvf__deliver_url_error(b, u, UVF_EABORTED,
                          rc == UVF_ENOMEM   ? "out of memory"
                          : rc == UVF_ESTATE ? uvf_strerror(UVF_EABORTED)
                                             : "libcurl refused the transfer");
 }
 
-static void park(uvf_fetcher *f, uvf__host *h, uvf__url *u) {
-  if (h->parked_tail)
-    h->parked_tail->next = u;
-  else
-    h->parked_head = u;
-  h->parked_tail = u;
-  f->st.waiting++;
+/* A URL for a named host waits for a lookup slot if none is free. While
+ * it waits it counts against N but holds no socket and no slot of its
+ * host: the host's cap, rate and pauses are checked when it leaves. */
+static void pass_lookup_gate(uvf__batch *b, uvf__url *u) {
+  uvf__host *h = u->host;
+  if (u->named && !uvf__lookup_room(b->e)) {
+    uvf__list_push(&b->lookup, &u->link);
+    b->lookup_waiting++;
+    b->st.waiting++;
+    return;
+  }
+  if (h) {
+    h->in_flight++;
+    if (b->o.rate_per_host > 0) { /* the next start, evenly spaced */
+      uint64_t now = uv_hrtime() / 1000;
+      h->next_start_us = (h->next_start_us > now ? h->next_start_us : now) +
+                         (uint64_t)(1e6 / b->o.rate_per_host);
+    }
+  }
+  begin_transfer(b, u);
 }
 
 /* Parks a URL behind its host if the host cannot take it now. */
-static void place(uvf_fetcher *f, uvf__url *u) {
+static void route(uvf__batch *b, uvf__url *u) {
   uvf__host *h = u->host;
-  if (h && (h->parked_head || !host_has_room(f, h))) {
-    park(f, h, u);
-    host_schedule(f, h);
+  if (h && (!uvf__list_empty(&h->parked) || !host_has_room(b, h))) {
+    uvf__list_push(&h->parked, &u->link);
+    b->st.waiting++;
+    host_schedule(b, h);
   } else {
-    start(f, u);
+    pass_lookup_gate(b, u);
   }
 }
 
-static void dispatch(uvf_fetcher *f, uvf__url *u) {
+static void admit_new(uvf__batch *b, uvf__url *u) {
   uvf_err kind;
-  const char *why = classify(f, u, &kind);
+  const char *why = classify(b, u, &kind);
   if (why) {
     char msg[256];
     snprintf(msg, sizeof(msg), "%s%s",
              kind == UVF_EINVALID_URL ? "invalid URL: " : "", why);
-    uvf__deliver_url_error(f, u, kind, msg);
+    uvf__deliver_url_error(b, u, kind, msg);
   } else {
-    place(f, u);
+    route(b, u);
   }
 }
 
-static void start_parked(uvf_fetcher *f) {
-  uvf__host *h = ready_pop(f);
-  uvf__url *u = h->parked_head;
-  int more;
-  if (!host_has_room(f, h)) { /* paused since it was put on the list */
-    host_schedule(f, h);
+/* The oldest URL parked on the first ready host. */
+static void start_parked(uvf__batch *b) {
+  uvf__host *h =
+      UVF__CONTAINER(uvf__list_pop(&b->ready), uvf__host, ready_link);
+  uvf__url *u;
+  if (!host_has_room(b, h)) { /* paused since it was put on the list */
+    host_schedule(b, h);
     return;
   }
-  h->parked_head = u->next;
-  if (!h->parked_head)
-    h->parked_tail = NULL;
-  u->next = NULL;
-  f->st.waiting--;
-  more = h->parked_head != NULL; /* then h outlives start() */
-  start(f, u);
-  if (more && !f->aborted)
-    host_schedule(f, h);
+  u = UVF__CONTAINER(uvf__list_pop(&h->parked), uvf__url, link);
+  b->st.waiting--;
+  h->refs++; /* h outlives the start */
+  pass_lookup_gate(b, u);
+  if (b->state == UVF__RUNNING)
+    host_schedule(b, h);
+  host_unref(b, h);
 }
 
-void uvf__admit(uvf_fetcher *f) {
-  unsigned max_waiting = f->o.max_waiting;
+static uvf__url *lookup_pop(uvf__batch *b) {
+  uvf__link *l = uvf__list_pop(&b->lookup);
+  if (!l)
+    return NULL;
+  b->lookup_waiting--;
+  b->st.waiting--;
+  return UVF__CONTAINER(l, uvf__url, link);
+}
+
+static int may_start(const uvf__batch *b) {
+  return b->state == UVF__RUNNING &&
+         b->st.in_flight + b->lookup_waiting < b->o.max_in_flight;
+}
+
+/* Fills free slots: URLs that waited for a lookup slot, then parked URLs
+ * whose host has room, then retries that came due, then new URLs. */
+void uvf__admit(uvf__batch *b) {
   uvf__url *u;
-  if (f->admitting || f->closing)
+  if (b->admitting || b->state >= UVF__CLOSING)
     return; /* the loop further up the stack re-checks everything */
-  if (f->aborted) {
-    uvf__maybe_done(f);
-    return;
-  }
-  f->admitting = 1;
-  while (!f->closing && !f->aborted && !f->draining && f->lookup_head &&
-         uvf__lookup_room(f))
-    place(f, lookup_pop(f));
-  while (!f->closing && !f->aborted && !f->draining &&
-         f->st.in_flight + f->lookup_waiting < f->o.max_in_flight) {
-    if (f->ready_head) {
-      start_parked(f);
-      continue;
-    }
-    if ((u = uvf__retry_pop(f))) {
-      dispatch(f, u); /* indexed already: goes even when paused */
-      continue;
-    }
-    if (f->paused || f->st.waiting >= max_waiting || !(u = take_next(f)))
+  b->admitting = 1;
+  while (b->state == UVF__RUNNING && uvf__lookup_room(b->e) &&
+         (u = lookup_pop(b)))
+    route(b, u);
+  while (may_start(b)) {
+    if (!uvf__list_empty(&b->ready))
+      start_parked(b);
+    else if ((u = uvf__retry_pop(b)))
+      route(b, u); /* indexed already: goes even when paused */
+    else if (b->paused || b->st.waiting >= b->o.max_waiting ||
+             !(u = take_next(b)))
       break;
-    dispatch(f, u);
+    else
+      admit_new(b, u);
   }
-  f->admitting = 0;
-  uvf__maybe_done(f);
+  b->admitting = 0;
+  uvf__maybe_done(b);
 }
 
-void uvf__maybe_done(uvf_fetcher *f) {
-  if (f->done_called || f->admitting || !f->input_ended || f->queue_head ||
-      f->st.waiting || f->st.in_flight)
+void uvf__maybe_done(uvf__batch *b) {
+  if (b->done_called || b->admitting || !b->input_ended ||
+      !uvf__list_empty(&b->queue) || b->st.waiting || b->st.in_flight)
     return;
-  f->done_called = 1;
-  if (f->cb.on_done)
-    f->cb.on_done(f->ud);
+  b->done_called = 1;
+  if (b->cb.on_done)
+    b->cb.on_done(b->ud);
 }
 
-/* Unhooks every parked URL from its host first, so no host is freed while
- * the table is being walked. */
-static uvf__url *collect_parked(uvf_fetcher *f) {
-  uvf__url *all = NULL, **tail = &all;
-  size_t i;
-  for (i = 0; i < f->hosts.nbuckets; i++) {
-    uvf__host *h;
-    for (h = f->hosts.buckets[i]; h; h = h->hash_next) {
-      if (!h->parked_head)
-        continue;
-      *tail = h->parked_head;
-      tail = &h->parked_tail->next;
-      h->parked_head = h->parked_tail = NULL;
-      h->on_ready = h->on_timed = 0;
-      h->time_next = NULL;
-    }
-  }
-  f->ready_head = f->ready_tail = NULL;
-  f->timed = NULL;
-  if (!f->torn_down)
-    uv_timer_stop(&f->polite_timer);
-  return all;
+/* ---- abort ---- */
+
+static void list_clear(uvf__link *head) {
+  while (uvf__list_pop(head))
+    ;
 }
 
-void uvf__abort_all(uvf_fetcher *f, uvf_err kind) {
-  uvf__url *u;
-  f->aborted = 1;
-  f->input_ended = 1;
-  while (f->live)
-    uvf__xfer_abort(f->live, kind);
-  while (f->queue_head) {
-    u = queue_pop(f);
-    uvf__deliver_url_error(f, u, kind, uvf_strerror(kind));
+/* Unhooks every URL waiting anywhere in the batch onto one list. */
+static void collect_waiting(uvf__batch *b, uvf__link *all) {
+  uvf__link *l;
+  uvf__list_splice(all, &b->queue);
+  uvf__list_splice(all, &b->lookup);
+  b->st.queued = 0;
+  b->lookup_waiting = 0;
+  list_clear(&b->ready);
+  list_clear(&b->timed);
+  UVF__LIST_FOREACH(l, &b->hosts) {
+    uvf__host *h = UVF__CONTAINER(l, uvf__host, batch_link);
+    uvf__list_splice(all, &h->parked);
   }
-  while (f->lookup_head) {
-    u = lookup_pop(f);
-    uvf__deliver_url_error(f, u, kind, uvf_strerror(kind));
-  }
-  u = collect_parked(f);
-  if (u) {
-    uvf__url *t = u;
-    while (t->next)
-      t = t->next;
-    t->next = uvf__retry_collect(f);
-  } else {
-    u = uvf__retry_collect(f);
-  }
-  while (u) {
-    uvf__url *next = u->next;
-    f->st.waiting--;
-    uvf__deliver_url_error(f, u, kind, uvf_strerror(kind));
-    u = next;
-  }
-  uvf__maybe_done(f);
+  uvf__retry_collect(b, all);
+  b->st.waiting = 0;
+  if (b->state < UVF__CLOSED)
+    uv_timer_stop(&b->polite_timer);
+}
+
+/* Ends every indexed URL without a result yet; from then on nothing
+ * starts (the state is at least ABORTED). Does nothing more when called
+ * again with nothing left. */
+void uvf__abort_all(uvf__batch *b, uvf_err kind) {
+  uvf__link all, *l;
+  if (b->state < UVF__ABORTED)
+    b->state = UVF__ABORTED;
+  b->input_ended = 1;
+  while ((l = b->live.next) != &b->live)
+    uvf__xfer_abort(UVF__CONTAINER(l, uvf__xfer, link), kind);
+  uvf__list_init(&all);
+  collect_waiting(b, &all);
+  while ((l = uvf__list_pop(&all)))
+    uvf__deliver_url_error(b, UVF__CONTAINER(l, uvf__url, link), kind,
+                           uvf_strerror(kind));
+  uvf__maybe_done(b);
 }

@@ -16,6 +16,14 @@ typedef struct {
 
 static char *dup_str(const char *s) { return s ? strdup(s) : NULL; }
 
+static uvf_attempt *dup_history(const uvf_result *r) {
+  uvf_attempt *h;
+  if (!r->n_history || !(h = malloc(r->n_history * sizeof(*h))))
+    return NULL;
+  memcpy(h, r->history, r->n_history * sizeof(*h));
+  return h;
+}
+
 static int fa_next(void *ud, const char **url, uint64_t *tag) {
   fa_ctx *c = ud;
   if (c->next >= c->n)
@@ -33,7 +41,8 @@ static void fa_result(void *ud, const uvf_result *r) {
   d->final_url = dup_str(r->final_url);
   d->message = dup_str(r->message);
   d->body = dup_str(r->body);
-  d->history = dup_str(r->history);
+  d->history = dup_history(r);
+  d->n_history = d->history ? r->n_history : 0;
 }
 
 static void fa_done(void *ud) {
@@ -100,8 +109,9 @@ void uvf_results_free(uvf_result *results, size_t n) {
     free((char *)results[i].final_url);
     free((char *)results[i].message);
     free((char *)results[i].body);
-    free((char *)results[i].history);
+    free((uvf_attempt *)results[i].history);
     results[i].history = NULL;
+    results[i].n_history = 0;
     results[i].url = results[i].final_url = NULL;
     results[i].message = results[i].body = NULL;
   }

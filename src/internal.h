@@ -1,99 +1,83 @@
-/* Internal structures shared by the library's files. Nothing here is API. */
+/* Internal structures shared by the library's files. Nothing here is API.
+ *
+ * Two levels, so that what is costly to build outlives one batch of URLs:
+ *  - the engine (uvf__engine) owns the loop glue, libcurl's multi handles
+ *    ("groups") and the connections they cache, the DNS and TLS session
+ *    caches, the parsed CA store, what is known of each origin
+ *    (scheme+host+port), and a pool of easy handles;
+ *  - a batch (struct uvf_fetcher) owns its URLs, its caps, its retries and
+ *    its results, and runs on an engine.
+ * Everything here runs on the engine's loop thread. The rules of libcurl
+ * 7.88 and libuv 1.44 this code keeps are in doc/libcurl-notes.md; the
+ * comments cite them by name (R1, T3, ...). */
 #ifndef UVF_INTERNAL_H
 #define UVF_INTERNAL_H
 
 #include <curl/curl.h>
+#include <uv.h>
 
+#include "queue.h"
 #include "uvfetch.h"
 
-/* A URL with its index: queued after uvf_submit(), or parked behind a host
- * that is at its cap. Owns its copy of the URL text. */
-typedef struct uvf__url {
-  struct uvf__url *next;
-  struct uvf__host *host; /* set once classified; holds a reference */
-  uint64_t index;
-  uint64_t tag;
-  uint64_t t_indexed; /* uv_hrtime() when the index was given */
-  uint64_t due;       /* uv_now() when a retry may start */
-  unsigned attempts;  /* transfers started so far */
-  int named;          /* the host is a name, not an IP address */
-  int https;          /* set by classification */
-  char *history;      /* earlier attempts' errors; NULL if none */
-  char url[];
-} uvf__url;
+typedef struct uvf__engine uvf__engine;
+typedef struct uvf_fetcher uvf__batch;
 
-/* One scheme+host+port with transfers in flight or URLs parked. Entries
- * live only while referenced, so the table grows with work in progress,
- * never with the number of distinct hosts seen. */
-typedef struct uvf__host {
-  struct uvf__host *hash_next;
-  struct uvf__host *ready_next; /* in fetcher->ready while on it */
-  uvf__url *parked_head, *parked_tail;
-  struct uvf__host *time_next;  /* in fetcher->timed while on it */
-  struct uvf__host *pause_next; /* in fetcher->paused while on it */
-  int on_paused;                /* holds a reference until the pause ends */
-  uint64_t next_start_us;       /* --rate: earliest next start */
-  uint64_t paused_until_us;     /* Retry-After: no start before */
-  unsigned in_flight;
+/* ---- origins: what the engine knows of a scheme+host+port ---- */
+
+enum uvf__proto {
+  UVF__PROTO_UNKNOWN, /* no reply seen yet */
+  UVF__PROTO_SERIAL,  /* one request at a time per connection (HTTP/1.x) */
+  UVF__PROTO_MUX      /* many at once per connection (HTTP/2) */
+};
+
+/* Transfers of one origin are spread over "lanes", each a group (a multi
+ * handle) of its own: libcurl 7.88 multiplexes the transfers of one multi
+ * handle onto one HTTP/2 connection (CURLOPT_PIPEWAIT) until the stream
+ * limit, and past it opens a new connection for every further transfer.
+ * A lane holds at most max_streams transfers of a multiplexing origin, so
+ * each lane is one connection; for HTTP/1.x a lane holds at most
+ * UVF__LANE_SERIAL transfers, which bounds the connections of one multi
+ * handle (7.88 walks them all on every curl_multi_remove_handle). */
+#define UVF__LANE_SERIAL 64
+
+typedef struct uvf__origin {
+  struct uvf__origin *hash_next;
+  uvf__link hosts;      /* uvf__host of each batch that sends here */
+  uvf__link pause_link; /* on engine->paused while a pause holds it */
   unsigned refs;
-  int on_ready;
-  int on_timed;
+  int proto;                /* enum uvf__proto */
+  unsigned home;            /* group of lane 0 */
+  unsigned *lanes;          /* transfers in flight per lane */
+  unsigned nlanes;          /* size of lanes */
+  uint64_t paused_until_us; /* Retry-After: no start before */
   char key[];
-} uvf__host;
+} uvf__origin;
 
-typedef struct uvf__hosts {
-  uvf__host **buckets;
+typedef struct uvf__origins {
+  uvf__origin **buckets;
   size_t nbuckets; /* power of two */
   size_t count;
-} uvf__hosts;
+} uvf__origins;
 
-/* Transfers are spread over several multi handles ("shards") of at most
- * UVF__SHARD_SIZE slots each. libcurl 7.88 walks a multi handle's whole
- * connection cache on every curl_multi_remove_handle() and scans all the
- * connections to a host before each new transfer, so one multi handle
- * with N connections costs O(N) per request; shards bound that walk. */
-#define UVF__SHARD_SIZE 64
+/* ---- groups: one multi handle each ---- */
 
-typedef struct uvf__shard {
-  uvf_fetcher *f;
+typedef struct uvf__group {
+  uvf__engine *e;
   CURLM *multi;
-  uv_timer_t timer; /* libcurl's timeout, when > 0 ms */
-  struct uvf__shard *due_next;
-  int timeout_due; /* libcurl asked for a timeout of 0 */
-  int on_due;      /* on fetcher->due */
-} uvf__shard;
-
-/* One transfer slot: an easy handle that is reused from one URL to the
- * next, so its options and TLS session cache survive. */
-typedef struct uvf__xfer {
-  struct uvf__xfer *next; /* free list */
-  struct uvf__xfer *live_prev, *live_next;
-  uvf_fetcher *f;
-  uvf__shard *shard; /* for good: its multi handle */
-  CURL *easy;
-  uvf__url *u; /* owned while in flight */
-  uint64_t t_started;
-  uint64_t bytes;
-  char *body;
-  size_t body_len, body_cap;
-  int too_large;
-  int cb_abort;
-  int body_oom;
-  int looking;    /* named host, not yet connecting: may be in a lookup */
-  int tls_failed; /* the CA store could not be loaded (tls_error says) */
-  int pipewait;   /* CURLOPT_PIPEWAIT as last set */
-  char errbuf[CURL_ERROR_SIZE];
-} uvf__xfer;
+  uv_timer_t timer;   /* libcurl's timeout, when > 0 ms */
+  uvf__link due_link; /* on engine->due: a timeout of 0 is pending */
+  unsigned index;
+} uvf__group;
 
 /* A uv_poll_t for one socket, kept in a table indexed by fd. Connection
  * sockets (opened through our opensocket callback) keep theirs from open
  * to close, still watching while libcurl leaves them idle, which spares a
  * handle init, start, stop and close for every request on a keep-alive
- * connection. */
+ * connection (T6). */
 typedef struct uvf__poll {
   uv_poll_t h;
-  uvf_fetcher *f;
-  uvf__shard *shard; /* whose multi handle this socket belongs to */
+  uvf__engine *e;
+  uvf__group *group; /* whose multi handle this socket belongs to */
   curl_socket_t fd;
   int conn;   /* opened by us: close only in the closesocket callback */
   int active; /* uv_poll_start()ed */
@@ -101,123 +85,229 @@ typedef struct uvf__poll {
   int want;   /* what libcurl wants now; 0 after CURL_POLL_REMOVE */
 } uvf__poll;
 
-struct uvf_fetcher {
+/* ---- a batch's view of one origin ---- */
+
+/* Per-host cap, rate and parking for one batch. Exists while referenced
+ * (a URL classified for it, or a transfer in flight). */
+typedef struct uvf__host {
+  uvf__link origin_link; /* in origin->hosts */
+  uvf__link batch_link;  /* in batch->hosts */
+  uvf__link parked;      /* uvf__url waiting for this host */
+  uvf__link ready_link;  /* on batch->ready: may start now */
+  uvf__link timed_link;  /* on batch->timed: waits for rate or pause */
+  uvf__origin *origin;
+  uvf__batch *b;
+  uint64_t next_start_us; /* rate: earliest next start */
+  unsigned in_flight;
+  unsigned refs;
+} uvf__host;
+
+/* ---- URLs and transfers ---- */
+
+/* A URL with its index, from submission to result. It sits on at most
+ * one list at a time (queued, waiting for a lookup slot, parked behind its
+ * host, waiting for a retry) and owns its text and history. */
+typedef struct uvf__url {
+  uvf__link link;
+  uvf__origin *origin; /* set once classified; holds a reference */
+  uvf__host *host;     /* ditto, when the batch tracks hosts */
+  uint64_t index;
+  uint64_t tag;
+  uint64_t t_indexed;   /* uv_hrtime() when the index was given */
+  uint64_t due;         /* uv_now() when a retry may start */
+  uvf_attempt *history; /* failed attempts, oldest first */
+  unsigned n_history;
+  unsigned attempts;   /* transfers started so far */
+  unsigned char named; /* the host is a name, not an IP address */
+  unsigned char https;
+  char url[];
+} uvf__url;
+
+/* One transfer: an easy handle from the engine's pool, reused from one
+ * URL to the next so that its options are set once. */
+typedef struct uvf__xfer {
+  uvf__link link; /* batch->live while in flight, engine->idle_xfers */
+  uvf__engine *e;
+  uvf__batch *b;     /* whose options the handle carries */
+  uvf__group *group; /* the multi handle it is in, while in flight */
+  CURL *easy;
+  uvf__url *u; /* owned while in flight */
+  unsigned lane;
+  uint64_t t_started;
+  uint64_t bytes;
+  char *body;
+  size_t body_len, body_cap;
+  unsigned char too_large, cb_abort, body_oom, tls_failed;
+  unsigned char looking;  /* named host, not yet connecting: may be in a
+                             lookup */
+  unsigned char pipewait; /* CURLOPT_PIPEWAIT as last set */
+  char errbuf[CURL_ERROR_SIZE];
+} uvf__xfer;
+
+/* ---- the engine ---- */
+
+enum uvf__engine_state {
+  UVF__ENGINE_RUNNING,
+  UVF__ENGINE_CLOSING, /* teardown on the next loop iteration */
+  UVF__ENGINE_CLOSED   /* handles closing; memory goes with the last one */
+};
+
+struct uvf__engine {
   uv_loop_t *loop;
-  uvf__shard *shards;
-  unsigned nshards;
-  uvf__shard *due; /* shards whose libcurl timeout of 0 is pending */
-  CURLSH *share;   /* one DNS cache and TLS session cache for all shards */
+  int state;        /* enum uvf__engine_state */
+  unsigned in_curl; /* > 0 while inside a libcurl call */
+  uvf__group **groups;
+  unsigned ngroups;
+  uvf__link due;     /* groups whose libcurl timeout of 0 is pending */
+  uv_idle_t idle;    /* timeouts of 0, deferred admission, teardown */
+  uvf__link batches; /* every batch on this engine */
+  unsigned open_handles;
+  void (*on_closed)(void *ud);
+  void *closed_ud;
+
+  CURLSH *share;                   /* one DNS cache and TLS session cache */
   char *ca_file, *ca_path;         /* what the CA store is made of */
   struct x509_store_st *tls_store; /* parsed on the first TLS connection */
   char tls_error[256];             /* why it could not be, if so */
+
+  uvf__poll **polls; /* indexed by fd */
+  size_t npolls;
+  uvf__origins origins;
+  uvf__link paused; /* origins held by a Retry-After pause */
+  uv_timer_t pause_timer;
+
+  uvf__link idle_xfers; /* pooled easy handles */
+  unsigned nxfers;      /* easy handles made */
+  unsigned lookups;     /* transfers with x->looking set */
+  unsigned max_lookups;
+  unsigned max_streams;
+  uint64_t connects;
+};
+
+/* ---- a batch ---- */
+
+/* A batch's life runs one way: RUNNING -> DRAINING (uvf_drain: nothing
+ * new starts) -> ABORTED (every index has its result or never will) ->
+ * CLOSING (uvf_fetcher_close) -> CLOSED. A later state implies the
+ * earlier ones' restrictions; uvf__batch_set_state() never goes back. */
+enum uvf__batch_state {
+  UVF__RUNNING,
+  UVF__DRAINING,
+  UVF__ABORTED,
+  UVF__CLOSING,
+  UVF__CLOSED
+};
+
+struct uvf_fetcher {
+  uvf__link engine_link; /* in engine->batches */
+  uvf__engine *e;
+  int state;       /* enum uvf__batch_state */
+  int owns_engine; /* uvf_fetcher_new() made the engine for this batch */
+  uvf_options o;
+  uvf_callbacks cb;
+  void *ud;
+  void (*close_cb)(void *ud);
   CURLU *cu;
   struct curl_slist *headers;
   char *user_agent;
   char *accept_encoding;
-  uvf_options o;
-  uvf_callbacks cb;
-  void *ud;
 
-  uv_idle_t idle; /* libcurl's timeouts of 0, deferred admission, close */
-  unsigned open_handles;
-  void (*close_cb)(void *ud);
-
-  uvf__poll **polls; /* indexed by fd */
-  size_t npolls;
-
-  uvf__xfer *free_xfers;
-  uvf__xfer *live; /* transfers in the multi handle */
-  unsigned nxfers; /* slots created, at most max_in_flight */
-
-  uvf__url *queue_head, *queue_tail; /* submitted, not yet taken */
-  uvf__hosts hosts;
-  uvf__host *ready_head, *ready_tail; /* hosts with parked URLs and room */
-  uvf__host *timed;        /* hosts with parked URLs waiting for a time */
-  uvf__host *paused_hosts; /* kept alive by a Retry-After pause */
+  uvf__link queue;  /* submitted, not yet taken */
+  uvf__link live;   /* transfers in flight */
+  uvf__link hosts;  /* every uvf__host of the batch */
+  uvf__link lookup; /* waiting for a lookup slot */
+  unsigned lookup_waiting;
+  uvf__link ready; /* hosts with parked URLs and room */
+  uvf__link timed; /* hosts with parked URLs waiting for a time */
   uv_timer_t polite_timer;
 
   uv_timer_t retry_timer;
-  uvf__url *retry_wait;  /* sorted by due */
-  uvf__url *retry_ready; /* due, to start before any new URL */
+  uvf__link retry_wait;  /* sorted by due */
+  uvf__link retry_ready; /* due, to start before any new URL */
   uint64_t first_attempts, retries, rng;
   unsigned retry_waiting; /* at most max_in_flight: bounds open files */
 
-  uvf__url *lookup_head, *lookup_tail; /* waiting for a lookup slot */
-  unsigned lookup_waiting;
-  unsigned lookups; /* transfers with x->looking set */
-
   uvf_stats st;
+  unsigned open_handles;
 
-  unsigned in_curl; /* > 0 while inside a libcurl call */
-  int admit_due;    /* run admission from the idle callback */
-  int admitting;    /* admission loop on the stack */
-  int paused;
-  int draining;     /* uvf_drain(): no transfer starts any more */
-  int source_empty; /* next() said -1: ask again after resume */
-  int input_ended;
-  int done_called;
-  int aborted; /* uvf_abort() ran: nothing more will start */
-  int closing;
-  int torn_down;
+  unsigned char paused;       /* uvf_pause() */
+  unsigned char source_empty; /* next() said -1: ask again after resume */
+  unsigned char input_ended;
+  unsigned char done_called;
+  unsigned char admit_due; /* run admission from the idle callback */
+  unsigned char admitting; /* admission loop on the stack */
 };
-
-/* tls.c */
-int uvf__tls_init(uvf_fetcher *f, const uvf_options *o);
-CURLcode uvf__tls_setup(uvf__xfer *x, CURL *e);
-void uvf__tls_free(uvf_fetcher *f);
 
 /* error.c */
 uvf_err uvf__kind_from_curl(CURLcode rc, int redirected);
 
-/* hosts.c */
-int uvf__hosts_init(uvf__hosts *t);
-uvf__host *uvf__host_ref(uvf__hosts *t, const char *key);
-void uvf__host_unref(uvf__hosts *t, uvf__host *h);
-void uvf__hosts_free(uvf__hosts *t);
+/* tls.c */
+int uvf__tls_init(uvf__engine *e, const uvf_options *o);
+CURLcode uvf__tls_setup(uvf__xfer *x, CURL *easy, int insecure);
+void uvf__tls_free(uvf__engine *e);
+
+/* engine.c */
+int uvf__engine_new(uvf__engine **out, uv_loop_t *loop, const uvf_options *o);
+void uvf__engine_close(uvf__engine *e, void (*cb)(void *ud), void *ud);
+void uvf__engine_kick(uvf__engine *e);
+void uvf__engine_admit_all(uvf__engine *e);
+void uvf__engine_admit_due(uvf__engine *e);
+uvf__group *uvf__engine_group(uvf__engine *e, unsigned index);
+void uvf__engine_handle_closed(uvf__engine *e);
 
 /* loop.c */
-int uvf__loop_init(uvf_fetcher *f);
-void uvf__loop_kick(uvf_fetcher *f);
-void uvf__loop_drain(uvf__shard *sh);
-void uvf__loop_close_handles(uvf_fetcher *f);
-void uvf__loop_free(uvf_fetcher *f);
+int uvf__group_new(uvf__engine *e, unsigned index, uvf__group **out);
+void uvf__group_close(uvf__group *g);
+void uvf__loop_run_due(uvf__engine *e);
+void uvf__loop_close_polls(uvf__engine *e);
 curl_socket_t uvf__open_socket(void *clientp, curlsocktype purpose,
                                struct curl_sockaddr *addr);
 int uvf__close_socket(void *clientp, curl_socket_t fd);
 
+/* origins.c */
+int uvf__origins_init(uvf__origins *t);
+uvf__origin *uvf__origin_ref(uvf__engine *e, const char *key);
+void uvf__origin_unref(uvf__engine *e, uvf__origin *o);
+void uvf__origins_free(uvf__origins *t);
+int uvf__lane_take(uvf__engine *e, uvf__origin *o, int pipewait, unsigned *lane,
+                   unsigned *group);
+void uvf__lane_give(uvf__origin *o, unsigned lane);
+void uvf__origin_learn(uvf__origin *o, long http_version);
+void uvf__origin_pause(uvf__engine *e, uvf__origin *o, uint64_t ms);
+uint64_t uvf__origin_wait_us(const uvf__origin *o, uint64_t now_us);
+
 /* xfer.c */
-int uvf__xfer_start(uvf_fetcher *f, uvf__url *u);
+int uvf__xfer_start(uvf__batch *b, uvf__url *u);
 void uvf__xfer_finish(uvf__xfer *x, CURLcode rc);
 void uvf__xfer_abort(uvf__xfer *x, uvf_err kind);
-void uvf__xfers_free(uvf_fetcher *f);
+void uvf__xfers_free(uvf__engine *e);
 void uvf__lookup_over(uvf__xfer *x);
-int uvf__lookup_room(const uvf_fetcher *f);
+int uvf__lookup_room(const uvf__engine *e);
 long uvf__buffer_size(const uvf_options *o);
 
 /* admit.c */
-void uvf__admit(uvf_fetcher *f);
-int uvf__enqueue(uvf_fetcher *f, const char *url, uint64_t tag,
-                 uint64_t *index);
-void uvf__deliver_url_error(uvf_fetcher *f, uvf__url *u, uvf_err kind,
+void uvf__admit(uvf__batch *b);
+int uvf__enqueue(uvf__batch *b, const char *url, uint64_t tag, uint64_t *index);
+void uvf__deliver_url_error(uvf__batch *b, uvf__url *u, uvf_err kind,
                             const char *message);
-void uvf__host_released(uvf_fetcher *f, uvf__host *h);
-void uvf__host_pause(uvf_fetcher *f, uvf__host *h, uint64_t ms);
-void uvf__polite_init(uvf_fetcher *f);
-int uvf__tracks_hosts(const uvf_fetcher *f);
-void uvf__maybe_done(uvf_fetcher *f);
-void uvf__abort_all(uvf_fetcher *f, uvf_err kind);
+void uvf__host_released(uvf__batch *b, uvf__url *u);
+void uvf__url_release(uvf__batch *b, uvf__url *u);
+void uvf__polite_init(uvf__batch *b);
+int uvf__tracks_hosts(const uvf__batch *b);
+void uvf__maybe_done(uvf__batch *b);
+void uvf__abort_all(uvf__batch *b, uvf_err kind);
 
 /* retry.c */
-void uvf__retry_init(uvf_fetcher *f);
-int uvf__retry_take(uvf_fetcher *f, uvf__url *u, const uvf_result *r,
+void uvf__retry_init(uvf__batch *b);
+int uvf__retry_take(uvf__batch *b, uvf__url *u, const uvf_result *r,
                     long retry_after_s);
-uvf__url *uvf__retry_pop(uvf_fetcher *f);
-uvf__url *uvf__retry_collect(uvf_fetcher *f);
-void uvf__url_free(uvf__url *u);
+uvf__url *uvf__retry_pop(uvf__batch *b);
+void uvf__retry_collect(uvf__batch *b, uvf__link *to);
 
 /* fetcher.c */
-void uvf__deliver(uvf_fetcher *f, const uvf_result *r);
-void uvf__fetcher_handle_closed(uvf_fetcher *f);
-void uvf__teardown(uvf_fetcher *f);
+void uvf__deliver(uvf__batch *b, const uvf_result *r);
+int uvf__batch_set_state(uvf__batch *b, int state);
+void uvf__batch_kick(uvf__batch *b);
+void uvf__batch_handle_closed(uvf__batch *b);
 
 #endif

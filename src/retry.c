@@ -13,19 +13,18 @@
 #define RETRY_FLOOR 10
 #define RETRY_SHARE 10
 
-void uvf__url_free(uvf__url *u) {
-  free(u->history);
-  free(u);
-}
-
 static int retryable(const uvf_result *r) {
   switch (r->error) {
   case UVF_ECONNECT:
   case UVF_ETIMEOUT: return 1;
-  case UVF_EPROTOCOL: /* resets and silence, often a stale keep-alive */
+  case UVF_EPROTOCOL:
+    /* Resets and silence, often a stale keep-alive; an HTTP/2 stream the
+     * server reset or refused (RST_STREAM, or past a GOAWAY's last
+     * stream). */
     return r->curl_code == CURLE_RECV_ERROR ||
            r->curl_code == CURLE_SEND_ERROR ||
-           r->curl_code == CURLE_GOT_NOTHING;
+           r->curl_code == CURLE_GOT_NOTHING || r->curl_code == CURLE_HTTP2 ||
+           r->curl_code == CURLE_HTTP2_STREAM;
   case UVF_EHTTP:
     return r->status == 408 || r->status == 429 || r->status == 500 ||
            r->status == 502 || r->status == 503 || r->status == 504;
@@ -33,18 +32,18 @@ static int retryable(const uvf_result *r) {
   }
 }
 
-static uint64_t next_random(uvf_fetcher *f) {
-  uint64_t x = f->rng; /* xorshift64: jitter needs spread, not secrecy */
+static uint64_t next_random(uvf__batch *b) {
+  uint64_t x = b->rng; /* xorshift64: jitter needs spread, not secrecy */
   x ^= x << 13;
   x ^= x >> 7;
   x ^= x << 17;
-  return f->rng = x;
+  return b->rng = x;
 }
 
-static uint64_t delay_ms(uvf_fetcher *f, const uvf__url *u, const uvf_result *r,
+static uint64_t delay_ms(uvf__batch *b, const uvf__url *u, const uvf_result *r,
                          long retry_after_s) {
-  uint64_t cap = (uint64_t)f->o.retry_max_ms;
-  uint64_t span = (uint64_t)f->o.retry_base_ms;
+  uint64_t cap = (uint64_t)b->o.retry_max_ms;
+  uint64_t span = (uint64_t)b->o.retry_base_ms;
   unsigned k = u->attempts - 1;
   if ((r->status == 429 || r->status == 503) && retry_after_s > 0) {
     uint64_t after = (uint64_t)retry_after_s;
@@ -54,102 +53,93 @@ static uint64_t delay_ms(uvf_fetcher *f, const uvf__url *u, const uvf_result *r,
     span *= 2;
   if (span > cap)
     span = cap;
-  return next_random(f) % (span + 1);
+  return next_random(b) % (span + 1);
 }
 
 static int note_attempt(uvf__url *u, const uvf_result *r) {
-  char entry[64];
-  size_t old = u->history ? strlen(u->history) : 0;
-  char *h;
-  if (r->error == UVF_EHTTP)
-    snprintf(entry, sizeof(entry), "http %ld", r->status);
-  else
-    snprintf(entry, sizeof(entry), "%s", uvf_err_name(r->error));
-  if (!(h = realloc(u->history, old + strlen(entry) + 3)))
+  uvf_attempt *h = realloc(u->history, (u->n_history + 1) * sizeof(*h));
+  if (!h)
     return UVF_ENOMEM;
-  sprintf(h + old, "%s%s", old ? "; " : "", entry);
+  h[u->n_history].error = r->error;
+  h[u->n_history].status = r->status;
+  h[u->n_history].curl_code = r->curl_code;
   u->history = h;
+  u->n_history++;
   return 0;
+}
+
+static uvf__url *url_of(uvf__link *l) {
+  return UVF__CONTAINER(l, uvf__url, link);
 }
 
 static void on_retry_timer(uv_timer_t *t);
 
-static void arm(uvf_fetcher *f) {
-  uint64_t now = uv_now(f->loop);
-  if (!f->retry_wait)
+static void arm(uvf__batch *b) {
+  uint64_t now = uv_now(b->e->loop), due;
+  if (uvf__list_empty(&b->retry_wait) || b->state >= UVF__CLOSED)
     return;
-  uv_timer_start(&f->retry_timer, on_retry_timer,
-                 f->retry_wait->due > now ? f->retry_wait->due - now : 0, 0);
+  due = url_of(b->retry_wait.next)->due;
+  uv_timer_start(&b->retry_timer, on_retry_timer, due > now ? due - now : 0, 0);
 }
 
 /* Moves every due URL to the ready list, which admission empties first. */
 static void on_retry_timer(uv_timer_t *t) {
-  uvf_fetcher *f = t->data;
-  uint64_t now = uv_now(f->loop);
-  uvf__url **tail = &f->retry_ready;
-  while (*tail)
-    tail = &(*tail)->next;
-  while (f->retry_wait && f->retry_wait->due <= now) {
-    uvf__url *u = f->retry_wait;
-    f->retry_wait = u->next;
-    u->next = NULL;
-    *tail = u;
-    tail = &u->next;
+  uvf__batch *b = t->data;
+  uint64_t now = uv_now(b->e->loop);
+  uvf__link *l;
+  while ((l = b->retry_wait.next) != &b->retry_wait && url_of(l)->due <= now) {
+    uvf__list_remove(l);
+    uvf__list_push(&b->retry_ready, l);
   }
-  arm(f);
-  uvf__admit(f);
+  arm(b);
+  uvf__admit(b);
 }
 
-void uvf__retry_init(uvf_fetcher *f) {
-  uv_timer_init(f->loop, &f->retry_timer);
-  f->retry_timer.data = f;
-  f->rng = uv_hrtime() | 1;
-  f->open_handles++;
+void uvf__retry_init(uvf__batch *b) {
+  uv_timer_init(b->e->loop, &b->retry_timer);
+  b->retry_timer.data = b;
+  b->rng = uv_hrtime() | 1;
+  b->open_handles++;
 }
 
-int uvf__retry_take(uvf_fetcher *f, uvf__url *u, const uvf_result *r,
+/* Keeps u (and the references it holds) for another attempt if its
+ * failure is worth one and the budget allows; returns 1 if so. */
+int uvf__retry_take(uvf__batch *b, uvf__url *u, const uvf_result *r,
                     long retry_after_s) {
-  uvf__url **pp = &f->retry_wait;
-  if (u->attempts > f->o.max_retries || !retryable(r) || f->aborted ||
-      f->closing)
+  uvf__link *at = &b->retry_wait;
+  if (u->attempts > b->o.max_retries || !retryable(r) ||
+      b->state != UVF__RUNNING)
     return 0;
-  if (f->retries >= RETRY_FLOOR + f->first_attempts / RETRY_SHARE ||
-      f->retry_waiting >= f->o.max_in_flight)
+  if (b->retries >= RETRY_FLOOR + b->first_attempts / RETRY_SHARE ||
+      b->retry_waiting >= b->o.max_in_flight)
     return 0; /* over budget: this failure is the URL's result */
   if (note_attempt(u, r))
     return 0;
-  f->retries++;
-  f->retry_waiting++;
-  u->due = uv_now(f->loop) + delay_ms(f, u, r, retry_after_s);
-  while (*pp && (*pp)->due <= u->due)
-    pp = &(*pp)->next;
-  u->next = *pp;
-  *pp = u;
-  f->st.waiting++;
-  arm(f);
+  b->retries++;
+  b->retry_waiting++;
+  u->due = uv_now(b->e->loop) + delay_ms(b, u, r, retry_after_s);
+  while (at->prev != &b->retry_wait && url_of(at->prev)->due > u->due)
+    at = at->prev; /* from the end: delays mostly grow */
+  uvf__list_insert_before(at, &u->link);
+  b->st.waiting++;
+  arm(b);
   return 1;
 }
 
-uvf__url *uvf__retry_pop(uvf_fetcher *f) {
-  uvf__url *u = f->retry_ready;
-  if (!u)
+uvf__url *uvf__retry_pop(uvf__batch *b) {
+  uvf__link *l = uvf__list_pop(&b->retry_ready);
+  if (!l)
     return NULL;
-  f->retry_ready = u->next;
-  u->next = NULL;
-  f->st.waiting--;
-  f->retry_waiting--;
-  return u;
+  b->st.waiting--;
+  b->retry_waiting--;
+  return url_of(l);
 }
 
 /* For abort: hands over every URL waiting for a retry, ready or not. */
-uvf__url *uvf__retry_collect(uvf_fetcher *f) {
-  uvf__url *all = f->retry_ready, **tail = &all;
-  while (*tail)
-    tail = &(*tail)->next;
-  *tail = f->retry_wait;
-  f->retry_ready = f->retry_wait = NULL;
-  f->retry_waiting = 0;
-  if (!f->closing && !f->torn_down)
-    uv_timer_stop(&f->retry_timer);
-  return all;
+void uvf__retry_collect(uvf__batch *b, uvf__link *to) {
+  uvf__list_splice(to, &b->retry_ready);
+  uvf__list_splice(to, &b->retry_wait);
+  b->retry_waiting = 0;
+  if (b->state < UVF__CLOSED)
+    uv_timer_stop(&b->retry_timer);
 }

@@ -134,48 +134,47 @@ static X509_STORE *store_get(const char *ca_file, const char *ca_path,
  * connection, and its text goes into the transfer's result. */
 static CURLcode on_ssl_ctx(CURL *easy, void *ssl_ctx, void *userp) {
   uvf__xfer *x = userp;
-  uvf_fetcher *f = x->f;
+  uvf__engine *e = x->e;
   (void)easy;
-  if (!f->tls_store && !f->tls_error[0])
-    f->tls_store =
-        store_get(f->ca_file, f->ca_path, f->tls_error, sizeof(f->tls_error));
-  if (!f->tls_store) {
+  if (!e->tls_store && !e->tls_error[0])
+    e->tls_store =
+        store_get(e->ca_file, e->ca_path, e->tls_error, sizeof(e->tls_error));
+  if (!e->tls_store) {
     x->tls_failed = 1;
     return CURLE_SSL_CACERT_BADFILE;
   }
-  SSL_CTX_set1_cert_store(ssl_ctx, f->tls_store);
+  SSL_CTX_set1_cert_store(ssl_ctx, e->tls_store);
   return CURLE_OK;
 }
 
 /* libcurl is told of no CA file or directory, so it loads nothing itself;
  * with verification off there is nothing to install. */
-CURLcode uvf__tls_setup(uvf__xfer *x, CURL *e) {
+CURLcode uvf__tls_setup(uvf__xfer *x, CURL *easy, int insecure) {
   CURLcode rc;
-  if (x->f->o.insecure)
-    return CURLE_OK;
-  if ((rc = curl_easy_setopt(e, CURLOPT_CAINFO, (char *)NULL)) ||
-      (rc = curl_easy_setopt(e, CURLOPT_CAPATH, (char *)NULL)) ||
-      (rc = curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx)))
+  if ((rc = curl_easy_setopt(easy, CURLOPT_CAINFO, (char *)NULL)) ||
+      (rc = curl_easy_setopt(easy, CURLOPT_CAPATH, (char *)NULL)) ||
+      (rc = curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION,
+                             insecure ? NULL : on_ssl_ctx)))
     return rc;
-  return curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, (void *)x);
+  return curl_easy_setopt(easy, CURLOPT_SSL_CTX_DATA, (void *)x);
 }
 
 /* What libcurl would load: the caller's choice, else its compiled-in
  * defaults (Debian: /etc/ssl/certs/ca-certificates.crt and /etc/ssl/certs). */
-int uvf__tls_init(uvf_fetcher *f, const uvf_options *o) {
+int uvf__tls_init(uvf__engine *e, const uvf_options *o) {
   const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
   const char *file = o->ca_file ? o->ca_file : v->cainfo;
   const char *path = o->ca_path ? o->ca_path : v->capath;
-  if ((file && !(f->ca_file = strdup(file))) ||
-      (path && !(f->ca_path = strdup(path))))
+  if ((file && !(e->ca_file = strdup(file))) ||
+      (path && !(e->ca_path = strdup(path))))
     return UVF_ENOMEM;
   return 0;
 }
 
-void uvf__tls_free(uvf_fetcher *f) {
-  X509_STORE_free(f->tls_store);
-  f->tls_store = NULL;
-  free(f->ca_file);
-  free(f->ca_path);
-  f->ca_file = f->ca_path = NULL;
+void uvf__tls_free(uvf__engine *e) {
+  X509_STORE_free(e->tls_store);
+  e->tls_store = NULL;
+  free(e->ca_file);
+  free(e->ca_path);
+  e->ca_file = e->ca_path = NULL;
 }

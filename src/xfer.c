@@ -1,7 +1,8 @@
 /* One transfer: the easy handle's setup (safe defaults live here), its
- * write callback, and the result it ends with. Easy handles are pooled and
- * reused without curl_easy_reset(): only the URL differs between
- * transfers, so every other option is set once. */
+ * write callback, and the result it ends with. Easy handles are pooled by
+ * the engine and reused without curl_easy_reset(): options that belong to
+ * the engine are set once per handle, those of a batch once per batch the
+ * handle serves, and only the URL for each transfer. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,18 +30,18 @@ static int body_append(uvf__xfer *x, const char *p, size_t n) {
  * set beside it tells the result why. */
 static size_t on_write(char *p, size_t size, size_t nmemb, void *userp) {
   uvf__xfer *x = userp;
-  uvf_fetcher *f = x->f;
+  uvf__batch *b = x->b;
   size_t n = size * nmemb;
-  if (f->o.max_body && x->bytes + n > f->o.max_body) {
+  if (b->o.max_body && x->bytes + n > b->o.max_body) {
     x->too_large = 1;
     return 0;
   }
   x->bytes += n;
-  if (f->o.keep_body && body_append(x, p, n)) {
+  if (b->o.keep_body && body_append(x, p, n)) {
     x->body_oom = 1;
     return 0;
   }
-  if (f->cb.on_body && f->cb.on_body(f->ud, x->u->index, p, n)) {
+  if (b->cb.on_body && b->cb.on_body(b->ud, x->u->index, p, n)) {
     x->cb_abort = 1;
     return 0;
   }
@@ -62,23 +63,22 @@ long uvf__buffer_size(const uvf_options *o) {
 
 /* Host-name lookups. libcurl 7.88 as Debian builds it resolves each name
  * on a thread of its own with a socketpair to report back, and starts one
- * per transfer that misses its DNS cache, with no limit: N transfers to
- * new names mean N threads and 2N more open files at once. So transfers
- * to a named host count as lookups from their start until they open a
- * socket or reuse a connection (both come after any lookup), and at most
- * max_lookups of them run; admission holds the others back. */
-int uvf__lookup_room(const uvf_fetcher *f) {
-  return f->o.max_lookups == 0 || f->lookups < f->o.max_lookups;
+ * per transfer that misses its DNS cache, with no limit (M7): N transfers
+ * to new names mean N threads and 2N more open files at once. So
+ * transfers to a named host count as lookups from their start until they
+ * open a socket or reuse a connection (both come after any lookup), and
+ * at most max_lookups of them run; admission holds the others back. */
+int uvf__lookup_room(const uvf__engine *e) {
+  return e->max_lookups == 0 || e->lookups < e->max_lookups;
 }
 
 void uvf__lookup_over(uvf__xfer *x) {
-  uvf_fetcher *f = x->f;
+  uvf__engine *e = x->e;
   if (!x->looking)
     return;
   x->looking = 0;
-  f->lookups--;
-  if (f->lookup_head)
-    uvf__loop_kick(f); /* inside libcurl now: start them from the loop */
+  e->lookups--;
+  uvf__engine_admit_all(e); /* inside libcurl now: from the loop */
 }
 
 static int on_prereq(void *clientp, char *primary_ip, char *local_ip,
@@ -113,12 +113,12 @@ static long version_number(long v) {
 #define SET(opt, val)                                                          \
   do {                                                                         \
     if (rc == CURLE_OK)                                                        \
-      rc = curl_easy_setopt(e, opt, val);                                      \
+      rc = curl_easy_setopt(easy, opt, val);                                   \
   } while (0)
 
-static int easy_setup(uvf_fetcher *f, uvf__xfer *x) {
-  const uvf_options *o = &f->o;
-  CURL *e = x->easy;
+/* What every transfer of the engine shares, set when the handle is made. */
+static int engine_setup(uvf__xfer *x) {
+  CURL *easy = x->easy;
   CURLcode rc = CURLE_OK;
   SET(CURLOPT_PRIVATE, (void *)x);
   SET(CURLOPT_NOSIGNAL, 1L); /* else sigaction() around every action (T1) */
@@ -130,76 +130,87 @@ static int easy_setup(uvf_fetcher *f, uvf__xfer *x) {
   SET(CURLOPT_ERRORBUFFER, x->errbuf);
   SET(CURLOPT_PROTOCOLS_STR, "http,https");
   SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  SET(CURLOPT_FOLLOWLOCATION, o->max_redirects >= 0 ? 1L : 0L);
-  SET(CURLOPT_MAXREDIRS, o->max_redirects);
-  SET(CURLOPT_TIMEOUT_MS, o->timeout_ms);
-  SET(CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
-  if (o->low_speed_limit > 0) {
-    SET(CURLOPT_LOW_SPEED_LIMIT, o->low_speed_limit);
-    SET(CURLOPT_LOW_SPEED_TIME,
-        o->low_speed_time > 0 ? o->low_speed_time : 30L);
-  }
-  SET(CURLOPT_USERAGENT, f->user_agent);
-  SET(CURLOPT_HTTPHEADER, f->headers);
-  if (o->max_body)
-    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_body);
-  if (f->accept_encoding)
-    SET(CURLOPT_ACCEPT_ENCODING, f->accept_encoding);
-  SET(CURLOPT_SSL_VERIFYPEER, o->insecure ? 0L : 1L);
-  SET(CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L);
-  if (rc == CURLE_OK)
-    rc = uvf__tls_setup(x, e);
-  SET(CURLOPT_HTTP_VERSION, http_version(o->http_version));
-  SET(CURLOPT_BUFFERSIZE, uvf__buffer_size(o));
   SET(CURLOPT_OPENSOCKETFUNCTION, uvf__open_socket);
   SET(CURLOPT_OPENSOCKETDATA, (void *)x);
   SET(CURLOPT_PREREQFUNCTION, on_prereq);
   SET(CURLOPT_PREREQDATA, (void *)x);
   SET(CURLOPT_CLOSESOCKETFUNCTION, uvf__close_socket);
-  SET(CURLOPT_CLOSESOCKETDATA, (void *)x->shard);
-  if (f->share)
-    SET(CURLOPT_SHARE, f->share);
+  SET(CURLOPT_CLOSESOCKETDATA, (void *)x->e);
+  SET(CURLOPT_SHARE, x->e->share);
   return rc == CURLE_OK ? 0 : UVF_EBACKEND;
 }
 
-static uvf__xfer *xfer_get(uvf_fetcher *f) {
-  uvf__xfer *x = f->free_xfers;
-  if (x) {
-    f->free_xfers = x->next;
-    return x;
-  }
-  if (!(x = calloc(1, sizeof(*x))))
+/* The batch's options, set when the handle serves a batch other than the
+ * one it served last. */
+static int batch_setup(uvf__xfer *x, uvf__batch *b) {
+  const uvf_options *o = &b->o;
+  CURL *easy = x->easy;
+  CURLcode rc = CURLE_OK;
+  SET(CURLOPT_FOLLOWLOCATION, o->max_redirects >= 0 ? 1L : 0L);
+  SET(CURLOPT_MAXREDIRS, o->max_redirects);
+  SET(CURLOPT_TIMEOUT_MS, o->timeout_ms);
+  SET(CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
+  SET(CURLOPT_LOW_SPEED_LIMIT, o->low_speed_limit);
+  SET(CURLOPT_LOW_SPEED_TIME, o->low_speed_limit > 0 && o->low_speed_time <= 0
+                                  ? 30L
+                                  : o->low_speed_time);
+  SET(CURLOPT_USERAGENT, b->user_agent);
+  SET(CURLOPT_HTTPHEADER, b->headers);
+  SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_body);
+  SET(CURLOPT_ACCEPT_ENCODING, b->accept_encoding);
+  SET(CURLOPT_SSL_VERIFYPEER, o->insecure ? 0L : 1L);
+  SET(CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L);
+  if (rc == CURLE_OK)
+    rc = uvf__tls_setup(x, easy, o->insecure);
+  SET(CURLOPT_HTTP_VERSION, http_version(o->http_version));
+  SET(CURLOPT_BUFFERSIZE, uvf__buffer_size(o));
+  if (rc != CURLE_OK)
+    return UVF_EBACKEND;
+  x->b = b;
+  return 0;
+}
+
+#undef SET
+
+static uvf__xfer *xfer_new(uvf__engine *e) {
+  uvf__xfer *x = calloc(1, sizeof(*x));
+  if (!x)
     return NULL;
-  x->f = f;
-  /* Slots fill the shards in turn, so none holds more than its share. */
-  x->shard = &f->shards[f->nxfers % f->nshards];
-  if (!(x->easy = curl_easy_init()) || easy_setup(f, x)) {
+  x->e = e;
+  uvf__list_init(&x->link);
+  if (!(x->easy = curl_easy_init()) || engine_setup(x)) {
     curl_easy_cleanup(x->easy);
     free(x);
     return NULL;
   }
-  f->nxfers++;
+  e->nxfers++;
   return x;
 }
 
-static void xfer_put(uvf_fetcher *f, uvf__xfer *x) {
+static void xfer_put(uvf__engine *e, uvf__xfer *x) {
   if (x->body_cap > 65536) { /* keep small buffers for the next body */
     free(x->body);
     x->body = NULL;
     x->body_cap = 0;
   }
-  x->next = f->free_xfers;
-  f->free_xfers = x;
+  x->u = NULL;
+  x->group = NULL;
+  uvf__list_push(&e->idle_xfers, &x->link);
 }
 
-static void live_unlink(uvf_fetcher *f, uvf__xfer *x) {
-  if (x->live_prev)
-    x->live_prev->live_next = x->live_next;
-  else
-    f->live = x->live_next;
-  if (x->live_next)
-    x->live_next->live_prev = x->live_prev;
-  x->live_prev = x->live_next = NULL;
+/* A pooled handle, set up for the batch. */
+static uvf__xfer *xfer_get(uvf__batch *b) {
+  uvf__engine *e = b->e;
+  uvf__link *l = uvf__list_pop(&e->idle_xfers);
+  uvf__xfer *x = l ? UVF__CONTAINER(l, uvf__xfer, link) : xfer_new(e);
+  if (!x)
+    return NULL;
+  if (x->b != b && batch_setup(x, b)) {
+    x->b = NULL;
+    xfer_put(e, x);
+    return NULL;
+  }
+  return x;
 }
 
 /* A transfer to a host whose first connection is still being set up
@@ -207,20 +218,20 @@ static void live_unlink(uvf_fetcher *f, uvf__xfer *x) {
  * its own. Over TLS, ALPN tells at the handshake; over plain HTTP, only
  * with prior knowledge: a plain HTTP/1.1 server would otherwise make
  * every other transfer to it wait for the first whole response. */
-static int set_pipewait(uvf__xfer *x, const uvf__url *u) {
-  int v = x->f->o.http_version == UVF_HTTP_2_PRIOR ||
-          (u->https && x->f->o.http_version == UVF_HTTP_AUTO);
+static int wants_pipewait(const uvf__batch *b, const uvf__url *u) {
+  return b->o.http_version == UVF_HTTP_2_PRIOR ||
+         (u->https && b->o.http_version == UVF_HTTP_AUTO);
+}
+
+static int set_pipewait(uvf__xfer *x, int v) {
   if (v == x->pipewait)
     return 0;
-  x->pipewait = v;
+  x->pipewait = (unsigned char)v;
   return curl_easy_setopt(x->easy, CURLOPT_PIPEWAIT, (long)v) != CURLE_OK;
 }
 
-/* Takes ownership of u in every case. */
-int uvf__xfer_start(uvf_fetcher *f, uvf__url *u) {
-  uvf__xfer *x = xfer_get(f);
-  if (!x)
-    return UVF_ENOMEM;
+/* Resets what one transfer leaves behind in a pooled slot. */
+static void xfer_reset(uvf__xfer *x, uvf__url *u) {
   x->u = u;
   x->bytes = 0;
   x->body_len = 0;
@@ -228,44 +239,55 @@ int uvf__xfer_start(uvf_fetcher *f, uvf__url *u) {
     x->body[0] = '\0'; /* no trace of the slot's previous body */
   x->too_large = x->cb_abort = x->body_oom = x->tls_failed = 0;
   x->errbuf[0] = '\0';
-  if (curl_easy_setopt(x->easy, CURLOPT_URL, (const char *)u->url) !=
-      CURLE_OK) {
-    x->u = NULL;
-    xfer_put(f, x);
+}
+
+/* Takes the lane, tells the caller, adds the handle to the lane's multi
+ * handle. Returns 0 or an error with the lane given back. */
+static int launch(uvf__batch *b, uvf__xfer *x, uvf__url *u, int pipewait) {
+  uvf__engine *e = b->e;
+  unsigned group;
+  if (uvf__lane_take(e, u->origin, pipewait, &x->lane, &group))
     return UVF_ENOMEM;
-  }
-  if (set_pipewait(x, u)) {
-    x->u = NULL;
-    xfer_put(f, x);
-    return UVF_EBACKEND;
-  }
+  x->group = e->groups[group];
   x->t_started = uv_hrtime();
   if (++u->attempts == 1)
-    f->first_attempts++;
-  if (f->cb.on_start) {
-    f->in_curl++; /* no uvf_abort() from on_start either */
-    f->cb.on_start(f->ud, u->index, u->tag);
-    f->in_curl--;
-    if (f->closing) { /* on_start asked to close: do not start */
-      x->u = NULL;
-      xfer_put(f, x);
-      return UVF_ESTATE;
-    }
+    b->first_attempts++;
+  if (b->cb.on_start) {
+    e->in_curl++; /* no uvf_abort() from on_start either */
+    b->cb.on_start(b->ud, u->index, u->tag);
+    e->in_curl--;
   }
-  if (curl_multi_add_handle(x->shard->multi, x->easy) != CURLM_OK) {
-    x->u = NULL;
-    xfer_put(f, x);
+  if (b->state >= UVF__CLOSING) { /* on_start asked to close */
+    uvf__lane_give(u->origin, x->lane);
+    return UVF_ESTATE;
+  }
+  if (curl_multi_add_handle(x->group->multi, x->easy) != CURLM_OK) {
+    uvf__lane_give(u->origin, x->lane);
     return UVF_EBACKEND;
+  }
+  return 0;
+}
+
+/* Starts a transfer for u. Returns 0, with u owned by the transfer, or an
+ * error with u still the caller's. */
+int uvf__xfer_start(uvf__batch *b, uvf__url *u) {
+  uvf__engine *e = b->e;
+  uvf__xfer *x = xfer_get(b);
+  int pipewait = wants_pipewait(b, u), rc = UVF_EBACKEND;
+  if (!x)
+    return UVF_ENOMEM;
+  xfer_reset(x, u);
+  if (curl_easy_setopt(x->easy, CURLOPT_URL, (const char *)u->url) ||
+      set_pipewait(x, pipewait) || (rc = launch(b, x, u, pipewait))) {
+    xfer_put(e, x);
+    return rc;
   }
   if (u->named) {
     x->looking = 1;
-    f->lookups++;
+    e->lookups++;
   }
-  x->live_next = f->live;
-  if (f->live)
-    f->live->live_prev = x;
-  f->live = x;
-  f->st.in_flight++;
+  uvf__list_push(&b->live, &x->link);
+  b->st.in_flight++;
   return 0;
 }
 
@@ -296,8 +318,9 @@ static void fill_result(uvf__xfer *x, CURLcode rc, uvf_result *r) {
   r->time_queued = (double)(x->t_started - x->u->t_indexed) / 1e9;
   r->attempts = x->u->attempts;
   r->history = x->u->history;
+  r->n_history = x->u->n_history;
   r->bytes = x->bytes;
-  r->body = x->f->o.keep_body ? (x->body ? x->body : "") : NULL;
+  r->body = x->b->o.keep_body ? (x->body ? x->body : "") : NULL;
   r->curl_code = (int)rc;
   /* Input URLs were checked before admission, so an unsupported scheme
    * here came from a redirect. */
@@ -309,7 +332,7 @@ static void fill_result(uvf__xfer *x, CURLcode rc, uvf_result *r) {
     r->error = UVF_ETOO_LARGE;
     r->message = "body larger than the maximum allowed";
   } else if (x->tls_failed) {
-    r->message = x->f->tls_error;
+    r->message = x->e->tls_error;
   } else if (x->body_oom) {
     r->error = UVF_EABORTED;
     r->message = "out of memory holding the body";
@@ -319,70 +342,75 @@ static void fill_result(uvf__xfer *x, CURLcode rc, uvf_result *r) {
   }
 }
 
-/* Hands u to the retry queue if its failure is worth another attempt; the
- * host reference u held is given back by the caller as for a result. */
+/* Hands u to the retry queue if its failure is worth another attempt. */
 static int retry_after(uvf__xfer *x, const uvf_result *r, uvf__url *u) {
   curl_off_t after = 0;
   curl_easy_getinfo(x->easy, CURLINFO_RETRY_AFTER, &after);
-  if (u->host && after > 0 && (r->status == 429 || r->status == 503)) {
+  if (after > 0 && (r->status == 429 || r->status == 503)) {
     /* The server asked everyone to wait, not only this URL. */
-    uint64_t cap = (uint64_t)x->f->o.retry_max_ms;
-    uvf__host_pause(x->f, u->host,
-                    (uint64_t)after >= cap / 1000 ? cap
-                                                  : (uint64_t)after * 1000);
+    uint64_t cap = (uint64_t)x->b->o.retry_max_ms;
+    uvf__origin_pause(x->e, u->origin,
+                      (uint64_t)after >= cap / 1000 ? cap
+                                                    : (uint64_t)after * 1000);
   }
-  u->host = NULL; /* the caller gives its reference back either way */
-  return uvf__retry_take(x->f, u, r, (long)after);
+  return uvf__retry_take(x->b, u, r, (long)after);
 }
 
-/* Removes the transfer, delivers its result, then gives back its slot and
- * its host's slot; a parked URL may take them on the next admission. */
+/* A result made of what we measured ourselves: libcurl may not have run
+ * the transfer yet, and a pooled handle's info then still describes its
+ * previous one. */
+static void forced_result(uvf__xfer *x, uvf_err kind, uvf_result *r) {
+  r->status = 0;
+  r->final_url = NULL;
+  r->redirects = 0;
+  r->http_version = 0;
+  r->time_connect = r->time_ttfb = 0;
+  r->time_total = (double)(uv_hrtime() - x->t_started) / 1e9;
+  r->error = kind;
+  r->message = uvf_strerror(kind);
+}
+
+/* Removes the transfer, delivers its result (or queues a retry), then
+ * gives back its lane, its slot and its host's slot. */
 static void complete(uvf__xfer *x, CURLcode rc, uvf_err forced) {
-  uvf_fetcher *f = x->f;
+  uvf__engine *e = x->e;
+  uvf__batch *b = x->b;
   uvf__url *u = x->u;
-  uvf__host *h = u->host;
   char msg[64];
   uvf_result r;
+  int retrying;
   /* Never called from inside libcurl (uvf_abort and uvf_fetcher_close
    * refuse or defer there), so this cannot fail with a recursive call. */
   uvf__lookup_over(x);
-  f->in_curl++;
-  curl_multi_remove_handle(x->shard->multi, x->easy);
-  f->in_curl--;
-  live_unlink(f, x);
-  f->st.in_flight--;
+  e->in_curl++;
+  curl_multi_remove_handle(x->group->multi, x->easy);
+  e->in_curl--;
+  uvf__list_remove(&x->link);
+  b->st.in_flight--;
+  b->admit_due = 1; /* its slot: the loop glue runs admission next */
+  uvf__lane_give(u->origin, x->lane);
   fill_result(x, rc, &r);
   if (forced != UVF_OK) {
-    /* libcurl may not have run this transfer yet, and a pooled handle's
-     * info then still describes its previous one: report only what we
-     * measured ourselves. */
-    r.status = 0;
-    r.final_url = NULL;
-    r.redirects = 0;
-    r.time_connect = r.time_ttfb = 0;
-    r.time_total = (double)(uv_hrtime() - x->t_started) / 1e9;
-    r.error = forced;
-    r.message = uvf_strerror(forced);
-  } else if (r.error == UVF_OK && (r.status < 200 || r.status > 299)) {
-    r.error = UVF_EHTTP;
-    snprintf(msg, sizeof(msg), "HTTP status %ld", r.status);
-    r.message = msg;
+    forced_result(x, forced, &r);
+  } else {
+    if (r.redirects == 0)
+      uvf__origin_learn(u->origin, r.http_version);
+    if (r.error == UVF_OK && (r.status < 200 || r.status > 299)) {
+      r.error = UVF_EHTTP;
+      snprintf(msg, sizeof(msg), "HTTP status %ld", r.status);
+      r.message = msg;
+    }
   }
   r.ok = r.error == UVF_OK;
   if (r.ok)
     r.message = "";
-  x->u = NULL;
-  if (!r.ok && forced == UVF_OK && retry_after(x, &r, u)) {
-    xfer_put(f, x);
-    if (h)
-      uvf__host_released(f, h);
-    return;
-  }
-  uvf__deliver(f, &r);
-  xfer_put(f, x);
-  uvf__url_free(u);
-  if (h)
-    uvf__host_released(f, h);
+  retrying = !r.ok && forced == UVF_OK && retry_after(x, &r, u);
+  if (!retrying)
+    uvf__deliver(b, &r); /* r points into x: before the slot is pooled */
+  xfer_put(e, x);
+  uvf__host_released(b, u);
+  if (!retrying)
+    uvf__url_release(b, u);
 }
 
 void uvf__xfer_finish(uvf__xfer *x, CURLcode rc) { complete(x, rc, UVF_OK); }
@@ -391,14 +419,13 @@ void uvf__xfer_abort(uvf__xfer *x, uvf_err kind) {
   complete(x, CURLE_ABORTED_BY_CALLBACK, kind);
 }
 
-/* At teardown: the multi handle is gone, so the easy handles can go. */
-void uvf__xfers_free(uvf_fetcher *f) {
-  uvf__xfer *x, *next;
-  for (x = f->free_xfers; x; x = next) {
-    next = x->next;
+/* At teardown: the multi handles are gone, so the easy handles can go. */
+void uvf__xfers_free(uvf__engine *e) {
+  uvf__link *l;
+  while ((l = uvf__list_pop(&e->idle_xfers))) {
+    uvf__xfer *x = UVF__CONTAINER(l, uvf__xfer, link);
     curl_easy_cleanup(x->easy);
     free(x->body);
     free(x);
   }
-  f->free_xfers = NULL;
 }

@@ -40,7 +40,8 @@ enum {
   OPT_CAPATH,
   OPT_HTTP1_1,
   OPT_HTTP2,
-  OPT_HTTP2_PRIOR
+  OPT_HTTP2_PRIOR,
+  OPT_MAX_STREAMS
 };
 
 static const char short_opts[] = ":i:j:H:A:ko:qhV";
@@ -70,6 +71,7 @@ static const struct option long_opts[] = {
     {"http1.1", no_argument, NULL, OPT_HTTP1_1},
     {"http2", no_argument, NULL, OPT_HTTP2},
     {"http2-prior-knowledge", no_argument, NULL, OPT_HTTP2_PRIOR},
+    {"max-streams", required_argument, NULL, OPT_MAX_STREAMS},
     {"output-dir", required_argument, NULL, 'o'},
     {"order", required_argument, NULL, OPT_ORDER},
     {"journal", required_argument, NULL, OPT_JOURNAL},
@@ -126,6 +128,9 @@ static const char help_text[] =
     "                            else HTTP/1.1 (the default)\n"
     "      --http2-prior-knowledge\n"
     "                            HTTP/2 without asking, http:// too (h2c)\n"
+    "      --max-streams N       HTTP/2 requests at once on one connection,\n"
+    "                            1..65535 (default 100); the server's own\n"
+    "                            limit holds too\n"
     "  -k, --insecure            do not verify TLS certificates\n"
     "      --cacert FILE         trust the CAs in FILE (PEM) instead of the\n"
     "                            system's bundle\n"
@@ -319,6 +324,12 @@ static int number_opt(uvf_cli_args *a, int c, const char *name, const char *v) {
       return usage_error("option %s: '%s' is not a number from 0 to %u", name,
                          v, MAX_PARALLEL);
     a->fetch.max_lookups = (unsigned)n;
+    return -1;
+  case OPT_MAX_STREAMS:
+    if (parse_long(v, 1, 65535, &n) != 0)
+      return usage_error("option %s: '%s' is not a number from 1 to 65535",
+                         name, v);
+    a->fetch.max_streams = (unsigned)n;
     return -1;
   case OPT_MAX_REDIRS:
     if (parse_long(v, -1, INT_MAX, &n) != 0)

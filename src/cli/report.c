@@ -19,19 +19,17 @@ static void field_str(uvf_cli_buf *b, const char *name, const char *v) {
   uvf_cli_json_str(b, v);
 }
 
-/* "history": the earlier attempts' errors as a JSON array of strings. */
-static void history(uvf_cli_buf *b, const char *h) {
-  const char *sep = "";
+/* "history": the earlier attempts' errors as a JSON array of strings,
+ * "http 503" for a status, the kind's name otherwise. */
+static void history(uvf_cli_buf *b, const uvf_result *r) {
+  unsigned i;
   uvf_cli_buf_puts(b, ",\"history\":[");
-  while (h && *h) {
-    const char *end = strstr(h, "; ");
-    size_t n = end ? (size_t)(end - h) : strlen(h);
-    char item[64];
-    snprintf(item, sizeof(item), "%.*s", (int)(n < 63 ? n : 63), h);
-    uvf_cli_buf_puts(b, sep);
-    uvf_cli_json_str(b, item);
-    sep = ",";
-    h = end ? end + 2 : h + n;
+  for (i = 0; i < r->n_history; i++) {
+    const uvf_attempt *a = &r->history[i];
+    if (a->error == UVF_EHTTP)
+      uvf_cli_buf_printf(b, "%s\"http %ld\"", i ? "," : "", a->status);
+    else
+      uvf_cli_buf_printf(b, "%s\"%s\"", i ? "," : "", uvf_err_name(a->error));
   }
   uvf_cli_buf_puts(b, "]");
 }
@@ -60,7 +58,7 @@ void uvf_cli_record_format(uvf_cli_buf *b, const uvf_cli_record *rec) {
   field_str(b, "message", rec->message != NULL ? rec->message : "");
   field_u64(b, "bytes", r->bytes);
   field_u64(b, "attempts", r->attempts);
-  history(b, r->history);
+  history(b, r);
   uvf_cli_buf_printf(b, ",\"time_total\":%.6f", t);
   field_str(b, "final_url", r->final_url);
   http_version(b, r->http_version);

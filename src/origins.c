@@ -1,0 +1,222 @@
+/* Origins: what the engine knows of each scheme+host+port, kept while
+ * anything refers to it. Chained hashing with FNV-1a; an entry is freed
+ * as soon as nothing refers to it, so a crawl over a million hosts keeps
+ * only the busy ones. Each origin spreads its transfers over lanes (see
+ * internal.h) and remembers whether it multiplexes. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static size_t hash(const char *s) {
+  size_t h = (size_t)14695981039346656037ULL;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * (size_t)1099511628211ULL;
+  return h;
+}
+
+int uvf__origins_init(uvf__origins *t) {
+  t->nbuckets = 64;
+  t->count = 0;
+  t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
+  return t->buckets ? 0 : UVF_ENOMEM;
+}
+
+/* Doubling keeps chains short; a failed grow just leaves them longer. */
+static void grow(uvf__origins *t) {
+  size_t n = t->nbuckets * 2, i;
+  uvf__origin **b = calloc(n, sizeof(*b));
+  if (!b)
+    return;
+  for (i = 0; i < t->nbuckets; i++) {
+    uvf__origin *o = t->buckets[i], *next;
+    for (; o; o = next) {
+      size_t slot = hash(o->key) & (n - 1);
+      next = o->hash_next;
+      o->hash_next = b[slot];
+      b[slot] = o;
+    }
+  }
+  free(t->buckets);
+  t->buckets = b;
+  t->nbuckets = n;
+}
+
+uvf__origin *uvf__origin_ref(uvf__engine *e, const char *key) {
+  uvf__origins *t = &e->origins;
+  size_t h = hash(key), slot = h & (t->nbuckets - 1), len;
+  uvf__origin *o;
+  for (o = t->buckets[slot]; o; o = o->hash_next)
+    if (strcmp(o->key, key) == 0) {
+      o->refs++;
+      return o;
+    }
+  len = strlen(key);
+  if (!(o = calloc(1, sizeof(*o) + len + 1)))
+    return NULL;
+  memcpy(o->key, key, len + 1);
+  o->refs = 1;
+  uvf__list_init(&o->hosts);
+  uvf__list_init(&o->pause_link);
+  /* Lane 0 lands where the hash says, so origins spread over the groups
+   * and an origin seen again finds its idle connections where it left
+   * them (as long as the number of groups has not changed). */
+  o->home = e->ngroups ? (unsigned)(h % e->ngroups) : 0;
+  o->hash_next = t->buckets[slot];
+  t->buckets[slot] = o;
+  if (++t->count > t->nbuckets)
+    grow(t);
+  return o;
+}
+
+void uvf__origin_unref(uvf__engine *e, uvf__origin *o) {
+  uvf__origins *t = &e->origins;
+  uvf__origin **pp;
+  if (--o->refs > 0)
+    return;
+  pp = &t->buckets[hash(o->key) & (t->nbuckets - 1)];
+  while (*pp != o)
+    pp = &(*pp)->hash_next;
+  *pp = o->hash_next;
+  t->count--;
+  free(o->lanes);
+  free(o);
+}
+
+void uvf__origins_free(uvf__origins *t) {
+  size_t i;
+  for (i = 0; i < t->nbuckets; i++) {
+    uvf__origin *o = t->buckets[i], *next;
+    for (; o; o = next) {
+      next = o->hash_next;
+      free(o->lanes);
+      free(o);
+    }
+  }
+  free(t->buckets);
+  t->buckets = NULL;
+  t->nbuckets = t->count = 0;
+}
+
+/* Lane j of an origin: lanes[2j] is its group, lanes[2j+1] its transfers
+ * in flight. The mapping never changes while the origin lives, so lane 0
+ * keeps finding the connections it left. */
+#define LANE_GROUP(o, j) ((o)->lanes[2 * (j)])
+#define LANE_COUNT(o, j) ((o)->lanes[2 * (j) + 1])
+
+static int group_used(const uvf__origin *o, unsigned g) {
+  unsigned j;
+  for (j = 0; j < o->nlanes; j++)
+    if (LANE_GROUP(o, j) == g)
+      return 1;
+  return 0;
+}
+
+/* A new lane goes to the first group after the origin's home that none of
+ * its lanes uses; when it uses them all, the engine makes one more. */
+static int lane_add(uvf__engine *e, uvf__origin *o) {
+  unsigned g = e->ngroups, k, *lanes;
+  for (k = 0; k < e->ngroups; k++) {
+    unsigned cand = (o->home + o->nlanes + k) % e->ngroups;
+    if (!group_used(o, cand)) {
+      g = cand;
+      break;
+    }
+  }
+  if (!uvf__engine_group(e, g))
+    return UVF_ENOMEM;
+  if (!(lanes = realloc(o->lanes, 2 * (o->nlanes + 1) * sizeof(*lanes))))
+    return UVF_ENOMEM;
+  o->lanes = lanes;
+  LANE_GROUP(o, o->nlanes) = g;
+  LANE_COUNT(o, o->nlanes) = 0;
+  o->nlanes++;
+  return 0;
+}
+
+/* How many transfers of the origin one lane takes. Until the origin has
+ * answered, a transfer that waits to learn whether it may share a
+ * connection (pipewait) is counted as for HTTP/2, so that a first burst to
+ * a new host fills lanes that can each become one connection. */
+static unsigned lane_size(const uvf__engine *e, const uvf__origin *o,
+                          int pipewait) {
+  if (o->proto == UVF__PROTO_MUX ||
+      (o->proto == UVF__PROTO_UNKNOWN && pipewait))
+    return e->max_streams;
+  return UVF__LANE_SERIAL;
+}
+
+int uvf__lane_take(uvf__engine *e, uvf__origin *o, int pipewait, unsigned *lane,
+                   unsigned *group) {
+  unsigned size = lane_size(e, o, pipewait), j;
+  for (j = 0; j < o->nlanes && LANE_COUNT(o, j) >= size; j++)
+    ;
+  if (j == o->nlanes && lane_add(e, o))
+    return UVF_ENOMEM;
+  LANE_COUNT(o, j)++;
+  *lane = j;
+  *group = LANE_GROUP(o, j);
+  return 0;
+}
+
+void uvf__lane_give(uvf__origin *o, unsigned lane) { LANE_COUNT(o, lane)--; }
+
+/* A reply tells how the origin speaks; a redirected one tells of another
+ * origin, so the caller passes only replies that came without redirects. */
+void uvf__origin_learn(uvf__origin *o, long http_version) {
+  if (http_version >= 20)
+    o->proto = UVF__PROTO_MUX;
+  else if (http_version > 0)
+    o->proto = UVF__PROTO_SERIAL;
+}
+
+static void on_pause_timer(uv_timer_t *t);
+
+/* Re-arms the timer for the pause that ends first. */
+static void pause_arm(uvf__engine *e) {
+  uint64_t now = uv_hrtime() / 1000, least = UINT64_MAX;
+  uvf__link *l;
+  UVF__LIST_FOREACH(l, &e->paused) {
+    uvf__origin *o = UVF__CONTAINER(l, uvf__origin, pause_link);
+    uint64_t w = o->paused_until_us > now ? o->paused_until_us - now : 0;
+    if (w < least)
+      least = w;
+  }
+  if (least != UINT64_MAX && e->state == UVF__ENGINE_RUNNING)
+    uv_timer_start(&e->pause_timer, on_pause_timer, least / 1000 + 1, 0);
+}
+
+/* A pause that is over no longer keeps its origin alive. */
+static void on_pause_timer(uv_timer_t *t) {
+  uvf__engine *e = t->data;
+  uint64_t now = uv_hrtime() / 1000;
+  uvf__link *l = e->paused.next;
+  while (l != &e->paused) {
+    uvf__origin *o = UVF__CONTAINER(l, uvf__origin, pause_link);
+    l = l->next;
+    if (o->paused_until_us <= now) {
+      uvf__list_remove(&o->pause_link);
+      uvf__origin_unref(e, o);
+    }
+  }
+  pause_arm(e);
+}
+
+/* The server asked everyone to wait, not only one URL: no batch starts a
+ * transfer to the origin before the pause ends. The origin must outlive
+ * the pause even when nothing else refers to it, or the next URL for it
+ * would find a fresh entry and no pause. */
+void uvf__origin_pause(uvf__engine *e, uvf__origin *o, uint64_t ms) {
+  uint64_t until = uv_hrtime() / 1000 + ms * 1000;
+  if (until > o->paused_until_us)
+    o->paused_until_us = until;
+  if (!uvf__linked(&o->pause_link)) {
+    o->refs++;
+    uvf__list_push(&e->paused, &o->pause_link);
+  }
+  pause_arm(e);
+}
+
+uint64_t uvf__origin_wait_us(const uvf__origin *o, uint64_t now_us) {
+  return o->paused_until_us > now_us ? o->paused_until_us - now_us : 0;
+}
