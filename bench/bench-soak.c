@@ -20,6 +20,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <uv.h>
+
 #include "uvfetch.h"
 
 #define SAMPLE_MS 500
@@ -264,9 +266,10 @@ static int passed(const soak *s, int fds1, int loop_ok) {
 static int run(soak *s, const soak_args *a) {
   uv_loop_t loop;
   uvf_options o;
-  uvf_callbacks cb = {0};
+  uvf_callbacks cb;
   int rc, fds1, loop_ok;
 
+  uvf_callbacks_init(&cb);
   cb.next = next_url;
   cb.on_result = on_result;
   cb.on_done = on_done;

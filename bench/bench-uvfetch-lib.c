@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <uv.h>
+
 #include "uvfetch.h"
 
 typedef struct state {
@@ -58,10 +60,11 @@ static void options(uvf_options *o, unsigned n) {
 static int run_fetcher(const bench_urls *u, unsigned n, bench_result *res) {
   uv_loop_t loop;
   uvf_options o;
-  uvf_callbacks cb = {0};
+  uvf_callbacks cb;
   state s = {0};
   int rc;
 
+  uvf_callbacks_init(&cb);
   s.urls = u;
   s.res = res;
   cb.next = next_url;
@@ -82,21 +85,18 @@ static int run_fetcher(const bench_urls *u, unsigned n, bench_result *res) {
 }
 
 static int run_fetch_all(const bench_urls *u, unsigned n, bench_result *res) {
-  uvf_result *r = calloc(u->n, sizeof(*r));
+  uvf_results *r = NULL;
   uvf_options o;
   int rc;
   size_t i;
 
-  if (r == NULL)
-    return UVF_ENOMEM;
   options(&o, n);
-  rc = uvf_fetch_all((const char *const *)u->url, u->n, &o, 0, r);
+  rc = uvf_fetch_all((const char *const *)u->url, u->n, &o, 0, &r);
   if (rc == UVF_OK) {
     for (i = 0; i < u->n; i++)
-      store(&res[i], &r[i]);
-    uvf_results_free(r, u->n);
+      store(&res[i], uvf_results_get(r, i));
+    uvf_results_free(&r);
   }
-  free(r);
   return rc;
 }
 

@@ -379,6 +379,10 @@ static int may_start(const uvf__batch *b) {
  * whose host has room, then retries that came due, then new URLs. */
 void uvf__admit(uvf__batch *b) {
   uvf__url *u;
+  if (b->state == UVF__CLOSING && !b->owns_engine && !b->e->in_curl) {
+    uvf__batch_set_state(b, UVF__CLOSED); /* closed from inside libcurl */
+    return;
+  }
   if (b->admitting || b->state >= UVF__CLOSING)
     return; /* the loop further up the stack re-checks everything */
   b->admitting = 1;
@@ -405,6 +409,8 @@ void uvf__maybe_done(uvf__batch *b) {
       !uvf__list_empty(&b->queue) || b->st.waiting || b->st.in_flight)
     return;
   b->done_called = 1;
+  if (b->state < UVF__CLOSED)
+    uv_timer_stop(&b->deadline_timer);
   if (b->cb.on_done)
     b->cb.on_done(b->ud);
 }

@@ -1,5 +1,5 @@
-/* The blocking call: a private loop, a fetcher fed from the caller's array,
- * a deadline timer, and results copied out by index. */
+/* The blocking call on a private loop: a fetcher fed from the caller's
+ * array, a deadline timer, and results copied out by index. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,21 +8,12 @@
 typedef struct {
   const char *const *urls;
   size_t n, next;
-  uvf_result *res;
+  uvf_results *rs;
   uvf_fetcher *f;
   uv_timer_t deadline;
   int deadline_on;
+  int oom;
 } fa_ctx;
-
-static char *dup_str(const char *s) { return s ? strdup(s) : NULL; }
-
-static uvf_attempt *dup_history(const uvf_result *r) {
-  uvf_attempt *h;
-  if (!r->n_history || !(h = malloc(r->n_history * sizeof(*h))))
-    return NULL;
-  memcpy(h, r->history, r->n_history * sizeof(*h));
-  return h;
-}
 
 static int fa_next(void *ud, const char **url, uint64_t *tag) {
   fa_ctx *c = ud;
@@ -35,14 +26,8 @@ static int fa_next(void *ud, const char **url, uint64_t *tag) {
 
 static void fa_result(void *ud, const uvf_result *r) {
   fa_ctx *c = ud;
-  uvf_result *d = &c->res[r->index];
-  *d = *r;
-  d->url = dup_str(r->url);
-  d->final_url = dup_str(r->final_url);
-  d->message = dup_str(r->message);
-  d->body = dup_str(r->body);
-  d->history = dup_history(r);
-  d->n_history = d->history ? r->n_history : 0;
+  if (uvf__result_copy(uvf__results_at(c->rs, r->index), r))
+    c->oom = 1;
 }
 
 static void fa_done(void *ud) {
@@ -61,58 +46,68 @@ static void fa_deadline(uv_timer_t *t) {
 
 /* URLs the source never handed over still need their record. */
 static void fill_unstarted(fa_ctx *c) {
+  uvf_result r;
   size_t i;
+  memset(&r, 0, sizeof(r));
+  r.error = UVF_EDEADLINE;
+  r.message = uvf_strerror(UVF_EDEADLINE);
   for (i = c->next; i < c->n; i++) {
-    uvf_result *d = &c->res[i];
-    memset(d, 0, sizeof(*d));
-    d->index = d->tag = i;
-    d->url = dup_str(c->urls[i]);
-    d->error = UVF_EDEADLINE;
-    d->message = dup_str(uvf_strerror(UVF_EDEADLINE));
+    r.index = r.tag = i;
+    r.url = c->urls[i];
+    if (uvf__result_copy(uvf__results_at(c->rs, i), &r))
+      c->oom = 1;
   }
 }
 
+static int run(fa_ctx *c, uv_loop_t *loop, const uvf_options *o,
+               long deadline_ms) {
+  uvf_callbacks cb;
+  int rc;
+  uvf_callbacks_init(&cb);
+  cb.next = fa_next;
+  cb.on_result = fa_result;
+  cb.on_done = fa_done;
+  if ((rc = uvf_fetcher_new(&c->f, loop, o, &cb, c)))
+    return rc;
+  if (deadline_ms > 0) {
+    uv_timer_init(loop, &c->deadline);
+    c->deadline.data = c;
+    uv_timer_start(&c->deadline, fa_deadline, (uint64_t)deadline_ms, 0);
+    c->deadline_on = 1;
+  }
+  uv_run(loop, UV_RUN_DEFAULT);
+  fill_unstarted(c);
+  return c->oom ? UVF_ENOMEM : 0;
+}
+
 int uvf_fetch_all(const char *const *urls, size_t n, const uvf_options *o,
-                  long deadline_ms, uvf_result *results) {
-  uvf_callbacks cb = {fa_next, NULL, NULL, fa_result, fa_done};
+                  long deadline_ms, uvf_results **out) {
+  fa_ctx c;
   uvf_options defaults;
-  fa_ctx c = {urls, n, 0, results, NULL, {0}, 0};
   uv_loop_t loop;
   int rc;
-  if ((n && (!urls || !results)) || deadline_ms < 0)
+  if ((n && !urls) || !out || deadline_ms < 0)
     return UVF_EINVAL;
   if (!o) {
     uvf_options_init(&defaults);
     o = &defaults;
   }
-  if (uv_loop_init(&loop))
+  memset(&c, 0, sizeof(c));
+  c.urls = urls;
+  c.n = n;
+  if (!(c.rs = uvf__results_new(n)))
+    return UVF_ENOMEM;
+  if (uv_loop_init(&loop)) {
+    uvf_results_free(&c.rs);
     return UVF_EBACKEND;
-  if ((rc = uvf_fetcher_new(&c.f, &loop, o, &cb, &c))) {
-    uv_loop_close(&loop);
+  }
+  rc = run(&c, &loop, o, deadline_ms);
+  if (uv_loop_close(&loop) != 0 && rc == 0)
+    rc = UVF_EBACKEND; /* a handle of ours left on the loop: a bug */
+  if (rc) {
+    uvf_results_free(&c.rs);
     return rc;
   }
-  if (deadline_ms > 0) {
-    uv_timer_init(&loop, &c.deadline);
-    c.deadline.data = &c;
-    uv_timer_start(&c.deadline, fa_deadline, (uint64_t)deadline_ms, 0);
-    c.deadline_on = 1;
-  }
-  uv_run(&loop, UV_RUN_DEFAULT);
-  fill_unstarted(&c);
-  return uv_loop_close(&loop) == 0 ? UVF_OK : UVF_EBACKEND;
-}
-
-void uvf_results_free(uvf_result *results, size_t n) {
-  size_t i;
-  for (i = 0; results && i < n; i++) {
-    free((char *)results[i].url);
-    free((char *)results[i].final_url);
-    free((char *)results[i].message);
-    free((char *)results[i].body);
-    free((uvf_attempt *)results[i].history);
-    results[i].history = NULL;
-    results[i].n_history = 0;
-    results[i].url = results[i].final_url = NULL;
-    results[i].message = results[i].body = NULL;
-  }
+  *out = c.rs;
+  return UVF_OK;
 }

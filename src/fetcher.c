@@ -7,8 +7,17 @@
 
 const char *uvf_version(void) { return UVF_VERSION_STRING; }
 
-void uvf_options_init(uvf_options *o) {
+/* The smallest structs a caller may hand in: those of 0.2.0, the first
+ * version with sizes. Later fields take their defaults for older callers. */
+#define OPTIONS_MIN (offsetof(uvf_options, idle_timeout_ms) + sizeof(long))
+#define CALLBACKS_MIN                                                          \
+  (offsetof(uvf_callbacks, on_done) + sizeof(void (*)(void *)))
+
+static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
+
+static void defaults(uvf_options *o) {
   memset(o, 0, sizeof(*o));
+  o->size = sizeof(*o);
   o->max_in_flight = 50;
   o->timeout_ms = 30000;
   o->connect_timeout_ms = 10000;
@@ -17,6 +26,23 @@ void uvf_options_init(uvf_options *o) {
   o->retry_max_ms = 30000;
   o->max_lookups = 64;
   o->max_streams = 100;
+  o->idle_timeout_ms = 118000;
+}
+
+void uvf_options_init_size(uvf_options *o, size_t size) {
+  uvf_options d;
+  if (!o || size < sizeof(size_t))
+    return;
+  defaults(&d);
+  d.size = min_size(size, sizeof(d));
+  memcpy(o, &d, d.size);
+}
+
+void uvf_callbacks_init_size(uvf_callbacks *cb, size_t size) {
+  if (!cb || size < sizeof(size_t))
+    return;
+  memset(cb, 0, size);
+  cb->size = min_size(size, sizeof(*cb));
 }
 
 static int check_options(const uvf_options *o) {
@@ -24,11 +50,33 @@ static int check_options(const uvf_options *o) {
          o->timeout_ms >= 0 && o->connect_timeout_ms >= 0 &&
          o->max_redirects >= -1 && o->retry_base_ms >= 0 &&
          o->retry_max_ms >= 0 && o->low_speed_limit >= 0 &&
-         o->low_speed_time >= 0 && o->rate_per_host >= 0 &&
-         o->rate_per_host <= 1e6 && (!o->n_headers || o->headers) &&
-         o->http_version >= UVF_HTTP_AUTO &&
+         o->low_speed_time >= 0 &&
+         (o->rate_per_host == 0 ||
+          (o->rate_per_host >= 0.001 && o->rate_per_host <= 1e6)) &&
+         o->max_body <= INT64_MAX && o->idle_timeout_ms >= 0 &&
+         (!o->n_headers || o->headers) && o->http_version >= UVF_HTTP_AUTO &&
          o->http_version <= UVF_HTTP_2_PRIOR && o->max_streams >= 1 &&
          o->max_streams <= 65535;
+}
+
+/* A full-size copy of the caller's options, whatever header it was built
+ * with: fields its struct does not have keep their defaults. */
+int uvf__options_read(uvf_options *dst, const uvf_options *src) {
+  if (!src || src->size < OPTIONS_MIN)
+    return UVF_EINVAL;
+  defaults(dst);
+  memcpy(dst, src, min_size(src->size, sizeof(*dst)));
+  dst->size = sizeof(*dst);
+  return check_options(dst) ? 0 : UVF_EINVAL;
+}
+
+static int callbacks_read(uvf_callbacks *dst, const uvf_callbacks *src) {
+  if (!src || src->size < CALLBACKS_MIN)
+    return UVF_EINVAL;
+  memset(dst, 0, sizeof(*dst));
+  memcpy(dst, src, min_size(src->size, sizeof(*dst)));
+  dst->size = sizeof(*dst);
+  return dst->on_result ? 0 : UVF_EINVAL;
 }
 
 static char *dup_or_null(const char *s, int *oom) {
@@ -65,7 +113,7 @@ static int copy_options(uvf__batch *b, const uvf_options *o) {
 }
 
 /* What a batch holds besides its libuv handles. */
-static void batch_free(uvf__batch *b) {
+void uvf__batch_free(uvf__batch *b) {
   curl_slist_free_all(b->headers);
   curl_url_cleanup(b->cu);
   free(b->user_agent);
@@ -73,9 +121,10 @@ static void batch_free(uvf__batch *b) {
   free(b);
 }
 
-/* Everything that can fail, before the batch touches an engine. */
-static int batch_alloc(uvf__batch **out, const uvf_options *o,
-                       const uvf_callbacks *cb, void *ud) {
+/* Everything that can fail, before the batch touches an engine. The
+ * options and callbacks have been read (full size, checked). */
+int uvf__batch_alloc(uvf__batch **out, const uvf_options *o,
+                     const uvf_callbacks *cb, void *ud) {
   uvf__batch *b = calloc(1, sizeof(*b));
   int rc;
   if (!b)
@@ -91,35 +140,47 @@ static int batch_alloc(uvf__batch **out, const uvf_options *o,
   uvf__list_init(&b->retry_wait);
   uvf__list_init(&b->retry_ready);
   if ((rc = copy_options(b, o)) || !(b->cu = curl_url())) {
-    batch_free(b);
+    uvf__batch_free(b);
     return rc ? rc : UVF_ENOMEM;
   }
   *out = b;
   return 0;
 }
 
+static void on_deadline(uv_timer_t *t) {
+  uvf__abort_all(t->data, UVF_EDEADLINE);
+}
+
 /* Cannot fail: timers only. */
-static void batch_attach(uvf__batch *b, uvf__engine *e) {
+void uvf__batch_attach(uvf__batch *b, uvf__engine *e) {
   b->e = e;
   uvf__retry_init(b);
   uvf__polite_init(b);
+  uv_timer_init(e->loop, &b->deadline_timer);
+  b->deadline_timer.data = b;
+  b->open_handles++;
+  if (b->deadline_ms > 0)
+    uv_timer_start(&b->deadline_timer, on_deadline, (uint64_t)b->deadline_ms,
+                   0);
   uvf__list_push(&e->batches, &b->engine_link);
 }
 
-int uvf_fetcher_new(uvf_fetcher **out, uv_loop_t *loop, const uvf_options *o,
-                    const uvf_callbacks *cb, void *ud) {
+int uvf_fetcher_new(uvf_fetcher **out, uv_loop_t *loop, const uvf_options *opts,
+                    const uvf_callbacks *cbs, void *ud) {
   uvf__engine *e;
   uvf__batch *b;
+  uvf_options o;
+  uvf_callbacks cb;
   int rc;
-  if (!out || !loop || !o || !cb || !cb->on_result || !check_options(o))
+  if (!out || !loop || uvf__options_read(&o, opts) || callbacks_read(&cb, cbs))
     return UVF_EINVAL;
-  if ((rc = batch_alloc(&b, o, cb, ud)))
+  if ((rc = uvf__batch_alloc(&b, &o, &cb, ud)))
     return rc;
-  if ((rc = uvf__engine_new(&e, loop, o))) { /* none of its handles left */
-    batch_free(b);
+  if ((rc = uvf__engine_new(&e, loop, &o))) { /* none of its handles left */
+    uvf__batch_free(b);
     return rc;
   }
-  batch_attach(b, e);
+  uvf__batch_attach(b, e);
   b->owns_engine = 1;
   uvf__batch_kick(b); /* it starts on the next loop iteration */
   *out = b;
@@ -142,6 +203,7 @@ int uvf__batch_set_state(uvf__batch *b, int state) {
   if (state == UVF__CLOSED) {
     uv_close((uv_handle_t *)&b->retry_timer, on_batch_handle_close);
     uv_close((uv_handle_t *)&b->polite_timer, on_batch_handle_close);
+    uv_close((uv_handle_t *)&b->deadline_timer, on_batch_handle_close);
   }
   return was;
 }
@@ -165,7 +227,9 @@ static void on_batch_handle_close(uv_handle_t *h) {
     if (x->b == b)
       x->b = NULL;
   }
-  batch_free(b);
+  if (b->on_freed)
+    b->on_freed(b->ud);
+  uvf__batch_free(b);
   uvf__engine_handle_closed(e);
 }
 
@@ -220,12 +284,13 @@ int uvf_abort(uvf_fetcher *b, uvf_err kind) {
   return 0;
 }
 
-void uvf_get_stats(const uvf_fetcher *b, uvf_stats *s) {
+void uvf_get_stats_size(const uvf_fetcher *b, uvf_stats *s, size_t size) {
   if (b && s)
-    *s = b->st;
+    memcpy(s, &b->st, min_size(size, sizeof(b->st)));
 }
 
-void uvf__deliver(uvf__batch *b, const uvf_result *r) {
+void uvf__deliver(uvf__batch *b, uvf_result *r) {
+  r->size = sizeof(*r);
   b->st.done++;
   b->st.bytes += r->bytes;
   if (r->ok)
@@ -239,10 +304,12 @@ void uvf__deliver(uvf__batch *b, const uvf_result *r) {
 void uvf_fetcher_close(uvf_fetcher *b, void (*close_cb)(void *ud)) {
   if (!b || b->state >= UVF__CLOSING)
     return;
-  if (b->e->in_curl)
-    b->state = UVF__CLOSING; /* the abort waits for the teardown */
-  else
-    uvf__batch_set_state(b, UVF__CLOSING);
+  if (b->e->in_curl) {
+    b->state = UVF__CLOSING; /* the abort waits for the loop */
+    uvf__batch_kick(b);
+  } else {
+    uvf__batch_set_state(b, b->owns_engine ? UVF__CLOSING : UVF__CLOSED);
+  }
   if (b->owns_engine)
     uvf__engine_close(b->e, close_cb, b->ud);
 }

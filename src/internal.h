@@ -203,6 +203,9 @@ struct uvf_fetcher {
   uvf__engine *e;
   int state;       /* enum uvf__batch_state */
   int owns_engine; /* uvf_fetcher_new() made the engine for this batch */
+  void (*on_freed)(void *ud); /* the batch's memory is gone (client calls) */
+  long deadline_ms;           /* from the start; 0 = none */
+  uv_timer_t deadline_timer;
   uvf_options o;
   uvf_callbacks cb;
   void *ud;
@@ -237,6 +240,12 @@ struct uvf_fetcher {
   unsigned char admit_due; /* run admission from the idle callback */
   unsigned char admitting; /* admission loop on the stack */
 };
+
+/* results.c */
+int uvf__result_copy(uvf_result *dst, const uvf_result *src);
+uvf_result *uvf__result_dup(const uvf_result *src);
+uvf_results *uvf__results_new(size_t n);
+uvf_result *uvf__results_at(uvf_results *rs, size_t i);
 
 /* error.c */
 uvf_err uvf__kind_from_curl(CURLcode rc, int redirected);
@@ -305,7 +314,12 @@ uvf__url *uvf__retry_pop(uvf__batch *b);
 void uvf__retry_collect(uvf__batch *b, uvf__link *to);
 
 /* fetcher.c */
-void uvf__deliver(uvf__batch *b, const uvf_result *r);
+int uvf__options_read(uvf_options *dst, const uvf_options *src);
+int uvf__batch_alloc(uvf__batch **out, const uvf_options *o,
+                     const uvf_callbacks *cb, void *ud);
+void uvf__batch_attach(uvf__batch *b, uvf__engine *e);
+void uvf__batch_free(uvf__batch *b);
+void uvf__deliver(uvf__batch *b, uvf_result *r);
 int uvf__batch_set_state(uvf__batch *b, int state);
 void uvf__batch_kick(uvf__batch *b);
 void uvf__batch_handle_closed(uvf__batch *b);

@@ -242,19 +242,13 @@ curl_socket_t uvf__open_socket(void *clientp, curlsocktype purpose,
 }
 
 /* CURLOPT_CLOSESOCKETFUNCTION, with the engine: libcurl keeps it from the
- * transfer that opened the connection. */
+ * transfer that opened the connection. Connections end politely (FIN),
+ * also at teardown: a reset would show up at the server as an error. */
 int uvf__close_socket(void *clientp, curl_socket_t fd) {
   uvf__engine *e = clientp;
   uvf__poll *p = poll_get(e, fd);
   if (p)
     poll_close(p);
-  if (e->state != UVF__ENGINE_RUNNING && p && p->conn) {
-    /* Only idle keep-alive connections are left at teardown. Closing them
-     * with a reset leaves no TIME_WAIT socket behind: 10,000 of those make
-     * every later connect() on the machine search hard for a free port. */
-    struct linger l = {1, 0};
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
-  }
   return close(fd);
 }
 

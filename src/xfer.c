@@ -164,6 +164,7 @@ static int batch_setup(uvf__xfer *x, uvf__batch *b) {
     rc = uvf__tls_setup(x, easy, o->insecure);
   SET(CURLOPT_HTTP_VERSION, http_version(o->http_version));
   SET(CURLOPT_BUFFERSIZE, uvf__buffer_size(o));
+  SET(CURLOPT_MAXAGE_CONN, (o->idle_timeout_ms + 999) / 1000);
   if (rc != CURLE_OK)
     return UVF_EBACKEND;
   x->b = b;

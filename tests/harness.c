@@ -115,3 +115,45 @@ void free_urls(char **u, size_t n) {
     free(u[i]);
   free(u);
 }
+
+uvf_callbacks cbs(int (*next)(void *, const char **, uint64_t *),
+                  void (*on_start)(void *, uint64_t, uint64_t),
+                  int (*on_body)(void *, uint64_t, const char *, size_t),
+                  void (*on_result)(void *, const uvf_result *),
+                  void (*on_done)(void *)) {
+  uvf_callbacks cb;
+  uvf_callbacks_init(&cb);
+  cb.next = next;
+  cb.on_start = on_start;
+  cb.on_body = on_body;
+  cb.on_result = on_result;
+  cb.on_done = on_done;
+  return cb;
+}
+
+typedef struct fetched {
+  uvf_results *rs;
+  uvf_result r[];
+} fetched;
+
+uvf_result *fetch_urls(char **urls, size_t n, const uvf_options *o,
+                       long deadline_ms) {
+  uvf_results *rs = NULL;
+  fetched *f;
+  size_t i;
+  ASSERT_EQ(uvf_fetch_all((const char *const *)urls, n, o, deadline_ms, &rs),
+            UVF_OK);
+  ASSERT_EQ(uvf_results_count(rs), n);
+  f = malloc(sizeof(*f) + (n ? n : 1) * sizeof(uvf_result));
+  ASSERT(f);
+  f->rs = rs;
+  for (i = 0; i < n; i++)
+    f->r[i] = *uvf_results_get(rs, i);
+  return f->r;
+}
+
+void results_done(uvf_result *r) {
+  fetched *f = (fetched *)((char *)r - offsetof(fetched, r));
+  uvf_results_free(&f->rs);
+  free(f);
+}

@@ -45,6 +45,24 @@
            b_ ? b_ : "(null)");                                                \
   } while (0)
 
+#include <uv.h>
+
+#include "uvfetch.h"
+
+/* Callbacks in the order of uvf_callbacks, with its size filled in. */
+uvf_callbacks cbs(int (*next)(void *, const char **, uint64_t *),
+                  void (*on_start)(void *, uint64_t, uint64_t),
+                  int (*on_body)(void *, uint64_t, const char *, size_t),
+                  void (*on_result)(void *, const uvf_result *),
+                  void (*on_done)(void *));
+
+/* uvf_fetch_all's results as an array of n structs (copies of the
+ * library's, whose strings stay valid until results_done()). Fails the
+ * test if the call does not return UVF_OK. */
+uvf_result *fetch_urls(char **urls, size_t n, const uvf_options *o,
+                       long deadline_ms);
+void results_done(uvf_result *r);
+
 typedef struct test_entry {
   const char *name;
   void (*fn)(void);

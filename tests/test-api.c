@@ -24,10 +24,7 @@ static char *urlf(const char *fmt, ...) {
 
 static uvf_result *fetch(char **urls, size_t n, const uvf_options *o,
                          long deadline_ms) {
-  uvf_result *r = calloc(n ? n : 1, sizeof(*r));
-  ASSERT_EQ(uvf_fetch_all((const char *const *)urls, n, o, deadline_ms, r),
-            UVF_OK);
-  return r;
+  return fetch_urls(urls, n, o, deadline_ms);
 }
 
 /* One URL through the blocking call; the caller frees with done1(). */
@@ -36,10 +33,7 @@ static uvf_result *fetch1(const char *url, const uvf_options *o) {
   return fetch(u, 1, o, 0);
 }
 
-static void done1(uvf_result *r) {
-  uvf_results_free(r, 1);
-  free(r);
-}
+static void done1(uvf_result *r) { results_done(r); }
 
 static void expect_kind(const char *url, const uvf_options *o, uvf_err k) {
   uvf_result *r = fetch1(url, o);
@@ -114,8 +108,7 @@ TEST_IMPL(thousand_urls_at_n50_one_record_each_and_peak_bounded) {
   ASSERT_EQ(stats_field("requests"), n);
   ASSERT_LE(stats_field("peak_in_flight"), 50);
   ASSERT_LE(40, stats_field("peak_in_flight")); /* the cap was used */
-  uvf_results_free(r, n);
-  free(r);
+  results_done(r);
   free_urls(u, n);
   ts_stop(&srv);
 }
@@ -142,8 +135,7 @@ TEST_IMPL(cap_holds_across_shards_at_n300) {
   ASSERT_EQ(stats_field("requests"), n);
   ASSERT_LE(stats_field("peak_in_flight"), 300);
   ASSERT_LE(65, stats_field("peak_in_flight")); /* more than one shard's */
-  uvf_results_free(r, n);
-  free(r);
+  results_done(r);
   free_urls(u, n);
   ts_stop(&srv);
 }
@@ -173,8 +165,7 @@ TEST_IMPL(per_host_cap_holds_across_loopback_hosts) {
   }
   ASSERT_LE(json_int(s, "peak_in_flight"), 15);
   free(s);
-  uvf_results_free(r, n);
-  free(r);
+  results_done(r);
   free_urls(u, n);
   ts_stop(&srv);
 }
@@ -199,8 +190,7 @@ TEST_IMPL(busy_host_does_not_hold_back_other_hosts) {
     if (r[i].time_queued > 0.3)
       FAIL("index %zu waited %.3f s behind the busy host", i, r[i].time_queued);
   }
-  uvf_results_free(r, n);
-  free(r);
+  results_done(r);
   free_urls(u, n);
   ts_stop(&srv);
 }
@@ -270,7 +260,7 @@ static void ar_finish(async_run *a, size_t expected_results) {
 }
 
 TEST_IMPL(async_api_on_caller_loop_closes_clean) {
-  uvf_callbacks cb = {NULL, NULL, NULL, ar_result, ar_done};
+  uvf_callbacks cb = cbs(NULL, NULL, NULL, ar_result, ar_done);
   uvf_options o;
   async_run a;
   size_t i;
@@ -293,7 +283,7 @@ TEST_IMPL(async_api_on_caller_loop_closes_clean) {
 }
 
 TEST_IMPL(source_is_read_only_as_slots_free_up) {
-  uvf_callbacks cb = {ar_next, NULL, NULL, ar_result, ar_done};
+  uvf_callbacks cb = cbs(ar_next, NULL, NULL, ar_result, ar_done);
   uvf_options o;
   async_run a;
   ts_start(&srv, NULL);
@@ -315,7 +305,7 @@ static void on_abort_timer(uv_timer_t *t) {
 }
 
 TEST_IMPL(abort_ends_in_flight_and_queued_urls_as_aborted) {
-  uvf_callbacks cb = {ar_next, NULL, NULL, ar_result, ar_done};
+  uvf_callbacks cb = cbs(ar_next, NULL, NULL, ar_result, ar_done);
   uvf_options o;
   async_run a;
   ts_start(&srv, NULL);
@@ -343,7 +333,7 @@ static int abort_next(void *ud, const char **url, uint64_t *tag) {
 }
 
 TEST_IMPL(abort_from_the_source_drops_the_url_it_returns) {
-  uvf_callbacks cb = {abort_next, NULL, NULL, ar_result, ar_done};
+  uvf_callbacks cb = cbs(abort_next, NULL, NULL, ar_result, ar_done);
   uvf_options o;
   async_run a;
   ts_start(&srv, NULL);
@@ -366,7 +356,7 @@ static int close_on_body(void *ud, uint64_t index, const char *d, size_t n) {
 static void count_done(void *ud) { ((async_run *)ud)->done++; }
 
 TEST_IMPL(close_from_on_body_still_gives_every_index_a_result) {
-  uvf_callbacks cb = {ar_next, NULL, close_on_body, ar_result, count_done};
+  uvf_callbacks cb = cbs(ar_next, NULL, close_on_body, ar_result, count_done);
   uvf_options o;
   async_run a;
   ts_start(&srv, NULL);
@@ -395,8 +385,7 @@ TEST_IMPL(kept_body_never_carries_a_previous_body) {
   ASSERT(r[1].ok);
   ASSERT_EQ(r[1].bytes, 0);
   ASSERT_STR_EQ(r[1].body, "");
-  uvf_results_free(r, 2);
-  free(r);
+  results_done(r);
   free(u[0]);
   free(u[1]);
   ts_stop(&srv);
@@ -422,8 +411,7 @@ TEST_IMPL(blocking_call_honours_its_deadline) {
     ASSERT_EQ(r[i].error, UVF_EDEADLINE);
     ASSERT_STR_EQ(r[i].url, u[i]);
   }
-  uvf_results_free(r, n);
-  free(r);
+  results_done(r);
   free_urls(u, n);
   ts_stop(&srv);
 }
@@ -558,8 +546,7 @@ TEST_IMPL(failing_urls_do_not_stop_the_batch) {
     if (i % 4 == 0)
       ASSERT_EQ(r[i].bytes, i);
   }
-  uvf_results_free(r, n);
-  free(r);
+  results_done(r);
   free_urls(u, n);
   ts_stop(&srv);
 }
@@ -660,7 +647,7 @@ static void pr_result(void *ud, const uvf_result *r) {
 }
 
 TEST_IMPL(pause_stops_admission_until_resume) {
-  uvf_callbacks cb = {ar_next, pr_start, NULL, pr_result, ar_done};
+  uvf_callbacks cb = cbs(ar_next, pr_start, NULL, pr_result, ar_done);
   uvf_options o;
   pause_run p;
   ts_start(&srv, NULL);
@@ -704,8 +691,7 @@ TEST_IMPL(timeouts_during_connect_at_scale_end_as_timeout) {
         FAIL("index %zu: %s: %s", i, uvf_err_name(r[i].error), r[i].message);
       kinds[-r[i].error]++;
     }
-    uvf_results_free(r, n);
-    free(r);
+    results_done(r);
   }
   ASSERT(kinds[-UVF_ETIMEOUT] > 0); /* the case under test did happen */
   free_urls(u, n);
@@ -745,7 +731,7 @@ static void dr_drain(uv_timer_t *t) {
 }
 
 TEST_IMPL(drain_lets_transfers_finish_and_starts_no_other) {
-  uvf_callbacks cb = {ar_next, dr_start, NULL, ar_result, ar_done};
+  uvf_callbacks cb = cbs(ar_next, dr_start, NULL, ar_result, ar_done);
   uvf_options o;
   drain_run d;
   ts_start(&srv, NULL);
@@ -780,7 +766,7 @@ TEST_IMPL(every_kind_has_a_name_and_text) {
 }
 
 TEST_IMPL(bad_arguments_are_refused_without_callbacks) {
-  uvf_callbacks cb = {NULL, NULL, NULL, NULL, NULL};
+  uvf_callbacks cb = cbs(NULL, NULL, NULL, NULL, NULL);
   uvf_options o;
   uvf_fetcher *f = NULL;
   uv_loop_t loop;
@@ -888,8 +874,7 @@ TEST_IMPL(retry_budget_stops_a_retry_storm) {
   ASSERT_LE(retries, 20);
   ASSERT_LE(10, retries);
   ASSERT_EQ(stats_field("requests"), n + retries);
-  uvf_results_free(r, n);
-  free(r);
+  results_done(r);
   free_urls(u, n);
   ts_stop(&srv);
 }
@@ -908,8 +893,7 @@ TEST_IMPL(abort_ends_urls_waiting_for_a_retry) {
     ASSERT_EQ(r[i].error, UVF_EDEADLINE);
     ASSERT(r[i].attempts >= 1);
   }
-  uvf_results_free(r, n);
-  free(r);
+  results_done(r);
   free_urls(u, n);
   ts_stop(&srv);
 }
@@ -972,8 +956,7 @@ TEST_IMPL(rate_spaces_requests_per_host) {
     ASSERT(r[i].ok);
   ASSERT_LE(430, ms);
   ASSERT_LE(ms, 850);
-  uvf_results_free(r, n);
-  free(r);
+  results_done(r);
   free_urls(u, n);
   ts_stop(&srv);
 }
@@ -995,8 +978,7 @@ TEST_IMPL(retry_after_pauses_the_whole_host) {
   if (r[1].time_queued < 0.8)
     FAIL("second URL started %.3f s after its index, during the pause",
          r[1].time_queued);
-  uvf_results_free(r, 2);
-  free(r);
+  results_done(r);
   free(u[0]);
   free(u[1]);
   ts_stop(&srv);
@@ -1025,8 +1007,7 @@ TEST_IMPL(misbehaving_servers_end_as_protocol_and_spare_the_batch) {
       ASSERT_EQ(r[i].bytes, 10 + (i + 1) / 2);
   }
   ASSERT_EQ(r[6].bytes, 3); /* 10,000 header lines, then the body */
-  uvf_results_free(r, n);
-  free(r);
+  results_done(r);
   free_urls(u, n);
   ts_stop(&srv);
 }

@@ -62,7 +62,7 @@ static char **named_urls(size_t n) {
 /* Fetches n distinct names at N = n; returns the most lookups at once. */
 static int most_lookups_at_once(size_t n, unsigned max_lookups) {
   char **u = named_urls(n);
-  uvf_result *r = calloc(n, sizeof(*r));
+  uvf_result *r;
   uvf_options o;
   size_t i;
   atomic_store(&most_looking, 0);
@@ -70,13 +70,12 @@ static int most_lookups_at_once(size_t n, unsigned max_lookups) {
   uvf_options_init(&o);
   o.max_in_flight = (unsigned)n;
   o.max_lookups = max_lookups;
-  ASSERT_EQ(uvf_fetch_all((const char *const *)u, n, &o, 0, r), UVF_OK);
+  r = fetch_urls(u, n, &o, 0);
   for (i = 0; i < n; i++)
     if (!r[i].ok)
       FAIL("%s: %s", u[i], r[i].message);
   ASSERT_EQ(atomic_load(&lookups), n); /* each name was looked up */
-  uvf_results_free(r, n);
-  free(r);
+  results_done(r);
   free_urls(u, n);
   return atomic_load(&most_looking);
 }
@@ -144,7 +143,7 @@ static void or_result(void *ud, const uvf_result *r) {
 
 /* Lookups waiting for a slot hold back no URL with an IP address. */
 TEST_IMPL(addresses_never_wait_for_a_lookup_slot) {
-  uvf_callbacks cb = {NULL, NULL, NULL, or_result, NULL};
+  uvf_callbacks cb = cbs(NULL, NULL, NULL, or_result, NULL);
   uvf_options o;
   lk_run run;
   size_t i;
@@ -180,7 +179,7 @@ static void count_result(void *ud, const uvf_result *r) {
 /* URLs waiting for a lookup slot hold one of the N slots, no socket and
  * no host slot; an abort ends each with one result. */
 TEST_IMPL(abort_ends_urls_waiting_for_a_lookup) {
-  uvf_callbacks cb = {NULL, NULL, NULL, count_result, NULL};
+  uvf_callbacks cb = cbs(NULL, NULL, NULL, count_result, NULL);
   uv_timer_t timer;
   uvf_options o;
   lk_run run;
@@ -225,7 +224,7 @@ static void rr_result(void *ud, const uvf_result *r) {
 
 /* A URL that waited for a lookup slot still keeps its host's rate. */
 TEST_IMPL(urls_waiting_for_a_lookup_keep_the_host_rate) {
-  uvf_callbacks cb = {NULL, rr_start, NULL, rr_result, NULL};
+  uvf_callbacks cb = cbs(NULL, rr_start, NULL, rr_result, NULL);
   uvf_options o;
   lk_run run;
   size_t i;

@@ -550,7 +550,7 @@ static int start_fetcher(cli *c) {
   uvf_callbacks cb;
   int rc;
 
-  memset(&cb, 0, sizeof(cb));
+  uvf_callbacks_init(&cb);
   cb.next = cb_next;
   cb.on_result = cb_result;
   cb.on_done = cb_done;

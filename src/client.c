@@ -1,0 +1,588 @@
+/* The long-lived client: an engine on a loop of its own, run by a thread
+ * the client owns, and calls (batches) handed to it from any thread.
+ *
+ * Threads meet only here. A caller thread touches a call's shared part
+ * under the call's lock, then, to wake the loop, puts the call on the
+ * client's list of calls with news (under the client's lock, always taken
+ * second) and sends the async handle. The loop thread owns the engine and
+ * every batch; it moves news into the batch (URLs, end of input, cancel)
+ * and results out of it. A call lives while the caller holds it or its
+ * batch is alive on the loop (two references). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* News for the loop, as bits of uvf_call.news. */
+enum { NEWS_START = 1, NEWS_INPUT = 2, NEWS_CANCEL = 4 };
+
+typedef struct pending {
+  uvf__link link;
+  uint64_t index, tag;
+  char url[];
+} pending;
+
+typedef struct queued {
+  uvf__link link;
+  uvf_result *r;
+} queued;
+
+struct uvf_client {
+  uv_loop_t loop;
+  uv_thread_t thread;
+  uv_async_t wake;
+  uvf__engine *e;
+  uvf_options o; /* defaults of calls; strings owned (see opts_own) */
+  char **strings;
+  size_t nstrings;
+  uv_mutex_t lock;
+  uvf__link news;  /* calls with news for the loop */
+  int closing;     /* uvf_client_free() began */
+  int cancel_all;  /* uvf_client_cancel_all() asked */
+  uvf__link calls; /* loop thread: calls with a live batch */
+};
+
+struct uvf_call {
+  uv_mutex_t lock;
+  uv_cond_t cond;
+  uvf_client *c; /* NULL once the loop has let go of the call */
+  uvf__batch *b; /* the loop thread's */
+  uvf__link news_link;
+  uvf__link live_link; /* loop thread: in client->calls */
+  unsigned news;
+  int refs;
+  int efd;
+  /* caller's side, under lock */
+  uvf__link input;  /* pending URLs */
+  uvf__link output; /* finished results */
+  uint64_t submitted, taken, window;
+  int input_ended, cancelled, done;
+  /* uvf_call_fetch_all: results go straight here, by index */
+  const char *const *urls;
+  size_t n, next;
+  uvf_results *collect;
+  int oom;
+};
+
+/* ---- options the client keeps ---- */
+
+static const char *keep(uvf_client *c, const char *s) {
+  char **grown, *d;
+  if (!s)
+    return NULL;
+  if (!(grown = realloc(c->strings, (c->nstrings + 1) * sizeof(*grown))))
+    return NULL;
+  c->strings = grown;
+  if (!(d = strdup(s)))
+    return NULL;
+  return c->strings[c->nstrings++] = d;
+}
+
+/* A deep copy of the caller's options, for calls made without any. */
+static int opts_own(uvf_client *c, const uvf_options *src) {
+  const char **h = NULL;
+  size_t i;
+  int rc = uvf__options_read(&c->o, src);
+  if (rc)
+    return rc;
+  if (c->o.n_headers && !(h = calloc(c->o.n_headers, sizeof(*h))))
+    return UVF_ENOMEM;
+  for (i = 0; i < c->o.n_headers; i++)
+    if (!(h[i] = keep(c, src->headers[i])))
+      rc = UVF_ENOMEM;
+  c->o.headers = h;
+  if ((src->user_agent && !(c->o.user_agent = keep(c, src->user_agent))) ||
+      (src->accept_encoding &&
+       !(c->o.accept_encoding = keep(c, src->accept_encoding))) ||
+      (src->ca_file && !(c->o.ca_file = keep(c, src->ca_file))) ||
+      (src->ca_path && !(c->o.ca_path = keep(c, src->ca_path))))
+    rc = UVF_ENOMEM;
+  return rc;
+}
+
+static void opts_free(uvf_client *c) {
+  size_t i;
+  for (i = 0; i < c->nstrings; i++)
+    free(c->strings[i]);
+  free(c->strings);
+  free((void *)c->o.headers);
+}
+
+/* ---- calls: shared part ---- */
+
+static void call_free_now(uvf_call *call) {
+  uvf__link *l;
+  while ((l = uvf__list_pop(&call->input)))
+    free(UVF__CONTAINER(l, pending, link));
+  while ((l = uvf__list_pop(&call->output))) {
+    queued *q = UVF__CONTAINER(l, queued, link);
+    uvf_result_free(q->r);
+    free(q);
+  }
+  if (call->efd >= 0)
+    close(call->efd);
+  uv_cond_destroy(&call->cond);
+  uv_mutex_destroy(&call->lock);
+  free(call);
+}
+
+/* Drops one reference, under the call's lock, which it releases. */
+static void call_unref_unlock(uvf_call *call) {
+  int last = --call->refs == 0;
+  uv_mutex_unlock(&call->lock);
+  if (last)
+    call_free_now(call);
+}
+
+/* Tells the loop about a call; under the call's lock. A call may start
+ * only while the client is not closing: checked in the same critical
+ * section that hands the news over, so the loop sees the start before it
+ * sees the close. */
+static int post(uvf_call *call, unsigned news) {
+  uvf_client *c = call->c;
+  int rc = 0;
+  if (!c)
+    return UVF_ESTATE;
+  uv_mutex_lock(&c->lock);
+  if ((news & NEWS_START) && c->closing) {
+    rc = UVF_ESTATE;
+  } else {
+    call->news |= news;
+    if (!uvf__linked(&call->news_link))
+      uvf__list_push(&c->news, &call->news_link);
+  }
+  uv_mutex_unlock(&c->lock);
+  if (!rc)
+    uv_async_send(&c->wake);
+  return rc;
+}
+
+static void eventfd_set(uvf_call *call, int on) {
+  uint64_t one = 1;
+  ssize_t n;
+  if (on)
+    n = write(call->efd, &one, sizeof(one));
+  else
+    n = read(call->efd, &one, sizeof(one));
+  (void)n; /* EAGAIN: already in that state */
+}
+
+/* ---- calls: the loop's side ---- */
+
+static int call_next_url(void *ud, const char **url, uint64_t *tag) {
+  uvf_call *call = ud;
+  if (call->next >= call->n)
+    return 0;
+  *tag = call->next;
+  *url = call->urls[call->next++];
+  return 1;
+}
+
+static void call_result(void *ud, const uvf_result *r) {
+  uvf_call *call = ud;
+  queued *q;
+  if (call->collect) { /* the caller waits; the array is ours till done */
+    if (uvf__result_copy(uvf__results_at(call->collect, r->index), r))
+      call->oom = 1;
+    return;
+  }
+  if (!(q = malloc(sizeof(*q))) || !(q->r = uvf__result_dup(r))) {
+    free(q); /* no way to hand this one over: the call reports it */
+    call->oom = 1;
+    return;
+  }
+  uv_mutex_lock(&call->lock);
+  if (uvf__list_empty(&call->output))
+    eventfd_set(call, 1);
+  uvf__list_push(&call->output, &q->link);
+  uv_cond_broadcast(&call->cond);
+  uv_mutex_unlock(&call->lock);
+}
+
+static void call_done(void *ud) {
+  uvf_call *call = ud;
+  uvf_fetcher_close(call->b, NULL); /* its memory goes, then call_freed */
+  uv_mutex_lock(&call->lock);
+  call->done = 1;
+  eventfd_set(call, 1);
+  uv_cond_broadcast(&call->cond);
+  uv_mutex_unlock(&call->lock);
+}
+
+/* The batch's memory is gone: the loop lets go of the call. */
+static void call_freed(void *ud) {
+  uvf_call *call = ud;
+  uvf__list_remove(&call->live_link);
+  uv_mutex_lock(&call->lock);
+  call->b = NULL;
+  call->c = NULL;
+  call_unref_unlock(call);
+}
+
+/* A URL the batch would not take (it was cancelled or is closing) still
+ * gets its one result. */
+static void refused(uvf_call *call, const pending *p) {
+  uvf_result r;
+  memset(&r, 0, sizeof(r));
+  r.size = sizeof(r);
+  r.index = p->index;
+  r.tag = p->tag;
+  r.url = p->url;
+  r.error = UVF_EABORTED;
+  r.message = uvf_strerror(UVF_EABORTED);
+  call_result(call, &r);
+}
+
+/* Moves what the caller submitted into the batch, in order, so indexes
+ * match; then the end of input, then a cancel. */
+static void call_news(uvf_call *call, unsigned news) {
+  uvf__link in, *l;
+  int ended, cancelled;
+  uvf__list_init(&in);
+  uv_mutex_lock(&call->lock);
+  uvf__list_splice(&in, &call->input);
+  ended = call->input_ended;
+  cancelled = call->cancelled;
+  uv_mutex_unlock(&call->lock);
+  if (news & NEWS_START)
+    uvf__batch_attach(call->b, call->c->e);
+  if (call->urls)
+    call->b->cb.next = call_next_url; /* uvf_call_fetch_all */
+  while ((l = uvf__list_pop(&in))) {
+    pending *p = UVF__CONTAINER(l, pending, link);
+    if (uvf_submit(call->b, p->url, p->tag, NULL) != 0)
+      refused(call, p);
+    free(p);
+  }
+  if (ended && !call->urls)
+    uvf_end_input(call->b);
+  if (cancelled)
+    uvf_abort(call->b, UVF_EABORTED);
+  uvf__batch_kick(call->b);
+}
+
+static void on_engine_closed(void *ud) {
+  uvf_client *c = ud;
+  uv_close((uv_handle_t *)&c->wake, NULL);
+}
+
+static void on_wake(uv_async_t *h) {
+  uvf_client *c = h->data;
+  uvf__link news, *l;
+  int closing, cancel_all;
+  uvf__list_init(&news);
+  uv_mutex_lock(&c->lock);
+  uvf__list_splice(&news, &c->news);
+  closing = c->closing;
+  cancel_all = c->cancel_all;
+  c->cancel_all = 0;
+  uv_mutex_unlock(&c->lock);
+  while ((l = uvf__list_pop(&news))) {
+    uvf_call *call = UVF__CONTAINER(l, uvf_call, news_link);
+    unsigned n;
+    uv_mutex_lock(&call->lock);
+    n = call->news;
+    call->news = 0;
+    uv_mutex_unlock(&call->lock);
+    if (n & NEWS_START)
+      uvf__list_push(&c->calls, &call->live_link);
+    call_news(call, n);
+  }
+  if (cancel_all || closing)
+    UVF__LIST_FOREACH(l, &c->calls) {
+      uvf_abort(UVF__CONTAINER(l, uvf_call, live_link)->b, UVF_EABORTED);
+    }
+  if (closing)
+    uvf__engine_close(c->e, on_engine_closed, c);
+}
+
+static void loop_main(void *arg) {
+  uvf_client *c = arg;
+  uv_run(&c->loop, UV_RUN_DEFAULT);
+}
+
+/* ---- the client ---- */
+
+int uvf_client_new(uvf_client **out, const uvf_options *o) {
+  uvf_client *c;
+  int rc;
+  if (!out)
+    return UVF_EINVAL;
+  if (!(c = calloc(1, sizeof(*c))))
+    return UVF_ENOMEM;
+  uvf__list_init(&c->news);
+  uvf__list_init(&c->calls);
+  if ((rc = opts_own(c, o)) ||
+      (rc = uv_loop_init(&c->loop) ? UVF_EBACKEND : 0)) {
+    opts_free(c);
+    free(c);
+    return rc;
+  }
+  if ((rc = uvf__engine_new(&c->e, &c->loop, &c->o))) {
+    uv_loop_close(&c->loop);
+    opts_free(c);
+    free(c);
+    return rc;
+  }
+  uv_mutex_init(&c->lock);
+  uv_async_init(&c->loop, &c->wake, on_wake);
+  c->wake.data = c;
+  if (uv_thread_create(&c->thread, loop_main, c) != 0) {
+    c->closing = 1;
+    uvf__engine_close(c->e, on_engine_closed, c);
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&c->loop);
+    uv_mutex_destroy(&c->lock);
+    opts_free(c);
+    free(c);
+    return UVF_EBACKEND;
+  }
+  *out = c;
+  return 0;
+}
+
+void uvf_client_free(uvf_client **pc) {
+  uvf_client *c = pc ? *pc : NULL;
+  if (!c)
+    return;
+  uv_mutex_lock(&c->lock);
+  c->closing = 1;
+  uv_mutex_unlock(&c->lock);
+  uv_async_send(&c->wake);
+  uv_thread_join(&c->thread);
+  uv_loop_close(&c->loop);
+  uv_mutex_destroy(&c->lock);
+  opts_free(c);
+  free(c);
+  *pc = NULL;
+}
+
+int uvf_client_cancel_all(uvf_client *c) {
+  if (!c)
+    return UVF_EINVAL;
+  uv_mutex_lock(&c->lock);
+  c->cancel_all = 1;
+  uv_mutex_unlock(&c->lock);
+  uv_async_send(&c->wake);
+  return 0;
+}
+
+/* ---- calls: the caller's side ---- */
+
+int uvf_call_start(uvf_call **out, uvf_client *c, const uvf_options *o,
+                   long deadline_ms) {
+  uvf_callbacks cb;
+  uvf_options opts;
+  uvf_call *call;
+  int rc;
+  if (!out || !c || deadline_ms < 0 || (o && uvf__options_read(&opts, o)))
+    return UVF_EINVAL;
+  if (!o)
+    opts = c->o;
+  if (!(call = calloc(1, sizeof(*call))))
+    return UVF_ENOMEM;
+  uvf_callbacks_init(&cb);
+  cb.on_result = call_result;
+  cb.on_done = call_done;
+  if ((rc = uvf__batch_alloc(&call->b, &opts, &cb, call))) {
+    free(call);
+    return rc;
+  }
+  if ((call->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+    uvf__batch_free(call->b);
+    free(call);
+    return UVF_EBACKEND;
+  }
+  call->b->deadline_ms = deadline_ms;
+  call->b->on_freed = call_freed;
+  call->window = 2 * (uint64_t)opts.max_in_flight;
+  call->c = c;
+  call->refs = 2; /* the caller's, and the loop's while the batch lives */
+  uvf__list_init(&call->news_link);
+  uvf__list_init(&call->live_link);
+  uvf__list_init(&call->input);
+  uvf__list_init(&call->output);
+  uv_mutex_init(&call->lock);
+  uv_cond_init(&call->cond);
+  uv_mutex_lock(&call->lock);
+  if ((rc = post(call, NEWS_START))) { /* the client is closing */
+    uvf__batch_free(call->b);
+    call->refs = 1;
+    call_unref_unlock(call);
+    return rc;
+  }
+  uv_mutex_unlock(&call->lock);
+  *out = call;
+  return 0;
+}
+
+static int submit_locked(uvf_call *call, const char *url, uint64_t tag,
+                         uint64_t *index) {
+  size_t len = strlen(url);
+  pending *p;
+  if (!call->c || call->input_ended || call->cancelled || call->done)
+    return UVF_ESTATE;
+  if (call->submitted - call->taken >= call->window)
+    return UVF_EAGAIN;
+  if (!(p = malloc(sizeof(*p) + len + 1)))
+    return UVF_ENOMEM;
+  memcpy(p->url, url, len + 1);
+  p->tag = tag;
+  p->index = call->submitted++;
+  uvf__list_push(&call->input, &p->link);
+  if (index)
+    *index = p->index;
+  post(call, NEWS_INPUT);
+  return 0;
+}
+
+int uvf_call_submit(uvf_call *call, const char *url, uint64_t tag,
+                    uint64_t *index) {
+  int rc;
+  if (!call || !url)
+    return UVF_EINVAL;
+  uv_mutex_lock(&call->lock);
+  rc = call->urls ? UVF_ESTATE : submit_locked(call, url, tag, index);
+  uv_mutex_unlock(&call->lock);
+  return rc;
+}
+
+int uvf_call_end_input(uvf_call *call) {
+  if (!call)
+    return UVF_EINVAL;
+  uv_mutex_lock(&call->lock);
+  if (!call->input_ended) {
+    call->input_ended = 1;
+    post(call, NEWS_INPUT);
+  }
+  uv_mutex_unlock(&call->lock);
+  return 0;
+}
+
+int uvf_call_cancel(uvf_call *call) {
+  if (!call)
+    return UVF_EINVAL;
+  uv_mutex_lock(&call->lock);
+  if (!call->cancelled && !call->done) {
+    call->cancelled = 1;
+    post(call, NEWS_CANCEL);
+  }
+  uv_mutex_unlock(&call->lock);
+  return 0;
+}
+
+int uvf_call_fd(const uvf_call *call) { return call ? call->efd : UVF_EINVAL; }
+
+/* Waits for news on the call until deadline (uv_hrtime ns; 0 = none).
+ * Returns 0, or UV_ETIMEDOUT. Under the call's lock. */
+static int wait_locked(uvf_call *call, long timeout_ms, uint64_t until) {
+  uint64_t now;
+  if (timeout_ms < 0) {
+    uv_cond_wait(&call->cond, &call->lock);
+    return 0;
+  }
+  now = uv_hrtime();
+  if (now >= until)
+    return UV_ETIMEDOUT;
+  return uv_cond_timedwait(&call->cond, &call->lock, until - now);
+}
+
+int uvf_call_next(uvf_call *call, long timeout_ms, uvf_result **r) {
+  uint64_t until =
+      uv_hrtime() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000;
+  uvf__link *l;
+  int rc = 0;
+  if (!call || !r || call->urls)
+    return UVF_EINVAL;
+  uv_mutex_lock(&call->lock);
+  while (uvf__list_empty(&call->output) && !call->done && rc == 0)
+    rc = wait_locked(call, timeout_ms, until);
+  if ((l = uvf__list_pop(&call->output))) {
+    queued *q = UVF__CONTAINER(l, queued, link);
+    *r = q->r;
+    free(q);
+    call->taken++;
+    rc = 0;
+  } else {
+    rc = call->done ? UVF_EOF : UVF_EAGAIN;
+  }
+  if (uvf__list_empty(&call->output) && !call->done)
+    eventfd_set(call, 0);
+  uv_mutex_unlock(&call->lock);
+  return rc;
+}
+
+int uvf_call_fetch_all(uvf_call *call, const char *const *urls, size_t n,
+                       uvf_results **out) {
+  uvf_results *rs;
+  size_t i;
+  int rc = 0, cancelled;
+  if (!call || (n && !urls) || !out)
+    return UVF_EINVAL;
+  if (!(rs = uvf__results_new(n)))
+    return UVF_ENOMEM;
+  uv_mutex_lock(&call->lock);
+  if (call->submitted || call->input_ended || call->urls || !call->c)
+    rc = UVF_ESTATE;
+  if (!rc) {
+    /* Read by the loop thread (the batch's next callback) while this
+     * thread waits below, so the array needs no copy. */
+    call->urls = urls;
+    call->n = n;
+    call->collect = rs;
+    call->input_ended = 1;
+    post(call, NEWS_INPUT);
+    while (!call->done)
+      uv_cond_wait(&call->cond, &call->lock);
+  }
+  cancelled = call->cancelled;
+  uv_mutex_unlock(&call->lock);
+  if (rc || call->oom) {
+    uvf_results_free(&rs);
+    return rc ? rc : UVF_ENOMEM;
+  }
+  /* What a cancel or the deadline left untaken from the array. */
+  for (i = call->next; i < n; i++) {
+    uvf_result r;
+    memset(&r, 0, sizeof(r));
+    r.index = r.tag = i;
+    r.url = urls[i];
+    r.error = cancelled ? UVF_EABORTED : UVF_EDEADLINE;
+    r.message = uvf_strerror(r.error);
+    if (uvf__result_copy(uvf__results_at(rs, i), &r)) {
+      uvf_results_free(&rs);
+      return UVF_ENOMEM;
+    }
+  }
+  *out = rs;
+  return 0;
+}
+
+void uvf_call_free(uvf_call **pcall) {
+  uvf_call *call = pcall ? *pcall : NULL;
+  if (!call)
+    return;
+  uv_mutex_lock(&call->lock);
+  if (!call->done && !call->cancelled) {
+    call->cancelled = 1;
+    post(call, NEWS_CANCEL);
+  }
+  call_unref_unlock(call);
+  *pcall = NULL;
+}
+
+int uvf_client_fetch_all(uvf_client *c, const char *const *urls, size_t n,
+                         const uvf_options *o, long deadline_ms,
+                         uvf_results **out) {
+  uvf_call *call;
+  int rc = uvf_call_start(&call, c, o, deadline_ms);
+  if (rc)
+    return rc;
+  rc = uvf_call_fetch_all(call, urls, n, out);
+  uvf_call_free(&call);
+  return rc;
+}

@@ -1,0 +1,103 @@
+/* Results the caller keeps: deep copies of what a callback saw, alone
+ * (uvf_result_free) or as the by-index array of a blocking call
+ * (uvf_results). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct uvf_results {
+  size_t n;
+  uvf_result *r;
+};
+
+static char *dup_str(const char *s) { return s ? strdup(s) : NULL; }
+
+/* Bodies are binary: copied by length, with the NUL that follows. */
+static char *dup_body(const uvf_result *r) {
+  char *b;
+  if (!r->body || !(b = malloc(r->bytes + 1)))
+    return NULL;
+  memcpy(b, r->body, r->bytes + 1);
+  return b;
+}
+
+static uvf_attempt *dup_history(const uvf_result *r) {
+  uvf_attempt *h;
+  if (!r->n_history || !(h = malloc(r->n_history * sizeof(*h))))
+    return NULL;
+  memcpy(h, r->history, r->n_history * sizeof(*h));
+  return h;
+}
+
+static void result_clear(uvf_result *r) {
+  free((char *)r->url);
+  free((char *)r->final_url);
+  free((char *)r->message);
+  free((char *)r->body);
+  free((uvf_attempt *)r->history);
+}
+
+/* Copies src with its strings into dst. Returns 0, or UVF_ENOMEM with dst
+ * holding only what fit (never a dangling pointer). */
+int uvf__result_copy(uvf_result *dst, const uvf_result *src) {
+  *dst = *src;
+  dst->size = sizeof(*dst);
+  dst->url = dup_str(src->url);
+  dst->final_url = dup_str(src->final_url);
+  dst->message = dup_str(src->message);
+  dst->body = dup_body(src);
+  dst->history = dup_history(src);
+  dst->n_history = dst->history ? src->n_history : 0;
+  if ((src->url && !dst->url) || (src->final_url && !dst->final_url) ||
+      (src->message && !dst->message) || (src->body && !dst->body) ||
+      (src->n_history && !dst->history))
+    return UVF_ENOMEM;
+  return 0;
+}
+
+uvf_result *uvf__result_dup(const uvf_result *src) {
+  uvf_result *r = malloc(sizeof(*r));
+  if (r && uvf__result_copy(r, src)) {
+    uvf_result_free(r);
+    return NULL;
+  }
+  return r;
+}
+
+void uvf_result_free(uvf_result *r) {
+  if (!r)
+    return;
+  result_clear(r);
+  free(r);
+}
+
+uvf_results *uvf__results_new(size_t n) {
+  uvf_results *rs = calloc(1, sizeof(*rs));
+  if (!rs || !(rs->r = calloc(n ? n : 1, sizeof(*rs->r)))) {
+    free(rs);
+    return NULL;
+  }
+  rs->n = n;
+  return rs;
+}
+
+uvf_result *uvf__results_at(uvf_results *rs, size_t i) { return &rs->r[i]; }
+
+size_t uvf_results_count(const uvf_results *rs) { return rs ? rs->n : 0; }
+
+const uvf_result *uvf_results_get(const uvf_results *rs, size_t i) {
+  return rs && i < rs->n ? &rs->r[i] : NULL;
+}
+
+void uvf_results_free(uvf_results **prs) {
+  uvf_results *rs = prs ? *prs : NULL;
+  size_t i;
+  if (!rs)
+    return;
+  for (i = 0; i < rs->n; i++)
+    result_clear(&rs->r[i]);
+  free(rs->r);
+  free(rs);
+  *prs = NULL;
+}
