@@ -241,16 +241,17 @@ static void refused(uvf_call *call, const pending *p) {
  * match; then the end of input, then a cancel. */
 static void call_news(uvf_call *call, unsigned news) {
   uvf__link in, *l;
-  int ended, cancelled;
+  int ended, cancelled, from_array;
   uvf__list_init(&in);
   uv_mutex_lock(&call->lock);
   uvf__list_splice(&in, &call->input);
   ended = call->input_ended;
   cancelled = call->cancelled;
+  from_array = call->urls != NULL; /* then urls, n, collect stay as they are */
   uv_mutex_unlock(&call->lock);
   if (news & NEWS_START)
     uvf__batch_attach(call->b, call->c->e);
-  if (call->urls)
+  if (from_array)
     call->b->cb.next = call_next_url; /* uvf_call_fetch_all */
   while ((l = uvf__list_pop(&in))) {
     pending *p = UVF__CONTAINER(l, pending, link);
@@ -258,7 +259,7 @@ static void call_news(uvf_call *call, unsigned news) {
       refused(call, p);
     free(p);
   }
-  if (ended && !call->urls)
+  if (ended && !from_array)
     uvf_end_input(call->b);
   if (cancelled)
     uvf_abort(call->b, UVF_EABORTED);
@@ -270,20 +271,27 @@ static void on_engine_closed(void *ud) {
   uv_close((uv_handle_t *)&c->wake, NULL);
 }
 
+/* Takes the calls with news one at a time, each under the client's lock
+ * (callers test a call's link there); once none is left, reads the
+ * client's own flags in the same critical section, so a call started
+ * before the client began to close is always seen before the close. */
 static void on_wake(uv_async_t *h) {
   uvf_client *c = h->data;
-  uvf__link news, *l;
-  int closing, cancel_all;
-  uvf__list_init(&news);
-  uv_mutex_lock(&c->lock);
-  uvf__list_splice(&news, &c->news);
-  closing = c->closing;
-  cancel_all = c->cancel_all;
-  c->cancel_all = 0;
-  uv_mutex_unlock(&c->lock);
-  while ((l = uvf__list_pop(&news))) {
-    uvf_call *call = UVF__CONTAINER(l, uvf_call, news_link);
+  int closing = 0, cancel_all = 0;
+  uvf__link *l;
+  for (;;) {
+    uvf_call *call;
     unsigned n;
+    uv_mutex_lock(&c->lock);
+    if (!(l = uvf__list_pop(&c->news))) {
+      closing = c->closing;
+      cancel_all = c->cancel_all;
+      c->cancel_all = 0;
+    }
+    uv_mutex_unlock(&c->lock);
+    if (!l)
+      break;
+    call = UVF__CONTAINER(l, uvf_call, news_link);
     uv_mutex_lock(&call->lock);
     n = call->news;
     call->news = 0;

@@ -92,6 +92,13 @@ long json_int(const char *json, const char *name) {
   return strtol(p + strlen(key), NULL, 10);
 }
 
+long ts_stat(const ts_server *s, const char *name) {
+  char *json = ts_get(s, "/stats");
+  long v = json_int(json, name);
+  free(json);
+  return v;
+}
+
 int test_main(int argc, char **argv, const test_entry *tests, size_t n) {
   size_t i;
   signal(SIGPIPE, SIG_IGN);

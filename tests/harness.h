@@ -87,6 +87,8 @@ char *ts_get(const ts_server *s, const char *path);
 void free_urls(char **u, size_t n);
 /* Reads an integer field from a flat JSON text: "name":123 */
 long json_int(const char *json, const char *name);
+/* One field of the server's /stats. */
+long ts_stat(const ts_server *s, const char *name);
 
 int test_main(int argc, char **argv, const test_entry *tests, size_t n);
 

@@ -1,0 +1,409 @@
+/* The long-lived client and its calls, from several threads, against the
+ * project's own loopback server. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static ts_server srv;
+
+static char *urlf(const char *fmt, ...) {
+  char path[512], *u;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(path, sizeof(path), fmt, ap);
+  va_end(ap);
+  if (asprintf(&u, "http://127.0.0.1:%d%s", srv.port, path) < 0)
+    FAIL("oom");
+  return u;
+}
+
+static uint64_t ms_since(uint64_t t0) { return (uv_hrtime() - t0) / 1000000; }
+
+static uvf_client *client_new(unsigned n) {
+  uvf_client *c = NULL;
+  uvf_options o;
+  uvf_options_init(&o);
+  o.max_in_flight = n;
+  ASSERT_EQ(uvf_client_new(&c, &o), UVF_OK);
+  return c;
+}
+
+TEST_IMPL(client_fetch_all_gives_one_result_per_url_by_index) {
+  uvf_client *c;
+  uvf_results *rs = NULL;
+  char *u[30];
+  size_t i;
+  ts_start(&srv, NULL);
+  for (i = 0; i < 30; i++)
+    u[i] = urlf("/delay/%zu?bytes=%zu", (30 - i) * 3, i);
+  c = client_new(10);
+  ASSERT_EQ(uvf_client_fetch_all(c, (const char *const *)u, 30, NULL, 0, &rs),
+            UVF_OK);
+  ASSERT_EQ(uvf_results_count(rs), 30);
+  for (i = 0; i < 30; i++) {
+    const uvf_result *r = uvf_results_get(rs, i);
+    ASSERT_EQ(r->index, i);
+    ASSERT_STR_EQ(r->url, u[i]);
+    ASSERT(r->ok);
+    ASSERT_EQ(r->bytes, i);
+  }
+  ASSERT_LE(ts_stat(&srv, "peak_in_flight"), 10);
+  uvf_results_free(&rs);
+  ASSERT(rs == NULL);
+  uvf_client_free(&c);
+  ASSERT(c == NULL);
+  for (i = 0; i < 30; i++)
+    free(u[i]);
+  ts_stop(&srv);
+}
+
+/* A call fed URL by URL, results taken as they come. */
+TEST_IMPL(call_streams_results_in_completion_order) {
+  uvf_client *c = client_new(4);
+  uvf_call *call;
+  uvf_result *r;
+  char *slow, *fast;
+  uint64_t idx;
+  ts_start(&srv, NULL);
+  slow = urlf("/delay/400");
+  fast = urlf("/delay/1");
+  ASSERT_EQ(uvf_call_start(&call, c, NULL, 0), UVF_OK);
+  ASSERT_EQ(uvf_call_submit(call, slow, 7, &idx), UVF_OK);
+  ASSERT_EQ(idx, 0);
+  ASSERT_EQ(uvf_call_submit(call, fast, 8, &idx), UVF_OK);
+  ASSERT_EQ(idx, 1);
+  ASSERT_EQ(uvf_call_end_input(call), UVF_OK);
+  ASSERT_EQ(uvf_call_submit(call, fast, 9, NULL), UVF_ESTATE);
+  ASSERT_EQ(uvf_call_next(call, -1, &r), UVF_OK);
+  ASSERT_EQ(r->index, 1);
+  ASSERT_EQ(r->tag, 8);
+  uvf_result_free(r);
+  ASSERT_EQ(uvf_call_next(call, 0, &r), UVF_EAGAIN); /* the slow one */
+  ASSERT_EQ(uvf_call_next(call, -1, &r), UVF_OK);
+  ASSERT_EQ(r->index, 0);
+  ASSERT(r->ok);
+  uvf_result_free(r);
+  ASSERT_EQ(uvf_call_next(call, -1, &r), UVF_EOF);
+  uvf_call_free(&call);
+  uvf_client_free(&c);
+  free(slow);
+  free(fast);
+  ts_stop(&srv);
+}
+
+/* Submitting more than the window without taking results is refused, so
+ * a caller's memory stays bounded by N, not by its input. */
+TEST_IMPL(call_submit_waits_for_the_caller_past_twice_n) {
+  uvf_client *c = client_new(3);
+  uvf_call *call;
+  uvf_result *r;
+  char *u;
+  int i, taken = 0;
+  ts_start(&srv, NULL);
+  u = urlf("/delay/1");
+  ASSERT_EQ(uvf_call_start(&call, c, NULL, 0), UVF_OK);
+  for (i = 0; i < 6; i++)
+    ASSERT_EQ(uvf_call_submit(call, u, 0, NULL), UVF_OK);
+  ASSERT_EQ(uvf_call_submit(call, u, 0, NULL), UVF_EAGAIN);
+  ASSERT_EQ(uvf_call_next(call, -1, &r), UVF_OK);
+  uvf_result_free(r);
+  ASSERT_EQ(uvf_call_submit(call, u, 0, NULL), UVF_OK);
+  uvf_call_end_input(call);
+  while (uvf_call_next(call, -1, &r) == UVF_OK) {
+    ASSERT(r->ok);
+    uvf_result_free(r);
+    taken++;
+  }
+  ASSERT_EQ(taken, 6);
+  uvf_call_free(&call);
+  uvf_client_free(&c);
+  free(u);
+  ts_stop(&srv);
+}
+
+typedef struct canceller {
+  uvf_call *call;
+  uint64_t fired_at;
+} canceller;
+
+static void *cancel_soon(void *arg) {
+  canceller *k = arg;
+  usleep(300 * 1000);
+  k->fired_at = uv_hrtime();
+  ASSERT_EQ(uvf_call_cancel(k->call), UVF_OK);
+  return NULL;
+}
+
+/* A handler whose client went away: the call ends at once, its URLs as
+ * aborted, and the client goes on serving. */
+TEST_IMPL(cancel_from_another_thread_returns_within_50_ms) {
+  uvf_client *c = client_new(50);
+  uvf_results *rs = NULL;
+  canceller k = {0};
+  pthread_t t;
+  char *u[40];
+  size_t i;
+  ts_start(&srv, NULL);
+  for (i = 0; i < 40; i++)
+    u[i] = urlf(i < 5 ? "/delay/1?i=%zu" : "/delay/20000?i=%zu", i);
+  ASSERT_EQ(uvf_call_start(&k.call, c, NULL, 0), UVF_OK);
+  ASSERT_EQ(pthread_create(&t, NULL, cancel_soon, &k), 0);
+  ASSERT_EQ(uvf_call_fetch_all(k.call, (const char *const *)u, 40, &rs),
+            UVF_OK);
+  ASSERT_LE(ms_since(k.fired_at), 50);
+  pthread_join(t, NULL);
+  for (i = 0; i < 40; i++) {
+    const uvf_result *r = uvf_results_get(rs, i);
+    ASSERT_EQ(r->index, i);
+    if (i < 5)
+      ASSERT(r->ok);
+    else
+      ASSERT_EQ(r->error, UVF_EABORTED);
+  }
+  uvf_results_free(&rs);
+  uvf_call_free(&k.call);
+  /* Still usable. */
+  ASSERT_EQ(uvf_client_fetch_all(c, (const char *const *)u, 5, NULL, 0, &rs),
+            UVF_OK);
+  for (i = 0; i < 5; i++)
+    ASSERT(uvf_results_get(rs, i)->ok);
+  uvf_results_free(&rs);
+  uvf_client_free(&c);
+  for (i = 0; i < 40; i++)
+    free(u[i]);
+  ts_stop(&srv);
+}
+
+TEST_IMPL(call_deadline_ends_what_is_left_as_deadline) {
+  uvf_client *c = client_new(2);
+  uvf_results *rs = NULL;
+  char *u[6];
+  uint64_t t0;
+  size_t i;
+  ts_start(&srv, NULL);
+  for (i = 0; i < 6; i++)
+    u[i] = urlf(i == 0 ? "/delay/1?i=%zu" : "/delay/5000?i=%zu", i);
+  t0 = uv_hrtime();
+  ASSERT_EQ(uvf_client_fetch_all(c, (const char *const *)u, 6, NULL, 300, &rs),
+            UVF_OK);
+  ASSERT_LE(280, ms_since(t0));
+  ASSERT_LE(ms_since(t0), 900);
+  ASSERT(uvf_results_get(rs, 0)->ok);
+  for (i = 1; i < 6; i++) /* in flight, and never started */
+    ASSERT_EQ(uvf_results_get(rs, i)->error, UVF_EDEADLINE);
+  uvf_results_free(&rs);
+  uvf_client_free(&c);
+  for (i = 0; i < 6; i++)
+    free(u[i]);
+  ts_stop(&srv);
+}
+
+/* ---- many threads on one warm client ---- */
+
+#define THREADS 8
+#define CALLS 50
+#define PER_CALL 40
+
+typedef struct worker {
+  uvf_client *c;
+  int id;
+  int bad;
+} worker;
+
+/* URL j of a call: mostly fast, some slow, some 503s, some drops. */
+static char *mixed_url(int id, int call, int j, int *expect_ok) {
+  *expect_ok = 1;
+  switch (j % 10) {
+  case 3:
+    *expect_ok = 0;
+    return urlf("/status/503?w=%d&c=%d&j=%d", id, call, j);
+  case 7: return urlf("/delay/30?bytes=%d&w=%d&c=%d", j, id, call);
+  default: return urlf("/bytes/%d?w=%d&c=%d&j=%d", j * 7, id, call, j);
+  }
+}
+
+static void *work(void *arg) {
+  worker *w = arg;
+  int call, j, ok[PER_CALL];
+  for (call = 0; call < CALLS; call++) {
+    char *u[PER_CALL];
+    uvf_results *rs = NULL;
+    for (j = 0; j < PER_CALL; j++)
+      u[j] = mixed_url(w->id, call, j, &ok[j]);
+    if (uvf_client_fetch_all(w->c, (const char *const *)u, PER_CALL, NULL, 5000,
+                             &rs) != UVF_OK)
+      w->bad++;
+    for (j = 0; rs && j < PER_CALL; j++) {
+      const uvf_result *r = uvf_results_get(rs, (size_t)j);
+      if (r->index != (uint64_t)j || strcmp(r->url, u[j]) != 0 ||
+          r->ok != ok[j] ||
+          (ok[j] && j % 10 != 7 && r->bytes != (uint64_t)j * 7))
+        w->bad++;
+    }
+    uvf_results_free(&rs);
+    for (j = 0; j < PER_CALL; j++)
+      free(u[j]);
+  }
+  return NULL;
+}
+
+TEST_IMPL(eight_threads_share_one_client_and_every_result_is_right) {
+  uvf_client *c = client_new(PER_CALL);
+  pthread_t t[THREADS];
+  worker w[THREADS];
+  int i, bad = 0;
+  ts_start(&srv, NULL);
+  for (i = 0; i < THREADS; i++) {
+    w[i].c = c;
+    w[i].id = i;
+    w[i].bad = 0;
+    ASSERT_EQ(pthread_create(&t[i], NULL, work, &w[i]), 0);
+  }
+  for (i = 0; i < THREADS; i++) {
+    pthread_join(t[i], NULL);
+    bad += w[i].bad;
+  }
+  ASSERT_EQ(bad, 0);
+  ASSERT_EQ(ts_stat(&srv, "requests"), THREADS * CALLS * PER_CALL);
+  uvf_client_free(&c);
+  ts_stop(&srv);
+}
+
+/* ---- bodies are binary ---- */
+
+/* A one-shot HTTP server on a thread: answers one request with a body
+ * of 1024 bytes where every fourth is NUL. */
+typedef struct oneshot {
+  int lfd, port;
+} oneshot;
+
+static void *oneshot_serve(void *arg) {
+  oneshot *o = arg;
+  char head[256], body[1024], req[4096];
+  int fd = accept(o->lfd, NULL, NULL), i, n;
+  for (i = 0; i < 1024; i++)
+    body[i] = (char)(i % 4 ? 'a' + i % 26 : 0);
+  if (fd < 0)
+    return NULL;
+  if (read(fd, req, sizeof(req)) <= 0)
+    FAIL("no request");
+  n = snprintf(head, sizeof(head),
+               "HTTP/1.1 200 OK\r\nContent-Length: 1024\r\n"
+               "Connection: close\r\n\r\n");
+  if (write(fd, head, (size_t)n) != n || write(fd, body, 1024) != 1024)
+    FAIL("write");
+  close(fd);
+  return NULL;
+}
+
+static void oneshot_start(oneshot *o, pthread_t *t) {
+  struct sockaddr_in a;
+  socklen_t len = sizeof(a);
+  memset(&a, 0, sizeof(a));
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  o->lfd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT(o->lfd >= 0);
+  ASSERT_EQ(bind(o->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+  ASSERT_EQ(listen(o->lfd, 4), 0);
+  ASSERT_EQ(getsockname(o->lfd, (struct sockaddr *)&a, &len), 0);
+  o->port = ntohs(a.sin_port);
+  ASSERT_EQ(pthread_create(t, NULL, oneshot_serve, o), 0);
+}
+
+TEST_IMPL(kept_bodies_are_binary_nul_bytes_included) {
+  uvf_options opts;
+  uvf_results *rs = NULL;
+  const uvf_result *r;
+  oneshot o;
+  pthread_t t;
+  char url[64];
+  const char *u[1] = {url};
+  int i;
+  oneshot_start(&o, &t);
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d/bin", o.port);
+  uvf_options_init(&opts);
+  opts.keep_body = 1;
+  ASSERT_EQ(uvf_fetch_all(u, 1, &opts, 0, &rs), UVF_OK);
+  pthread_join(t, NULL);
+  close(o.lfd);
+  r = uvf_results_get(rs, 0);
+  ASSERT(r->ok);
+  ASSERT_EQ(r->bytes, 1024);
+  for (i = 0; i < 1024; i++)
+    if (r->body[i] != (char)(i % 4 ? 'a' + i % 26 : 0))
+      FAIL("byte %d differs", i);
+  ASSERT_EQ(r->body[1024], '\0');
+  uvf_results_free(&rs);
+}
+
+/* ---- the API's edges ---- */
+
+TEST_IMPL(every_function_takes_null_handles) {
+  uvf_result *r = NULL;
+  uvf_stats st;
+  ASSERT_EQ(uvf_submit(NULL, "http://x/", 0, NULL), UVF_EINVAL);
+  ASSERT_EQ(uvf_end_input(NULL), UVF_EINVAL);
+  ASSERT_EQ(uvf_drain(NULL), UVF_EINVAL);
+  ASSERT_EQ(uvf_abort(NULL, UVF_EABORTED), UVF_EINVAL);
+  uvf_pause(NULL);
+  uvf_resume(NULL);
+  memset(&st, 0x55, sizeof(st));
+  uvf_get_stats(NULL, &st);
+  ASSERT_EQ(st.done, 0x5555555555555555ULL); /* untouched */
+  uvf_fetcher_close(NULL, NULL);
+  ASSERT_EQ(uvf_client_new(NULL, NULL), UVF_EINVAL);
+  uvf_client_free(NULL);
+  ASSERT_EQ(uvf_client_cancel_all(NULL), UVF_EINVAL);
+  ASSERT_EQ(uvf_call_start(NULL, NULL, NULL, 0), UVF_EINVAL);
+  ASSERT_EQ(uvf_call_submit(NULL, "x", 0, NULL), UVF_EINVAL);
+  ASSERT_EQ(uvf_call_end_input(NULL), UVF_EINVAL);
+  ASSERT_EQ(uvf_call_next(NULL, 0, &r), UVF_EINVAL);
+  ASSERT_EQ(uvf_call_cancel(NULL), UVF_EINVAL);
+  ASSERT_EQ(uvf_call_fd(NULL), UVF_EINVAL);
+  uvf_call_free(NULL);
+  uvf_result_free(NULL);
+  ASSERT_EQ(uvf_results_count(NULL), 0);
+  ASSERT(uvf_results_get(NULL, 0) == NULL);
+  uvf_results_free(NULL);
+  ASSERT_EQ(uvf_fetch_all(NULL, 1, NULL, 0, NULL), UVF_EINVAL);
+}
+
+/* A caller built against an older header hands in smaller structs: the
+ * fields it lacks take their defaults. */
+TEST_IMPL(options_of_an_older_size_are_accepted_and_a_bad_size_refused) {
+  uvf_options o;
+  uvf_results *rs = NULL;
+  const char *u[1] = {"not a url"};
+  uvf_options_init(&o);
+  ASSERT_EQ(o.size, sizeof(o));
+  o.size = sizeof(size_t); /* no field at all: not a version we made */
+  ASSERT_EQ(uvf_fetch_all(u, 1, &o, 0, &rs), UVF_EINVAL);
+  o.size = sizeof(o);
+  o.rate_per_host = 1e-9; /* would overflow the spacing */
+  ASSERT_EQ(uvf_fetch_all(u, 1, &o, 0, &rs), UVF_EINVAL);
+  uvf_options_init(&o);
+  o.max_body = UINT64_MAX; /* libcurl takes at most INT64_MAX */
+  ASSERT_EQ(uvf_fetch_all(u, 1, &o, 0, &rs), UVF_EINVAL);
+  ASSERT(rs == NULL);
+}
+
+int main(int argc, char **argv) {
+  static const test_entry tests[] = {
+      TEST_ENTRY(client_fetch_all_gives_one_result_per_url_by_index),
+      TEST_ENTRY(call_streams_results_in_completion_order),
+      TEST_ENTRY(call_submit_waits_for_the_caller_past_twice_n),
+      TEST_ENTRY(cancel_from_another_thread_returns_within_50_ms),
+      TEST_ENTRY(call_deadline_ends_what_is_left_as_deadline),
+      TEST_ENTRY(eight_threads_share_one_client_and_every_result_is_right),
+      TEST_ENTRY(kept_bodies_are_binary_nul_bytes_included),
+      TEST_ENTRY(every_function_takes_null_handles),
+      TEST_ENTRY(options_of_an_older_size_are_accepted_and_a_bad_size_refused),
+  };
+  return test_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
+}
