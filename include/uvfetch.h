@@ -173,6 +173,9 @@ typedef struct uvf_options {
                                   redirect's new host is not counted */
   long idle_timeout_ms;        /* an idle connection older than this is not
                                   reused; default 118000 (libcurl's) */
+#ifdef UVF_TEST_GROWN_ABI
+  long grown_field; /* the ABI test's stand-in for a later field */
+#endif
 } uvf_options;
 
 UVF_EXTERN void uvf_options_init_size(uvf_options *o, size_t size);
@@ -215,6 +218,9 @@ typedef struct uvf_result {
   unsigned n_history;
   unsigned redirects; /* redirects followed */
   long http_version;  /* of the final reply: 10, 11, 20; 0 if none */
+#ifdef UVF_TEST_GROWN_ABI
+  long grown_field;
+#endif
 } uvf_result;
 
 /* ---- the asynchronous fetcher, on the caller's loop ---- */
@@ -248,6 +254,9 @@ typedef struct uvf_callbacks {
    * called, or the fetcher was aborted) and every index has its result.
    * Called once, possibly from inside uvf_abort() or uvf_fetcher_close(). */
   void (*on_done)(void *ud);
+#ifdef UVF_TEST_GROWN_ABI
+  void (*grown_field)(void *ud);
+#endif
 } uvf_callbacks;
 
 UVF_EXTERN void uvf_callbacks_init_size(uvf_callbacks *cb, size_t size);
@@ -310,6 +319,9 @@ typedef struct uvf_stats {
   uint64_t ok;
   uint64_t bytes;    /* body bytes of finished transfers */
   uint64_t connects; /* connections opened (TCP connect attempts) */
+#ifdef UVF_TEST_GROWN_ABI
+  uint64_t grown_field;
+#endif
 } uvf_stats;
 
 /* Fills *s, of the caller's size (the macro passes it). */
