@@ -270,7 +270,7 @@ def test_client_leaving_ends_a_delay_at_once():
     s.close()
     time.sleep(0.1)
     st = stats()
-    assert st["in_flight"] == 0 and st["connections"] == 1, st
+    assert st["in_flight"] == 0 and st["open_connections"] == 1, st
 
 
 def test_garbage_gets_400_and_close():
@@ -343,7 +343,7 @@ def test_stall_stays_in_flight_until_peer_leaves():
     s.close()
     time.sleep(0.1)
     st = stats()
-    assert st["in_flight"] == 0 and st["connections"] == 1, st
+    assert st["in_flight"] == 0 and st["open_connections"] == 1, st
 
 
 # ---- process ----
