@@ -506,6 +506,7 @@ static int tls_handshake(struct ts_conn *c) {
     begin_close(c);
   if (r <= 0)
     return 0;
+  ts_tls_shrink(c->ssl);
   c->tls_ready = 1;
   if (ts_tls_alpn_h2(c->ssl))
     start_h2(c, NULL, 0);

@@ -15,7 +15,8 @@
 
 /* A memory BIO keeps the largest buffer it ever needed; one grown past
  * this (a long body, a big upload) is replaced once empty, so that idle
- * connections stay small and clearing it stays cheap. */
+ * connections stay small and clearing it stays cheap.  The handshake's
+ * are given back whatever their size. */
 #define BIO_KEEP (16u * 1024u)
 
 static SSL_CTX *ctx;
@@ -102,12 +103,12 @@ SSL *ts_tls_new(void) {
 
 void ts_tls_free(SSL *ssl) { SSL_free(ssl); }
 
-/* Replaces an empty BIO whose buffer grew past BIO_KEEP. */
-static void trim(SSL *ssl, BIO *b, int rbio) {
+/* Replaces an empty BIO whose buffer grew past `keep`. */
+static void trim(SSL *ssl, BIO *b, int rbio, size_t keep) {
   BUF_MEM *bm;
   BIO *fresh;
 
-  if (BIO_get_mem_ptr(b, &bm) != 1 || bm->length > 0 || bm->max <= BIO_KEEP)
+  if (BIO_get_mem_ptr(b, &bm) != 1 || bm->length > 0 || bm->max <= keep)
     return;
   fresh = BIO_new(BIO_s_mem());
   if (fresh == NULL)
@@ -149,7 +150,7 @@ long ts_tls_read(SSL *ssl, char *buf, size_t cap) {
   if (r > 0)
     return r;
   switch (SSL_get_error(ssl, r)) {
-  case SSL_ERROR_WANT_READ: trim(ssl, SSL_get_rbio(ssl), 1); return 0;
+  case SSL_ERROR_WANT_READ: trim(ssl, SSL_get_rbio(ssl), 1, BIO_KEEP); return 0;
   case SSL_ERROR_ZERO_RETURN: return TS_TLS_EOF;
   default: log_errors("TLS read"); return -1;
   }
@@ -184,5 +185,10 @@ void ts_tls_output_taken(SSL *ssl) {
   BIO *b = SSL_get_wbio(ssl);
 
   (void)BIO_reset(b); /* empties it, keeping its buffer */
-  trim(ssl, b, 0);
+  trim(ssl, b, 0, BIO_KEEP);
+}
+
+void ts_tls_shrink(SSL *ssl) {
+  trim(ssl, SSL_get_rbio(ssl), 1, 0);
+  trim(ssl, SSL_get_wbio(ssl), 0, 0);
 }
