@@ -13,11 +13,11 @@
 
 #include "ts.h"
 
-/* A memory BIO keeps the largest buffer it ever needed; one grown past
- * this (a long body, a big upload) is replaced once empty, so that idle
- * connections stay small and clearing it stays cheap.  The handshake's
- * are given back whatever their size. */
-#define BIO_KEEP (16u * 1024u)
+/* A memory BIO keeps the largest buffer it ever needed.  When the
+ * connection waits, one bigger than this is replaced (so that idle
+ * connections stay small); the handshake's are given back whatever
+ * their size. */
+#define BIO_KEEP 4096u
 
 static SSL_CTX *ctx;
 /* ALPN's wire format: each name after its length, best first. */
@@ -150,7 +150,7 @@ long ts_tls_read(SSL *ssl, char *buf, size_t cap) {
   if (r > 0)
     return r;
   switch (SSL_get_error(ssl, r)) {
-  case SSL_ERROR_WANT_READ: trim(ssl, SSL_get_rbio(ssl), 1, BIO_KEEP); return 0;
+  case SSL_ERROR_WANT_READ: return 0;
   case SSL_ERROR_ZERO_RETURN: return TS_TLS_EOF;
   default: log_errors("TLS read"); return -1;
   }
@@ -182,13 +182,15 @@ size_t ts_tls_output(SSL *ssl, char **p) {
 }
 
 void ts_tls_output_taken(SSL *ssl) {
-  BIO *b = SSL_get_wbio(ssl);
-
-  (void)BIO_reset(b); /* empties it, keeping its buffer */
-  trim(ssl, b, 0, BIO_KEEP);
+  (void)BIO_reset(SSL_get_wbio(ssl)); /* empties it, keeping its buffer */
 }
 
 void ts_tls_shrink(SSL *ssl) {
   trim(ssl, SSL_get_rbio(ssl), 1, 0);
   trim(ssl, SSL_get_wbio(ssl), 0, 0);
+}
+
+void ts_tls_idle(SSL *ssl) {
+  trim(ssl, SSL_get_rbio(ssl), 1, BIO_KEEP);
+  trim(ssl, SSL_get_wbio(ssl), 0, BIO_KEEP);
 }

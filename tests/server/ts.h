@@ -240,8 +240,10 @@ void ts_tls_close_notify(struct ssl_st *ssl);
 /* Ciphertext waiting to go out: its length, and where it is. */
 size_t ts_tls_output(struct ssl_st *ssl, char **p);
 void ts_tls_output_taken(struct ssl_st *ssl);
-/* Gives back the memory BIOs' buffers, once the handshake is sent. */
+/* Gives back the memory BIOs' buffers: all of them once the handshake
+ * is sent, big ones when the connection waits with nothing to write. */
 void ts_tls_shrink(struct ssl_st *ssl);
+void ts_tls_idle(struct ssl_st *ssl);
 
 /* ---- HTTP/2 (h2.c): nghttp2's server session ---- */
 
