@@ -1,30 +1,95 @@
-/* uvf-testserver: uvfetch's own loopback HTTP/1.1 server.
+/* uvf-testserver: uvfetch's own loopback HTTP server: HTTP/1.1, TLS and
+ * HTTP/2, for the tests, the benchmarks and the demo.
  *
- *   uvf-testserver [--bind ADDR[,ADDR...]] [--port P] [--max-seconds S]
- *                  [--quiet]
+ *   uvf-testserver [--bind ADDR[,ADDR...]] [--port P]
+ *                  [--tls CERTFILE,KEYFILE [--tls-port P]] [--no-h2]
+ *                  [--h2-max-streams N] [--max-seconds S] [--quiet]
  *
- * Prints "PORT <n>" on stdout once listening, and nothing else there.
- * Only 127.0.0.0/8 is accepted: tests and benchmarks must never reach
- * beyond this machine.  It exits by itself after --max-seconds (default
- * 3600) so that a crashed test cannot leave it running; SIGINT and
- * SIGTERM end it at once with status 0.
+ * Prints "PORT <n>" on stdout once listening and, with --tls, "TLSPORT
+ * <n>" on the next line; nothing else goes there, and each line is
+ * flushed.  Only 127.0.0.0/8 is accepted: tests and benchmarks must never
+ * reach beyond this machine.  Every ADDR listens on the one port, and with
+ * --tls on the one TLS port too (0, the default, picks free ones).  It
+ * exits by itself after --max-seconds (default 3600) so that a crashed
+ * test cannot leave it running; SIGINT and SIGTERM end it at once with
+ * status 0.
+ *
+ * Protocols.  The plain port speaks HTTP/1.1, and h2 with prior
+ * knowledge (h2c): a connection that opens with the client preface
+ * "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" speaks h2 from then on.  The TLS port
+ * (--tls: PEM files, the certificate file may hold the chain; TLS 1.2
+ * and 1.3; session tickets) offers h2 and http/1.1 by ALPN, h2 first;
+ * --no-h2 offers http/1.1 only; no ALPN is HTTP/1.1.  h2 announces
+ * SETTINGS_MAX_CONCURRENT_STREAMS N (--h2-max-streams, default 128) and
+ * 1 MiB windows (16 MiB for the connection).  tests/server/make-certs
+ * makes certificates to test with.
  *
  * Endpoints (GET and HEAD; any query string is allowed, and keys other
- * than delay= and bytes= are ignored, so that URLs can be made distinct):
+ * than delay=, bytes= and code= are ignored, so that URLs can be made
+ * distinct).  They answer the same over HTTP/1.1 and h2, except where
+ * said:
  *   /bytes/<n>        200, n body bytes, streamed; byte i is 'a' + i % 26
  *   /delay/<ms>       200 after ms, 16 bytes (or bytes=)
  *   /status/<code>    that status (100-999), short text or bytes= bytes;
- *                     1xx, 204 and 304 have no body
+ *                     1xx, 204 and 304 have no body (h2 sends a 1xx as a
+ *                     final response, which clients reject)
  *   /redirect/<n>     302 to /redirect/<n-1>?<same query>; 0: "done\n"
  *   /redirect-to?url=<percent-encoded>   302 to that URL
- *   /drop             Content-Length 100000, 1000 bytes, then a reset
- *   /stall            Content-Length 100, then nothing
- *   /trickle          Content-Length bytes= (10), one byte a second
+ *   /flaky/<k>        503 "busy" for the first k requests with this exact
+ *                     target, then 200; "retry_after" in the query adds
+ *                     Retry-After: 1 to the 503s
+ *   /headers          200, the request's header lines as the body (h2:
+ *                     "name: value" lines, pseudo-headers left out)
+ *   /gzip-bomb        8 KiB of gzip that decodes to 8 MiB of zeros
+ *   /drop             Content-Length 100000, 1000 bytes, then a TCP reset
+ *                     (h2: RST_STREAM(INTERNAL_ERROR) on that stream only)
+ *   /stall            Content-Length 100, then nothing (h2: HEADERS, then
+ *                     nothing on that stream)
+ *   /trickle          Content-Length bytes= (10), one byte a second (h2:
+ *                     a one-byte DATA frame a second)
+ *   /bad/<what>       what no client should accept.  HTTP/1.1, then a
+ *                     close: status-line (not a status), short-body
+ *                     (Content-Length 1000, 10 bytes, FIN), chunked (a
+ *                     chunk size that is not hex), many-headers (10,000
+ *                     header lines, then a valid 3-byte body).  h2, on
+ *                     that stream: status-line (":status: abc"),
+ *                     short-body (content-length 1000, 10 bytes, then the
+ *                     end of the stream), many-headers (10,000 fields);
+ *                     chunked is 404
+ *   /h2/rst           h2 only: after delay= ms (0), RST_STREAM on that
+ *                     stream, with error code code= (8, CANCEL; 7 is
+ *                     REFUSED_STREAM, which clients may retry elsewhere)
+ *   /h2/goaway        h2 only: after delay= ms (0), GOAWAY(NO_ERROR) whose
+ *                     last-stream-id is the highest stream id received
+ *                     by then; this stream then answers 200 "goaway\n".
+ *                     Streams up to that id are answered as usual; streams
+ *                     the client opens later are never processed (no
+ *                     response, not counted: the GOAWAY tells the client
+ *                     they were refused).  The connection closes once the
+ *                     streams kept are done
  *   /stats            JSON counters; /stats/reset zeroes and returns them
- * delay=<ms> delays any of these but /redirect*, /stats*; bytes=<n> sets
+ * Over HTTP/1.1 /h2/... are 404.  delay=<ms> delays any of these but
+ * /redirect*, /flaky, /headers, /gzip-bomb, /bad, /stats*; bytes=<n> sets
  * the body size of /delay, /status and /trickle.  A number in the path
  * wins over the query (/delay/5?delay=9 waits 5 ms).  Anything else is
- * 404.  A client that closes its side gives up whatever it waits for.
+ * 404.  A client that closes its side gives up whatever it waits for (an
+ * h2 client that resets a stream, whatever that stream waits for).
+ *
+ * /stats, all counts since start or the last /stats/reset unless said:
+ *   requests          requests received (HTTP/1.1 requests and h2
+ *                     streams), /stats* excluded
+ *   in_flight         received and not fully written (h2: the stream not
+ *                     yet closed), now; peak_in_flight, its peak
+ *   connections       TCP connections accepted, both ports (the one
+ *                     asking for /stats included)
+ *   open_connections  open now; peak_connections, its peak
+ *   tls_handshakes    TLS handshakes completed; tls_resumed, those of
+ *                     them that resumed a session
+ *   h2_connections    connections that spoke h2 (ALPN h2 or h2c)
+ *   h2_streams        h2 requests received, /stats* excluded
+ *   peak_in_flight_by_addr, peak_connections_by_addr, connections_by_addr
+ *                     the same per listening address
+ * Peaks restart from the current values at a reset.
  */
 #include <arpa/inet.h>
 #include <signal.h>
