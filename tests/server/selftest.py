@@ -4,24 +4,40 @@
     selftest.py PATH-TO-uvf-testserver [TEST-NAME...]
 
 Talks raw HTTP over loopback sockets so that what the server does on the
-wire (pipelining order, Connection handling, resets) is seen exactly.
-Every socket has a timeout and the server has --max-seconds, so a hang
-fails instead of blocking.  Ends with the line "N passed, M failed".
+wire (pipelining order, Connection handling, resets) is seen exactly; TLS
+through Python's ssl module, verified against a CA that make-certs
+generates into a temporary directory; h2 through the curl command, and
+through a few lines of frame-level client where the frames themselves
+matter (GOAWAY, RST_STREAM, SETTINGS).  Every socket and every curl has a
+timeout and the servers have --max-seconds, so a hang fails instead of
+blocking.  Ends with the line "N passed, M failed".
 """
+import contextlib
 import json
+import os
+import shutil
 import signal
 import socket
+import ssl
+import struct
 import subprocess
 import sys
+import tempfile
 import time
 
 BIN = None
 PORT = None
+TLSPORT = None
+CERTS = None  # make-certs' output
 TIMEOUT = 10
 
 
 def pattern(n, start=0):
     return bytes(ord("a") + (start + i) % 26 for i in range(n))
+
+
+def long_pattern(n):
+    return (pattern(26) * (n // 26 + 1))[:n]
 
 
 def start_server(*args):
@@ -30,6 +46,25 @@ def start_server(*args):
     line = p.stdout.readline().decode()
     assert line.startswith("PORT "), "no PORT line: %r" % line
     return p, int(line.split()[1])
+
+
+def start_tls_server(cert, *args):
+    """A server with --tls and the named certificate: (proc, port, tls)."""
+    pair = "%s/%s.pem,%s/%s.key" % (CERTS, cert, CERTS, cert)
+    p, port = start_server("--tls", pair, "--quiet", *args)
+    line = p.stdout.readline().decode()
+    assert line.startswith("TLSPORT "), "no TLSPORT line: %r" % line
+    return p, port, int(line.split()[1])
+
+
+@contextlib.contextmanager
+def tls_server(cert="server", *args):
+    p, port, tls = start_tls_server(cert, *args)
+    try:
+        yield port, tls
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(TIMEOUT) == 0
 
 
 def connect(host="127.0.0.1"):
@@ -57,6 +92,36 @@ def read_response(s, buf=b""):
             raise EOFError("connection closed in body")
         rest += d
     return status, hdrs, rest[:n], rest[n:]
+
+
+def tls_context(alpn=("http/1.1",)):
+    ctx = ssl.create_default_context(cafile=CERTS + "/ca.pem")
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
+    return ctx
+
+
+def tls_connect(ctx=None, host="127.0.0.1", port=None, session=None):
+    raw = socket.create_connection(("127.0.0.1", port or TLSPORT),
+                                   timeout=TIMEOUT)
+    try:
+        return (ctx or tls_context()).wrap_socket(
+            raw, server_hostname=host, session=session)
+    except Exception:
+        raw.close()
+        raise
+
+
+def request_on(s, path):
+    s.sendall(b"GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % path.encode())
+    return read_response(s)
+
+
+def curl(*args):
+    """curl's stdout (text) and exit status."""
+    r = subprocess.run(["curl", "-sS", "--max-time", str(TIMEOUT), *args],
+                       capture_output=True, timeout=TIMEOUT + 5)
+    return r.stdout.decode(), r.returncode
 
 
 def get(path, host="127.0.0.1", method="GET"):
@@ -270,7 +335,7 @@ def test_client_leaving_ends_a_delay_at_once():
     s.close()
     time.sleep(0.1)
     st = stats()
-    assert st["in_flight"] == 0 and st["connections"] == 1, st
+    assert st["in_flight"] == 0 and st["open_connections"] == 1, st
 
 
 def test_garbage_gets_400_and_close():
@@ -343,7 +408,395 @@ def test_stall_stays_in_flight_until_peer_leaves():
     s.close()
     time.sleep(0.1)
     st = stats()
-    assert st["in_flight"] == 0 and st["connections"] == 1, st
+    assert st["in_flight"] == 0 and st["open_connections"] == 1, st
+
+
+# ---- TLS ----
+
+def test_tls_serves_http11_verified_by_the_ca():
+    for host in ("127.0.0.1", "localhost"):
+        with tls_connect(host=host) as s:
+            assert s.selected_alpn_protocol() == "http/1.1"
+            status, hdrs, body, _ = request_on(s, "/bytes/100")
+            assert status == 200 and body == pattern(100)
+            assert hdrs["connection"] == "keep-alive"
+
+
+def test_tls_12_and_13_both_work():
+    for version, name in ((ssl.TLSVersion.TLSv1_2, "TLSv1.2"),
+                          (ssl.TLSVersion.TLSv1_3, "TLSv1.3")):
+        ctx = tls_context()
+        ctx.minimum_version = ctx.maximum_version = version
+        with tls_connect(ctx) as s:
+            assert s.version() == name
+            assert request_on(s, "/bytes/3")[2] == b"abc"
+
+
+def test_tls_alpn_prefers_h2_then_http11():
+    for offer, want in ((["http/1.1", "h2"], "h2"), (["http/1.1"], "http/1.1"),
+                        (["spdy/3"], None), ([], None)):
+        with tls_connect(tls_context(offer)) as s:
+            assert s.selected_alpn_protocol() == want, (offer, want)
+            if want != "h2":  # no ALPN at all is HTTP/1.1
+                assert request_on(s, "/bytes/1")[0] == 200
+
+
+def test_tls_no_h2_offers_http11_only():
+    with tls_server("server", "--no-h2") as (port, tls):
+        with tls_connect(tls_context(["h2", "http/1.1"]), port=tls) as s:
+            assert s.selected_alpn_protocol() == "http/1.1"
+            assert request_on(s, "/bytes/2")[2] == b"ab"
+        out, rc = curl("--http2", "--cacert", CERTS + "/ca.pem", "-o",
+                       os.devnull, "-w", "%{http_version}",
+                       "https://127.0.0.1:%d/bytes/1" % tls)
+        assert rc == 0 and out == "1.1", (out, rc)
+
+
+def test_tls_sessions_resume_and_are_counted():
+    get("/stats/reset")
+    for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        ctx = tls_context()
+        ctx.maximum_version = version
+        with tls_connect(ctx) as s:
+            request_on(s, "/bytes/1")  # TLS 1.3 tickets follow the handshake
+            session = s.session
+        with tls_connect(ctx, session=session) as s:
+            assert s.session_reused, version
+            assert request_on(s, "/bytes/1")[0] == 200
+    st = stats()
+    assert st["tls_handshakes"] == 4 and st["tls_resumed"] == 2, st
+    assert st["requests"] == 4 and st["h2_streams"] == 0, st
+
+
+def test_tls_pipelined_requests_and_long_bodies():
+    paths = ["/bytes/3000000"] + ["/bytes/%d?i=%d" % (i, i) for i in range(30)]
+    paths.insert(10, "/delay/100?bytes=3")
+    with tls_connect() as s:
+        s.sendall(b"".join(b"GET %s HTTP/1.1\r\n\r\n" % p.encode()
+                           for p in paths))
+        buf = b""
+        for p in paths:
+            status, hdrs, body, buf = read_response(s, buf)
+            n = int(hdrs["content-length"])
+            assert status == 200 and body == long_pattern(n), p
+
+
+def test_tls_request_split_into_one_byte_records():
+    with tls_connect() as s:
+        for b in b"GET /bytes/5 HTTP/1.1\r\nX-A: b\r\n\r\n":
+            s.send(bytes([b]))
+        assert read_response(s)[2] == b"abcde"
+
+
+def test_tls_port_refuses_plain_http():
+    with socket.create_connection(("127.0.0.1", TLSPORT),
+                                  timeout=TIMEOUT) as s:
+        s.sendall(b"GET /bytes/1 HTTP/1.1\r\n\r\n")
+        got = b""
+        try:
+            while True:
+                d = s.recv(4096)
+                if not d:
+                    break
+                got += d
+        except ConnectionResetError:
+            pass
+        assert b"HTTP/1.1" not in got
+    with tls_connect() as s:
+        assert request_on(s, "/bytes/1")[0] == 200
+
+
+def test_make_certs_bad_certificates_fail_as_named():
+    for cert, why in (("wronghost", "mismatch"), ("expired", "expired"),
+                      ("selfsigned", "self-signed")):
+        with tls_server(cert) as (port, tls):
+            try:
+                tls_connect(port=tls).close()
+                raise AssertionError("%s was accepted" % cert)
+            except ssl.SSLCertVerificationError as e:
+                assert why in str(e), (cert, str(e))
+
+
+# ---- h2 with curl ----
+
+def curl_h2(paths, *args, port=None):
+    """Fetches paths over TLS in parallel, on one h2 connection: per path,
+    its status, body, curl's exit code and HTTP version.  (curl 7.88
+    cannot reuse an h2c connection: curl issue 10634.)"""
+    base = "https://127.0.0.1:%d" % (port or TLSPORT)
+    d = tempfile.mkdtemp(dir=CERTS)
+    cmd = ["-Z", "--parallel-max", "50", "--output-dir", d, "--cacert",
+           CERTS + "/ca.pem", "-w", "%{filename_effective} %{exitcode} "
+           "%{http_code} %{http_version}\n", *args]
+    for i, p in enumerate(paths):
+        cmd += ["-o", str(i), base + p]
+    out, _ = curl(*cmd)
+    res = {}
+    for line in out.splitlines():
+        name, code, status, version = line.split()
+        i = int(os.path.basename(name))
+        body = b""
+        if os.path.exists(name):  # not for a transfer that got no data
+            with open(name, "rb") as f:
+                body = f.read()
+        res[paths[i]] = (int(status), body, int(code), version)
+    shutil.rmtree(d)
+    return res
+
+
+def test_curl_h2_over_tls_serves_every_endpoint():
+    paths = ["/bytes/100", "/delay/100?bytes=10", "/status/503",
+             "/status/204", "/redirect/2?i=1", "/redirect-to?url=%2Fx",
+             "/headers", "/gzip-bomb", "/nope", "/stats", "/bytes/2000000",
+             "/status/500?bytes=7"]
+    r = curl_h2(paths, "-H", "X-Test: yes")
+    assert all(v[3] == "2" and v[2] == 0 for v in r.values()), r
+    assert r["/bytes/100"][:2] == (200, pattern(100))
+    assert r["/delay/100?bytes=10"][:2] == (200, pattern(10))
+    assert r["/status/503"][:2] == (503, b"503 Service Unavailable\n")
+    assert r["/status/204"][:2] == (204, b"")
+    assert r["/redirect/2?i=1"][0] == 302
+    assert r["/redirect-to?url=%2Fx"][0] == 302
+    assert b"x-test: yes\r\n" in r["/headers"][1]
+    assert r["/headers"][1].endswith(b"\r\n")
+    assert r["/gzip-bomb"][0] == 200 and len(r["/gzip-bomb"][1]) == 8175
+    assert r["/nope"][0] == 404
+    assert "h2_streams" in json.loads(r["/stats"][1])
+    assert r["/bytes/2000000"][1] == long_pattern(2000000)
+    assert r["/status/500?bytes=7"][:2] == (500, pattern(7))
+
+
+def test_curl_h2c_with_prior_knowledge():
+    base = "http://127.0.0.1:%d" % PORT
+    for path, want in (("/bytes/100", pattern(100)),
+                       ("/delay/50?bytes=5", pattern(5)),
+                       ("/status/404", b"404 Not Found\n")):
+        out, rc = curl("--http2-prior-knowledge", "-w", " %{http_version}",
+                       base + path)
+        assert rc == 0 and out.encode() == want + b" 2", (path, out)
+    out, rc = curl("--http2-prior-knowledge", "-o", "-", "-w",
+                   " %{http_version}", base + "/bytes/5000000")
+    assert rc == 0 and out.encode() == long_pattern(5000000) + b" 2"
+
+
+def test_curl_h2_flaky_redirects_and_retry_after():
+    base = "https://127.0.0.1:%d" % TLSPORT
+    ca = CERTS + "/ca.pem"
+    out, rc = curl("--cacert", ca, "-i", "-o", "-",
+                   base + "/flaky/1?retry_after&i=h2", "-o", "-",
+                   base + "/flaky/1?retry_after&i=h2")
+    assert rc == 0 and "HTTP/2 503" in out and "retry-after: 1" in out, out
+    assert out.rstrip().endswith("ok"), out
+    out, rc = curl("--cacert", ca, "-L", "-w", " %{num_redirects}",
+                   base + "/redirect/3?i=h2")
+    assert rc == 0 and out == "done\n 3", out
+
+
+def test_curl_h2_stats_count_streams_connections_and_peaks():
+    get("/stats/reset")
+    r = curl_h2(["/delay/300?i=%d" % i for i in range(6)])
+    assert all(v[0] == 200 for v in r.values()), r
+    st = stats()
+    assert st["requests"] == 6 and st["h2_streams"] == 6, st
+    assert st["h2_connections"] == 1 and st["peak_in_flight"] == 6, st
+    assert st["tls_handshakes"] == 1, st
+    assert st["connections"] == 2, st  # curl's, and this /stats one
+    assert st["connections_by_addr"] == {"127.0.0.1": 2, "127.0.0.2": 0}, st
+
+
+def test_curl_resumes_tls_sessions_within_one_run():
+    get("/stats/reset")
+    url = "https://127.0.0.1:%d/bytes/1" % TLSPORT
+    out, rc = curl("--http1.1", "--cacert", CERTS + "/ca.pem", "-H",
+                   "Connection: close", "-o", os.devnull, url, "-o",
+                   os.devnull, url)
+    assert rc == 0, out
+    st = stats()
+    assert st["tls_handshakes"] == 2 and st["tls_resumed"] == 1, st
+    assert st["connections"] == 3, st
+
+
+def test_curl_h2_rst_fails_that_transfer_only():
+    r = curl_h2(["/h2/rst?delay=50", "/bytes/10"])
+    assert r["/h2/rst?delay=50"][2] == 92, r  # CURLE_HTTP2_STREAM
+    assert r["/bytes/10"][:3] == (200, pattern(10), 0), r
+    assert get("/h2/rst")[0] == 404 and get("/h2/goaway")[0] == 404
+
+
+def test_h2_max_streams_is_announced_and_obeyed():
+    with tls_server("server", "--h2-max-streams", "1") as (port, tls):
+        c = H2Client(port)
+        f = c.frame()
+        c.close()
+        assert f[0] == SETTINGS and f[3][:6] == b"\0\3\0\0\0\1", f
+        r = curl_h2(["/delay/200?i=1", "/delay/200?i=2"], port=tls)
+        assert all(v[0] == 200 for v in r.values()), r
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            st = json.loads(request_on(s, "/stats")[2])
+        assert st["h2_connections"] == 3, st  # ours, and two of curl's
+
+
+# ---- h2 frames ----
+
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE = (
+    0, 1, 3, 4, 6, 7, 8)
+END_STREAM, ACK, END_HEADERS = 1, 1, 4
+
+
+def h2_frame(ftype, flags, sid, payload=b""):
+    return struct.pack(">I", len(payload))[1:] + struct.pack(
+        ">BBI", ftype, flags, sid) + payload
+
+
+class H2Client:
+    """Just enough h2 to see the server's frames: a request is a HEADERS
+    frame of HPACK literals (no table, no Huffman); response header blocks
+    are never decoded.  SETTINGS and PING are answered."""
+
+    def __init__(self, port=None):
+        self.s = socket.create_connection(("127.0.0.1", port or PORT),
+                                          timeout=TIMEOUT)
+        self.buf = b""
+        self.s.sendall(H2_PREFACE + h2_frame(SETTINGS, 0, 0))
+
+    def get(self, sid, path):
+        p = path.encode()
+        assert len(p) < 127
+        block = b"\x82\x86\x04" + bytes([len(p)]) + p + b"\x01\x01t"
+        self.s.sendall(h2_frame(HEADERS, END_STREAM | END_HEADERS, sid, block))
+
+    def frame(self):
+        """(type, flags, stream id, payload), or None at the end."""
+        while len(self.buf) < 9 or len(self.buf) < 9 + int.from_bytes(
+                self.buf[:3], "big"):
+            try:
+                d = self.s.recv(65536)
+            except ConnectionResetError:
+                d = b""
+            if not d:
+                return None
+            self.buf += d
+        n = int.from_bytes(self.buf[:3], "big")
+        ftype, flags, sid = struct.unpack(">BBI", self.buf[3:9])
+        f = (ftype, flags, sid & 0x7FFFFFFF, self.buf[9:9 + n])
+        self.buf = self.buf[9 + n:]
+        if ftype in (SETTINGS, PING) and not flags & ACK:
+            self.s.sendall(h2_frame(ftype, ACK, 0,
+                                    f[3] if ftype == PING else b""))
+        return f
+
+    def until(self, done):
+        """Frames up to and including the first for which done(f) holds."""
+        got = []
+        while True:
+            f = self.frame()
+            assert f is not None, "connection ended early: %r" % got
+            got.append(f)
+            if done(f):
+                return got
+
+    def close(self):
+        self.s.close()
+
+
+def stream_ended(f, sid):
+    return f[2] == sid and (f[0] == RST_STREAM or f[1] & END_STREAM)
+
+
+def test_h2_settings_give_128_streams_and_big_windows():
+    c = H2Client()
+    f = c.frame()
+    assert f[0] == SETTINGS and not f[1] & ACK
+    settings = dict(struct.unpack(">HI", f[3][i:i + 6])
+                    for i in range(0, len(f[3]), 6))
+    assert settings[3] == 128 and settings[4] == 1 << 20, settings
+    f = c.until(lambda f: f[0] == WINDOW_UPDATE)[-1]
+    assert f[2] == 0 and struct.unpack(">I", f[3])[0] == (16 << 20) - 65535
+    c.close()
+
+
+def test_h2_drop_resets_the_stream_after_1000_bytes():
+    c = H2Client()
+    c.get(1, "/drop")
+    got = c.until(lambda f: stream_ended(f, 1))
+    assert sum(len(f[3]) for f in got if f[0] == DATA and f[2] == 1) == 1000
+    assert got[-1][0] == RST_STREAM and got[-1][3] == b"\0\0\0\2", got[-1]
+    c.get(3, "/bytes/5")  # the connection goes on
+    got = c.until(lambda f: stream_ended(f, 3))
+    assert got[-1][:2] == (DATA, END_STREAM) and got[-1][3] == b"abcde"
+    c.close()
+
+
+def test_h2_rst_resets_after_its_delay_with_its_code():
+    c = H2Client()
+    t0 = time.monotonic()
+    c.get(1, "/h2/rst?delay=200")
+    f = c.until(lambda f: stream_ended(f, 1))[-1]
+    assert f[0] == RST_STREAM and f[3] == b"\0\0\0\x08"  # CANCEL
+    assert time.monotonic() - t0 >= 0.19
+    c.get(3, "/h2/rst?code=7")
+    f = c.until(lambda f: stream_ended(f, 3))[-1]
+    assert f[0] == RST_STREAM and f[3] == b"\0\0\0\x07"  # REFUSED_STREAM
+    c.close()
+
+
+def test_h2_goaway_finishes_earlier_streams_refuses_later_ones():
+    c = H2Client()
+    t0 = time.monotonic()
+    c.get(1, "/delay/400")
+    c.get(3, "/h2/goaway?delay=100")
+    got = c.until(lambda f: f[0] == GOAWAY)
+    last, code = struct.unpack(">II", got[-1][3][:8])
+    assert last == 3 and code == 0, (last, code)
+    c.get(5, "/bytes/1")  # after the GOAWAY: never answered
+    while True:
+        f = c.frame()
+        if f is None:
+            break
+        got.append(f)
+    ended = [f[2] for f in got if f[2] and (f[1] & END_STREAM)]
+    assert sorted(ended) == [1, 3], got
+    assert not [f for f in got if f[2] == 5], got
+    assert 0.39 <= time.monotonic() - t0 < 2  # closed once 1 was done
+    c.close()
+
+
+def test_h2c_streams_count_like_requests():
+    get("/stats/reset")
+    c = H2Client()
+    for sid in range(1, 13, 2):
+        c.get(sid, "/delay/200?i=%d" % sid)
+    got = []
+    while len([f for f in got if f[1] & END_STREAM and f[2]]) < 6:
+        got.append(c.frame())
+    c.close()
+    st = stats()
+    assert st["requests"] == 6 and st["h2_streams"] == 6, st
+    assert st["h2_connections"] == 1 and st["peak_in_flight"] == 6, st
+
+
+def test_h2_stall_and_client_reset_keep_in_flight_exact():
+    get("/stats/reset")
+    c = H2Client()
+    c.get(1, "/stall")
+    c.get(3, "/delay/5000")
+    got = c.until(lambda f: f[0] == HEADERS and f[2] == 1)
+    time.sleep(0.3)
+    assert stats()["in_flight"] == 2
+    c.s.sendall(h2_frame(RST_STREAM, 0, 3, b"\0\0\0\x08"))
+    time.sleep(0.1)
+    assert stats()["in_flight"] == 1
+    c.s.settimeout(0.2)
+    try:
+        f = c.frame()
+        assert f is None or f[2] != 1 or f[0] != DATA, f
+    except socket.timeout:
+        pass
+    c.close()
+    time.sleep(0.1)
+    st = stats()
+    assert st["in_flight"] == 0 and st["h2_streams"] == 2, st
 
 
 # ---- process ----
@@ -375,10 +828,14 @@ def test_sigterm_exits_zero_promptly():
 
 
 def main():
-    global BIN, PORT
+    global BIN, PORT, TLSPORT, CERTS
     BIN = sys.argv[1]
     names = sys.argv[2:] or [n for n in globals() if n.startswith("test_")]
-    server, PORT = start_server("--bind", "127.0.0.1,127.0.0.2", "--quiet")
+    CERTS = tempfile.mkdtemp(prefix="uvf-selftest-")
+    subprocess.run([os.path.join(os.path.dirname(__file__), "make-certs"),
+                    CERTS], check=True, timeout=60)
+    server, PORT, TLSPORT = start_tls_server("server", "--bind",
+                                             "127.0.0.1,127.0.0.2")
     passed = failed = 0
     try:
         for name in names:
@@ -393,6 +850,7 @@ def main():
     finally:
         server.send_signal(signal.SIGTERM)
         rc = server.wait(TIMEOUT)
+        shutil.rmtree(CERTS)
     if rc != 0:
         failed += 1
         print("FAIL server exit status", rc)
