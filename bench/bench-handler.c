@@ -119,8 +119,7 @@ static void *pool_worker(void *arg) {
     pthread_mutex_unlock(&q_lock);
     curl_easy_setopt(e, CURLOPT_URL, j->url);
     j->ok = curl_easy_perform(e) == CURLE_OK &&
-            curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status) ==
-                CURLE_OK &&
+            curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
             status / 100 == 2;
     pthread_mutex_lock(&j->req->lock);
     if (--j->req->left == 0)
@@ -175,8 +174,7 @@ static void uvf_request(const char **urls, uint64_t *ok) {
   o.max_in_flight = cfg.k;
   o.timeout_ms = cfg.deadline_ms;
   rc = strcmp(cfg.mode, "client") == 0
-           ? uvf_client_fetch_all(client, urls, cfg.k, &o, cfg.deadline_ms,
-                                  &rs)
+           ? uvf_client_fetch_all(client, urls, cfg.k, &o, cfg.deadline_ms, &rs)
            : uvf_fetch_all(urls, cfg.k, &o, cfg.deadline_ms, &rs);
   for (i = 0; rc == UVF_OK && i < cfg.k; i++)
     *ok += (uint64_t)uvf_results_get(rs, i)->ok;

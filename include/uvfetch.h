@@ -381,10 +381,11 @@ UVF_EXTERN int uvf_call_end_input(uvf_call *call);
  * UVF_EOF once the input has ended and every result has been taken. */
 UVF_EXTERN int uvf_call_next(uvf_call *call, long timeout_ms, uvf_result **r);
 
-/* A file descriptor that is readable while a result waits to be taken
- * (an eventfd), for callers with an event loop of their own (asyncio's
- * add_reader). Owned by the call. */
-UVF_EXTERN int uvf_call_fd(const uvf_call *call);
+/* A file descriptor that is readable while a result waits to be taken or
+ * the call is done (an eventfd, made by the first call to this), for
+ * callers with an event loop of their own (asyncio's add_reader). Owned by
+ * the call. */
+UVF_EXTERN int uvf_call_fd(uvf_call *call);
 
 /* Ends the call, from any thread: every URL submitted and not finished
  * ends as UVF_EABORTED, at once, and uvf_call_next() hands those results

@@ -55,7 +55,8 @@ struct uvf_call {
   uvf__link live_link; /* loop thread: in client->calls */
   unsigned news;
   int refs;
-  int efd;
+  int efd;     /* made by the first uvf_call_fd(), -1 until then */
+  int efd_set; /* it is readable now */
   /* caller's side, under lock */
   uvf__link input;  /* pending URLs */
   uvf__link output; /* finished results */
@@ -161,14 +162,19 @@ static int post(uvf_call *call, unsigned news) {
   return rc;
 }
 
+/* Under the call's lock. Most callers never ask for the descriptor, so
+ * it costs nothing until one does. */
 static void eventfd_set(uvf_call *call, int on) {
   uint64_t one = 1;
   ssize_t n;
+  if (call->efd < 0 || call->efd_set == on)
+    return;
+  call->efd_set = on;
   if (on)
     n = write(call->efd, &one, sizeof(one));
   else
     n = read(call->efd, &one, sizeof(one));
-  (void)n; /* EAGAIN: already in that state */
+  (void)n; /* an eventfd of our own: neither can fail */
 }
 
 /* ---- calls: the loop's side ---- */
@@ -263,7 +269,7 @@ static void call_news(uvf_call *call, unsigned news) {
     uvf_end_input(call->b);
   if (cancelled)
     uvf_abort(call->b, UVF_EABORTED);
-  uvf__batch_kick(call->b);
+  call->b->admit_due = 1; /* on_wake runs it before the loop waits */
 }
 
 static void on_engine_closed(void *ud) {
@@ -304,6 +310,7 @@ static void on_wake(uv_async_t *h) {
     UVF__LIST_FOREACH(l, &c->calls) {
       uvf_abort(UVF__CONTAINER(l, uvf_call, live_link)->b, UVF_EABORTED);
     }
+  uvf__engine_admit_due(c->e);
   if (closing)
     uvf__engine_close(c->e, on_engine_closed, c);
 }
@@ -400,11 +407,7 @@ int uvf_call_start(uvf_call **out, uvf_client *c, const uvf_options *o,
     free(call);
     return rc;
   }
-  if ((call->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
-    uvf__batch_free(call->b);
-    free(call);
-    return UVF_EBACKEND;
-  }
+  call->efd = -1;
   call->b->deadline_ms = deadline_ms;
   call->b->on_freed = call_freed;
   call->window = 2 * (uint64_t)opts.max_in_flight;
@@ -483,7 +486,18 @@ int uvf_call_cancel(uvf_call *call) {
   return 0;
 }
 
-int uvf_call_fd(const uvf_call *call) { return call ? call->efd : UVF_EINVAL; }
+int uvf_call_fd(uvf_call *call) {
+  int fd;
+  if (!call)
+    return UVF_EINVAL;
+  uv_mutex_lock(&call->lock);
+  if (call->efd < 0 &&
+      (call->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) >= 0)
+    eventfd_set(call, !uvf__list_empty(&call->output) || call->done);
+  fd = call->efd < 0 ? UVF_EBACKEND : call->efd;
+  uv_mutex_unlock(&call->lock);
+  return fd;
+}
 
 /* Waits for news on the call until deadline (uv_hrtime ns; 0 = none).
  * Returns 0, or UV_ETIMEDOUT. Under the call's lock. */
