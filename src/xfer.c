@@ -163,10 +163,13 @@ static int batch_setup(uvf__xfer *x, uvf__batch *b) {
   if (rc == CURLE_OK)
     rc = uvf__tls_setup(x, easy, o->insecure);
   SET(CURLOPT_HTTP_VERSION, http_version(o->http_version));
-  SET(CURLOPT_BUFFERSIZE, uvf__buffer_size(o));
   SET(CURLOPT_MAXAGE_CONN, (o->idle_timeout_ms + 999) / 1000);
   if (rc != CURLE_OK)
     return UVF_EBACKEND;
+  /* Refused while the handle still holds a receive buffer, which 7.88
+   * keeps after an HTTP/2 transfer on a connection others still use (M1):
+   * the handle then keeps the size it has. */
+  (void)curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, uvf__buffer_size(o));
   x->b = b;
   return 0;
 }

@@ -16,13 +16,37 @@ static void stop_running_server(void) {
     kill(running_server, SIGTERM);
 }
 
-void ts_start(ts_server *s, const char *bind) {
+void ts_start(ts_server *s, const char *bind) { ts_start_args(s, bind, NULL); }
+
+#define MAX_ARGS 32
+
+static void exec_server(const char *exe, const char *bind,
+                        const char *const *args) {
+  const char *argv[MAX_ARGS + 8];
+  int n = 0;
+  argv[n++] = exe;
+  argv[n++] = "--bind";
+  argv[n++] = bind ? bind : "127.0.0.1";
+  argv[n++] = "--max-seconds";
+  argv[n++] = "300";
+  argv[n++] = "--quiet";
+  while (args && *args && n < MAX_ARGS)
+    argv[n++] = *args++;
+  argv[n] = NULL;
+  execv(exe, (char *const *)argv);
+  _exit(127);
+}
+
+void ts_start_args(ts_server *s, const char *bind, const char *const *args) {
   const char *exe = getenv("UVF_TESTSERVER");
-  int pfd[2];
+  int pfd[2], tls = 0;
   char line[64] = {0};
+  const char *const *a;
   FILE *in;
   if (!exe)
     FAIL("UVF_TESTSERVER is not set");
+  for (a = args; a && *a; a++)
+    tls |= strcmp(*a, "--tls") == 0;
   if (pipe(pfd))
     FAIL("pipe");
   s->pid = fork();
@@ -30,9 +54,7 @@ void ts_start(ts_server *s, const char *bind) {
     dup2(pfd[1], 1);
     close(pfd[0]);
     close(pfd[1]);
-    execl(exe, exe, "--bind", bind ? bind : "127.0.0.1", "--max-seconds", "300",
-          "--quiet", (char *)NULL);
-    _exit(127);
+    exec_server(exe, bind, args);
   }
   close(pfd[1]);
   if (!running_server)
@@ -42,7 +64,32 @@ void ts_start(ts_server *s, const char *bind) {
   if (!in || !fgets(line, sizeof(line), in) ||
       sscanf(line, "PORT %d", &s->port) != 1)
     FAIL("test server did not say its port (got \"%s\")", line);
+  if (tls && (!fgets(line, sizeof(line), in) ||
+              sscanf(line, "TLSPORT %d", &s->tls_port) != 1))
+    FAIL("test server did not say its TLS port (got \"%s\")", line);
   fclose(in);
+}
+
+const char *ts_certs(void) {
+  static char dir[4096];
+  const char *make = getenv("UVF_MAKE_CERTS"), *d = getenv("UVF_CERTS");
+  char cmd[8192];
+  if (dir[0])
+    return dir;
+  if (!make || !d)
+    FAIL("UVF_MAKE_CERTS and UVF_CERTS must be set");
+  snprintf(cmd, sizeof(cmd), "'%s' '%s' >/dev/null", make, d);
+  if (system(cmd) != 0)
+    FAIL("%s failed", cmd);
+  snprintf(dir, sizeof(dir), "%s", d);
+  return dir;
+}
+
+const char *ts_cert_arg(const char *name) {
+  static char arg[8192];
+  const char *d = ts_certs();
+  snprintf(arg, sizeof(arg), "%s/%s.pem,%s/%s.key", d, name, d, name);
+  return arg;
 }
 
 void ts_stop(ts_server *s) {

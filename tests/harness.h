@@ -75,11 +75,20 @@ typedef struct test_entry {
 typedef struct ts_server {
   pid_t pid;
   int port;
+  int tls_port; /* with --tls */
 } ts_server;
 
 /* Starts $UVF_TESTSERVER bound to `bind` (NULL: 127.0.0.1) and waits for
  * its PORT line. Fails the test on error. */
 void ts_start(ts_server *s, const char *bind);
+/* The same with more arguments (NULL-terminated); with --tls it also
+ * waits for the TLSPORT line. */
+void ts_start_args(ts_server *s, const char *bind, const char *const *args);
+/* The directory of the test certificates (tests/server/make-certs), made
+ * on first use: ca.pem, server, wronghost, expired, selfsigned. */
+const char *ts_certs(void);
+/* "DIR/NAME.pem,DIR/NAME.key", for --tls. */
+const char *ts_cert_arg(const char *name);
 void ts_stop(ts_server *s);
 /* GET path from the server at 127.0.0.1 and return the body (malloc'd). */
 char *ts_get(const ts_server *s, const char *path);
