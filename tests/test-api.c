@@ -170,6 +170,32 @@ TEST_IMPL(per_host_cap_holds_across_loopback_hosts) {
   ts_stop(&srv);
 }
 
+/* localhost, LOCALHOST and LocalHost are one host: at --per-host 1 the
+ * server never sees two of them at once. */
+TEST_IMPL(host_names_differing_in_case_share_the_per_host_cap) {
+  static const char *names[] = {"localhost", "LOCALHOST", "LocalHost"};
+  size_t n = 9, i;
+  char **u = calloc(n, sizeof(*u));
+  uvf_options o;
+  uvf_result *r;
+  ts_start(&srv, NULL);
+  for (i = 0; i < n; i++)
+    if (asprintf(&u[i], "http://%s:%d/delay/100?i=%zu", names[i % 3], srv.port,
+                 i) < 0)
+      FAIL("oom");
+  uvf_options_init(&o);
+  o.max_in_flight = 9;
+  o.max_per_host = 1;
+  r = fetch(u, n, &o, 0);
+  for (i = 0; i < n; i++)
+    if (!r[i].ok)
+      FAIL("%s: %s", u[i], r[i].message);
+  ASSERT_EQ(stats_field("peak_in_flight"), 1);
+  results_done(r);
+  free_urls(u, n);
+  ts_stop(&srv);
+}
+
 TEST_IMPL(busy_host_does_not_hold_back_other_hosts) {
   size_t n = 20, i;
   char **u = calloc(n, sizeof(*u));
@@ -1038,6 +1064,7 @@ static const test_entry tests[] = {
     TEST_ENTRY(thousand_urls_at_n50_one_record_each_and_peak_bounded),
     TEST_ENTRY(cap_holds_across_shards_at_n300),
     TEST_ENTRY(per_host_cap_holds_across_loopback_hosts),
+    TEST_ENTRY(host_names_differing_in_case_share_the_per_host_cap),
     TEST_ENTRY(busy_host_does_not_hold_back_other_hosts),
     TEST_ENTRY(async_api_on_caller_loop_closes_clean),
     TEST_ENTRY(source_is_read_only_as_slots_free_up),
