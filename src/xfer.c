@@ -298,6 +298,21 @@ static double info_secs(CURL *e, CURLINFO what) {
   return (double)us / 1e6;
 }
 
+/* A redirect to a URL that does not parse or has a scheme we refuse: the
+ * message says whose doing it is, since the input URL itself was fine. */
+static void blame_redirect(uvf__xfer *x, CURLcode rc, uvf_result *r) {
+  static const char blame[] = "bad redirect from the server: ";
+  char msg[CURL_ERROR_SIZE];
+  size_t room = sizeof(msg) - sizeof(blame), n = strlen(r->message);
+  if (rc != CURLE_URL_MALFORMAT && rc != CURLE_UNSUPPORTED_PROTOCOL)
+    return;
+  memcpy(msg, blame, sizeof(blame) - 1);
+  memcpy(msg + sizeof(blame) - 1, r->message, n < room ? n : room);
+  msg[sizeof(blame) - 1 + (n < room ? n : room)] = '\0';
+  memcpy(x->errbuf, msg, sizeof(msg));
+  r->message = x->errbuf;
+}
+
 static void fill_result(uvf__xfer *x, CURLcode rc, uvf_result *r) {
   CURL *e = x->easy;
   char *final_url = NULL;
@@ -327,6 +342,7 @@ static void fill_result(uvf__xfer *x, CURLcode rc, uvf_result *r) {
    * here came from a redirect. */
   r->error = uvf__kind_from_curl(rc, 1);
   r->message = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
+  blame_redirect(x, rc, r);
   if (x->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
     /* One wording whether the body grew past max_body or its announced
      * length was over it already (libcurl: "Maximum file size exceeded"). */

@@ -206,6 +206,21 @@ def a_reader_that_leaves_ends_the_run_quietly_with_141():
 
 
 @test
+def bad_location_from_the_server_is_protocol_not_the_inputs_fault():
+    with Server() as s:
+        inp = write_input([s.url("/redirect-to?url=http%3A%2F%2F%5B%3A%3A1")
+                           + "\n"])
+        rc, out, _ = run(["-q", "-i", inp,
+                          s.url("/redirect-to?url=http%3A%2F%2F")])
+        check(rc == 1)
+        for r in records(out):
+            check(r["error"] == "protocol", r)
+            check("from the server" in r["message"], r["message"])
+            check("argument" not in r["message"] and
+                  "line" not in r["message"], r["message"])
+
+
+@test
 def body_files_are_named_by_index_only():
     with Server() as s, tempfile.TemporaryDirectory() as d:
         urls = [s.url("/bytes/7?name=../../etc/passwd"),

@@ -520,6 +520,28 @@ TEST_IMPL(redirect_to_file_scheme_is_refused) {
   ts_stop(&srv);
 }
 
+/* A Location that does not parse is the server's fault, not the input's:
+ * protocol, and the message says so. */
+TEST_IMPL(bad_location_from_the_server_is_protocol) {
+  static const char *paths[] = {
+      "/redirect-to?url=http%3A%2F%2F%5B%3A%3A1",   /* http://[::1 */
+      "/redirect-to?url=http%3A%2F%2F",             /* http:// */
+      "/redirect-to?url=http%3A%2F%2Fa%3A99999%2F", /* port 99999 */
+      "/redirect-to?url=ftp%3A%2F%2F127.0.0.1%2Fx"};
+  size_t i;
+  ts_start(&srv, NULL);
+  for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+    uvf_result *r = fetch_path(paths[i], NULL);
+    if (r->error != UVF_EPROTOCOL)
+      FAIL("%s: %s (%s)", paths[i], uvf_err_name(r->error), r->message);
+    if (!strstr(r->message, "redirect from the server"))
+      FAIL("%s: \"%s\" does not blame the server", paths[i], r->message);
+    ASSERT_EQ(r->status, 302);
+    done1(r);
+  }
+  ts_stop(&srv);
+}
+
 TEST_IMPL(body_over_max_body_is_too_large) {
   uvf_options o;
   uvf_result *r;
@@ -1081,6 +1103,7 @@ static const test_entry tests[] = {
     TEST_ENTRY(connection_dropped_mid_body_is_protocol),
     TEST_ENTRY(too_many_redirects_is_protocol),
     TEST_ENTRY(redirect_to_file_scheme_is_refused),
+    TEST_ENTRY(bad_location_from_the_server_is_protocol),
     TEST_ENTRY(body_over_max_body_is_too_large),
     TEST_ENTRY(status_404_is_http_with_status),
     TEST_ENTRY(failing_urls_do_not_stop_the_batch),
