@@ -337,6 +337,18 @@ def rate_limits_requests_per_host():
 
 
 @test
+def rate_too_small_to_mean_anything_is_refused():
+    for bad in ["5e-14", "1e-300", "-1", "nan", "2e6"]:
+        rc, out, err = run(["-q", "--rate", bad, "http://127.0.0.1:1/"])
+        check(rc == 2 and "--rate" in err and out == "", (bad, rc, err))
+    rc, _, err = run(["--rate", "0.0009", "http://127.0.0.1:1/"])
+    check(rc == 2 and "is not 0 or a rate" in err, err)
+    rc, _, err = run(["-q", "--rate", "0.001", "--max-redirs", "-2",
+                      "http://127.0.0.1:1/"])
+    check(rc == 2 and "--max-redirs" in err, err)  # --rate 0.001 was fine
+
+
+@test
 def low_speed_ends_a_trickling_transfer():
     with Server() as s:
         t0 = time.time()

@@ -1009,6 +1009,25 @@ TEST_IMPL(rate_spaces_requests_per_host) {
   ts_stop(&srv);
 }
 
+/* A rate so low or a limit so high that they overflow (1e6 / 5e-14 does
+ * not fit in 64 bits, libcurl's curl_off_t is signed) is refused: they
+ * once meant no limit, or no transfer at all. */
+TEST_IMPL(rates_and_body_limits_out_of_range_are_refused) {
+  uvf_callbacks cb = cbs(NULL, NULL, NULL, ar_result, NULL);
+  uvf_options o;
+  uvf_fetcher *f = NULL;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  uvf_options_init(&o);
+  o.rate_per_host = 5e-14;
+  ASSERT_EQ(uvf_fetcher_new(&f, &loop, &o, &cb, NULL), UVF_EINVAL);
+  uvf_options_init(&o);
+  o.max_body = (uint64_t)INT64_MAX + 1;
+  ASSERT_EQ(uvf_fetcher_new(&f, &loop, &o, &cb, NULL), UVF_EINVAL);
+  ASSERT(f == NULL);
+  ASSERT_EQ(uv_loop_close(&loop), 0);
+}
+
 /* N=1: the first URL gets 503 with Retry-After: 1; the second, to the same
  * host, must wait for the pause too, though it was never refused. */
 TEST_IMPL(retry_after_pauses_the_whole_host) {
@@ -1122,6 +1141,7 @@ static const test_entry tests[] = {
     TEST_ENTRY(trickling_below_low_speed_is_timeout),
     TEST_ENTRY(huge_body_stops_at_max_body),
     TEST_ENTRY(rate_spaces_requests_per_host),
+    TEST_ENTRY(rates_and_body_limits_out_of_range_are_refused),
     TEST_ENTRY(retry_after_pauses_the_whole_host),
     TEST_ENTRY(misbehaving_servers_end_as_protocol_and_spare_the_batch),
     TEST_ENTRY(compressed_body_expanding_past_max_body_is_too_large),

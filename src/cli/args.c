@@ -218,6 +218,23 @@ static int parse_seconds(const char *s, long *ms) {
   return 0;
 }
 
+/* Requests a second: 0 (no limit), or at least the library's least, one
+ * every 1000 s; less would overflow its spacing, or mean nothing. */
+#define MIN_RATE 0.001
+
+static int parse_rate(const char *s, double *out) {
+  char *end;
+  double r;
+
+  errno = 0;
+  r = strtod(s, &end);
+  if (errno != 0 || end == s || *end != '\0' || !isfinite(r) || r < 0 ||
+      r > 1e6 || (r > 0 && r < MIN_RATE))
+    return -1;
+  *out = r;
+  return 0;
+}
+
 static int parse_bytes(const char *s, uint64_t *out) {
   char *end;
   unsigned long long v;
@@ -344,18 +361,12 @@ static int number_opt(uvf_cli_args *a, int c, const char *name, const char *v) {
                          "from 0 to %d",
                          name, v, MAX_SECONDS);
     return -1;
-  case OPT_RATE: {
-    char *end;
-    double r;
-    errno = 0;
-    r = strtod(v, &end);
-    if (errno || end == v || *end || !isfinite(r) || r < 0 || r > 1e6)
-      return usage_error("option %s: '%s' is not a rate from 0 to 1000000 "
-                         "per second",
-                         name, v);
-    a->fetch.rate_per_host = r;
+  case OPT_RATE:
+    if (parse_rate(v, &a->fetch.rate_per_host) != 0)
+      return usage_error("option %s: '%s' is not 0 or a rate from %g (one "
+                         "request every %g s) to 1000000 per second",
+                         name, v, MIN_RATE, 1 / MIN_RATE);
     return -1;
-  }
   case OPT_LOW_SPEED:
   case OPT_LOW_SPEED_TIME:
     if (parse_long(v, 0, INT_MAX, &n) != 0)
