@@ -349,6 +349,17 @@ def rate_too_small_to_mean_anything_is_refused():
 
 
 @test
+def max_body_beyond_what_libcurl_takes_is_refused():
+    for bad in ["9223372036854775808", "8589934592G", "18446744073709551615"]:
+        rc, out, err = run(["-q", "--max-body", bad, "http://127.0.0.1:1/"])
+        check(rc == 2 and "--max-body" in err and out == "", (bad, rc, err))
+    with Server() as s:
+        rc, out, err = run(["-q", "--max-body", "9223372036854775807",
+                            s.url("/bytes/10")])
+        check(rc == 0 and records(out)[0]["bytes"] == 10, (rc, out, err))
+
+
+@test
 def low_speed_ends_a_trickling_transfer():
     with Server() as s:
         t0 = time.time()

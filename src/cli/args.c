@@ -2,6 +2,7 @@
  * defaults set in set_defaults() and doc/uvfetch.1 in step. */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -265,7 +266,8 @@ static int parse_bytes(const char *s, uint64_t *out) {
     break;
   default: return -1;
   }
-  if (*end != '\0' || v > (UINT64_MAX >> shift))
+  /* libcurl takes a size as a signed 64-bit curl_off_t */
+  if (*end != '\0' || v > ((uint64_t)INT64_MAX >> shift))
     return -1;
   *out = (uint64_t)v << shift;
   return 0;
@@ -398,8 +400,8 @@ static int number_opt(uvf_cli_args *a, int c, const char *name, const char *v) {
   case OPT_MAX_BODY:
     if (parse_bytes(v, &a->fetch.max_body) != 0)
       return usage_error("option %s: '%s' is not a size in bytes "
-                         "(like 500000, 64k, 10M, 2G)",
-                         name, v);
+                         "(like 500000, 64k, 10M, 2G) up to %" PRId64,
+                         name, v, INT64_MAX);
     return -1;
   }
   return usage_error("option %s: not handled", name);
