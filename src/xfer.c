@@ -26,23 +26,34 @@ static int body_append(uvf__xfer *x, const char *p, size_t n) {
   return 0;
 }
 
-/* Returning less than n makes libcurl stop with CURLE_WRITE_ERROR; the flag
- * set beside it tells the result why. */
-static size_t on_write(char *p, size_t size, size_t nmemb, void *userp) {
-  uvf__xfer *x = userp;
+/* Hands n body bytes on; non-zero if the transfer must stop. */
+static int take_body(uvf__xfer *x, const char *p, size_t n) {
   uvf__batch *b = x->b;
-  size_t n = size * nmemb;
-  if (b->o.max_body && x->bytes + n > b->o.max_body) {
-    x->too_large = 1;
-    return 0;
-  }
   x->bytes += n;
   if (b->o.keep_body && body_append(x, p, n)) {
     x->body_oom = 1;
-    return 0;
+    return 1;
   }
   if (b->cb.on_body && b->cb.on_body(b->ud, x->u->index, p, n)) {
     x->cb_abort = 1;
+    return 1;
+  }
+  return 0;
+}
+
+/* Returning less than n makes libcurl stop with CURLE_WRITE_ERROR; the flag
+ * set beside it tells the result why. A body that grows past max_body is
+ * handed on up to the limit, so what came is kept as far as it may go. */
+static size_t on_write(char *p, size_t size, size_t nmemb, void *userp) {
+  uvf__xfer *x = userp;
+  uint64_t max = x->b->o.max_body;
+  size_t n = size * nmemb, fits = n;
+  if (max && x->bytes + n > max)
+    fits = (size_t)(max - x->bytes);
+  if (fits > 0 && take_body(x, p, fits))
+    return 0;
+  if (fits < n) {
+    x->too_large = 1;
     return 0;
   }
   return n;

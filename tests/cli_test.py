@@ -349,6 +349,19 @@ def rate_too_small_to_mean_anything_is_refused():
 
 
 @test
+def body_past_max_body_is_kept_up_to_the_limit():
+    # 8 KiB on the wire, 8 MiB decoded: no Content-Length says it is too
+    # large; it grows past the limit in its first decoded block.
+    with Server() as s, tempfile.TemporaryDirectory() as d:
+        rc, out, err = run(["-q", "--compressed", "--max-body", "10000", "-o",
+                            d, s.url("/gzip-bomb")])
+        check(rc == 1, err)
+        r = records(out)[0]
+        check(r["error"] == "too_large" and r["bytes"] == 10000, r)
+        check(os.path.getsize(r["file"]) == 10000, os.path.getsize(r["file"]))
+
+
+@test
 def max_body_beyond_what_libcurl_takes_is_refused():
     for bad in ["9223372036854775808", "8589934592G", "18446744073709551615"]:
         rc, out, err = run(["-q", "--max-body", bad, "http://127.0.0.1:1/"])

@@ -1090,7 +1090,7 @@ TEST_IMPL(compressed_body_expanding_past_max_body_is_too_large) {
   u = urlf("/gzip-bomb");
   r = fetch1(u, &o);
   ASSERT_EQ(r->error, UVF_ETOO_LARGE);
-  ASSERT_LE(r->bytes, 100000);
+  ASSERT_EQ(r->bytes, 100000); /* what fits is kept */
   done1(r);
   o.max_body = 0; /* without a limit it decodes in full */
   r = fetch1(u, &o);
