@@ -2,14 +2,18 @@
 """The uvfetch command, one behaviour per test, against the project's own
 loopback server. Run: cli_test.py NAME (env: UVFETCH, UVF_TESTSERVER,
 UVF_MANPAGE). With no NAME, lists the tests."""
+import fcntl
 import json
 import os
 import random
 import re
+import resource
 import signal
 import subprocess
 import sys
 import tempfile
+import termios
+import threading
 import time
 
 UVFETCH = os.environ.get("UVFETCH", "")
@@ -220,6 +224,55 @@ def bad_location_from_the_server_is_protocol_not_the_inputs_fault():
                   "line" not in r["message"], r["message"])
 
 
+def padded_urls(s, n, path="/delay/300"):
+    """n URLs whose records are about 2.4 KiB: a pipe (64 KiB) fills after
+    some 27 of them."""
+    pad = "p" * 1000
+    return [s.url("%s?i=%d&pad=%s" % (path, i, pad)) for i in range(n)]
+
+
+@test
+def a_reader_pausing_longer_than_the_timeout_costs_no_failure():
+    with Server() as s:
+        inp = write_input(u + "\n" for u in padded_urls(s, 100))
+        p = subprocess.Popen([UVFETCH, "-q", "-j", "50", "--timeout", "2",
+                              "-i", inp], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        try:
+            time.sleep(5)  # the reader pauses, then reads everything
+            out, err = p.communicate(timeout=60)
+        finally:
+            p.kill()
+        recs = records(out.decode())
+        failed = [(r["index"], r["message"]) for r in recs if not r["ok"]]
+        check(not failed, "%d failed: %s" % (len(failed), failed[:3]))
+        check(p.returncode == 0 and len(recs) == 100, (p.returncode, err))
+
+
+@test
+def a_signal_while_the_reader_pauses_acts_within_the_grace_period():
+    with Server() as s:
+        inp = write_input(u + "\n" for u in padded_urls(s, 100))
+        p = subprocess.Popen([UVFETCH, "-j", "50", "--grace", "2", "-i", inp],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            wait_in_flight(s, 50)
+            time.sleep(0.2)
+            t0 = time.time()
+            p.send_signal(signal.SIGTERM)  # the reader has not read a byte
+            rc = p.wait(timeout=10)
+            took = time.time() - t0
+            out, err = p.stdout.read().decode(), p.stderr.read().decode()
+        finally:
+            p.kill()
+        check(rc == 130, "exit %d: %s" % (rc, err))
+        check(took < 2 + 2.5, "ended %.1f s after the signal" % took)
+        check(re.search(r"\d+ records were not written", err), err)
+        recs = records(out)  # whole lines only, as far as they came
+        check(0 < len(recs) < 100, len(recs))
+        check([r["index"] for r in recs] == list(range(len(recs))))
+
+
 @test
 def body_files_are_named_by_index_only():
     with Server() as s, tempfile.TemporaryDirectory() as d:
@@ -230,6 +283,44 @@ def body_files_are_named_by_index_only():
         check(sorted(os.listdir(d)) == ["0", "1"], os.listdir(d))
         with open(os.path.join(d, "1")) as f:
             check(f.read() == "done\n")
+
+
+@test
+def body_files_never_follow_a_link_out_of_their_directory():
+    with Server() as s, tempfile.TemporaryDirectory() as d:
+        out, victim = os.path.join(d, "out"), os.path.join(d, "victim")
+        os.mkdir(out)
+        with open(victim, "w") as f:
+            f.write("precious")
+        os.symlink(victim, os.path.join(out, "0"))  # planted by another user
+        os.symlink(victim, os.path.join(out, "1"))
+        os.link(victim, os.path.join(out, "2"))     # a hard link too
+        rc, o, err = run(["-q", "-o", out, s.url("/bytes/10"),
+                          "http://127.0.0.1:1/", s.url("/bytes/10?i=2"),
+                          s.url("/bytes/10?i=3")])
+        check(rc == 1, err)
+        with open(victim) as f:
+            check(f.read() == "precious", "the file outside was written")
+        check(os.path.islink(os.path.join(out, "0")) and
+              os.path.islink(os.path.join(out, "1")), "a link was removed")
+        recs = records(o)
+        for r, why in zip(recs, ["symbolic link", "symbolic link",
+                                 "other hard links"]):
+            check(not r["ok"] and why in r["message"] and r["file"] is None,
+                  r)
+        check(recs[3]["ok"] and os.path.getsize(recs[3]["file"]) == 10)
+
+
+@test
+def a_fifo_among_body_files_gets_an_error_record_and_the_run_goes_on():
+    with Server() as s, tempfile.TemporaryDirectory() as d:
+        os.mkfifo(os.path.join(d, "0"))
+        rc, o, err = run(["-q", "-o", d, s.url("/bytes/10"),
+                          s.url("/bytes/10?i=1")], timeout=30)
+        check(rc == 1, err)
+        recs = records(o)
+        check("not a regular file" in recs[0]["message"], recs[0])
+        check(recs[1]["ok"] and recs[1]["file"], recs[1])
 
 
 @test
@@ -655,6 +746,88 @@ def journal_drops_a_record_cut_short_or_damaged():
         check(rc == 0 and "skipping 1 damaged record" in err, err)
         check(untimed(out) == untimed(ref))
         check(s.stats()["requests"] - before == 2, "not only the damaged one")
+
+
+def small_files(limit):
+    """For a child: files larger than limit fail to grow (EFBIG)."""
+    def apply():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    return apply
+
+
+def check_stopped_by_journal(p, n):
+    err = p.stderr.decode()
+    check(p.returncode == 3, "exit %d: %s" % (p.returncode, err))
+    check("cannot write the journal" in err, err)
+    m = re.search(r"stopped by the error above; (\d+) input URLs? not "
+                  r"started", err)
+    check(m and int(m.group(1)) > 0, err)
+    recs = records(p.stdout.decode())
+    check(len(recs) + int(m.group(1)) == n, (len(recs), err))
+
+
+@test
+def a_journal_write_error_stops_the_run_with_status_3_and_says_what_is_left():
+    with Server() as s, tempfile.TemporaryDirectory() as d:
+        inp = write_input(s.url("/delay/20?i=%d" % i) + "\n"
+                          for i in range(200))
+        p = subprocess.run([UVFETCH, "-j", "4", "-i", inp, "--journal",
+                            os.path.join(d, "journal")], capture_output=True,
+                           timeout=60, preexec_fn=small_files(4096))
+        check_stopped_by_journal(p, 200)
+
+
+@test
+def a_journal_on_a_full_disk_stops_the_run_with_status_3():
+    with Server() as s, tempfile.TemporaryDirectory() as d:
+        disk = os.path.join(d, "disk")
+        os.mkdir(disk)
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs",
+                           disk], capture_output=True).returncode != 0:
+            print("skipped: cannot mount a small tmpfs here (not root?); "
+                  "a_journal_write_error_stops_the_run_with_status_3_and_"
+                  "says_what_is_left covers the same path")
+            sys.exit(77)
+        try:
+            inp = write_input(s.url("/delay/20?i=%d" % i) + "\n"
+                              for i in range(2000))
+            p = subprocess.run([UVFETCH, "-j", "4", "-i", inp, "--journal",
+                                os.path.join(disk, "journal")],
+                               capture_output=True, timeout=120)
+            check("No space left on device" in p.stderr.decode(), p.stderr)
+            check_stopped_by_journal(p, 2000)
+        finally:
+            subprocess.run(["umount", disk])
+
+
+@test
+def a_journal_or_report_that_would_be_a_body_file_is_refused():
+    with Server() as s, tempfile.TemporaryDirectory() as d:
+        url = s.url("/bytes/10")
+        rc, out, err = run(["-q", "-o", d, "--journal",
+                            os.path.join(d, "0"), url])
+        check(rc == 2 and "another name or place" in err, (rc, err))
+        check(os.listdir(d) == [] and out == "", os.listdir(d))
+        with open(os.path.join(d, "3"), "w") as report:
+            p = subprocess.run([UVFETCH, "-q", "-o", d, url], stdout=report,
+                               stderr=subprocess.PIPE, timeout=60)
+        check(p.returncode == 2 and b"standard output" in p.stderr, p.stderr)
+        check(s.stats()["requests"] == 0, "fetched anyway")
+        # Under another name, linked to DIR/1: the body file is refused.
+        journal = os.path.join(d, "journal")
+        rc, _, err = run(["-q", "-o", d, "--journal", journal, "-i",
+                          write_input([])])
+        check(rc == 0, err)
+        os.link(journal, os.path.join(d, "1"))
+        rc, out, err = run(["-q", "-o", d, "--journal", journal,
+                            s.url("/bytes/3?i=0"), s.url("/bytes/3?i=1")])
+        recs = records(out)
+        check(rc == 1 and recs[0]["ok"], (rc, err))
+        check("it is the journal" in recs[1]["message"], recs[1])
+        with open(journal) as f:
+            lines = f.read().splitlines()
+        check(lines[0] == "uvfetch-journal 1" and len(lines) == 2, lines)
 
 
 @test

@@ -79,6 +79,8 @@ static void draw(uvf_cli_progress *p) {
   memset(&c, 0, sizeof(c));
   p->count(p->ud, &c);
   update_rate(p, c.done);
+  if (c.hold)
+    return;
   if (c.total_known)
     snprintf(total, sizeof(total), "%" PRIu64, c.total);
   else

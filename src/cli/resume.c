@@ -79,7 +79,7 @@ int uvf_cli_resume_open(uvf_cli_journal **j, uvf_cli_positions **positions,
   size_t n;
 
   *positions = NULL;
-  if (uvf_cli_journal_open(j, loop, a->journal_path) != 0)
+  if (uvf_cli_journal_open(j, a->journal_path) != 0)
     return -1;
   if ((n = uvf_cli_journal_count(*j)) == 0)
     return 0; /* a new journal: no URL to skip */
