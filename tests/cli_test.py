@@ -495,6 +495,64 @@ def sigint_writes_started_records_and_exits_130():
         check("40" in err.decode(), err.decode())
 
 
+@test
+def sighup_is_treated_as_sigterm():
+    with Server() as s:
+        inp = write_input(s.url("/delay/1000?i=%d" % i) + "\n"
+                          for i in range(30))
+        p = subprocess.Popen([UVFETCH, "-j", "10", "--grace", "20", "-i", inp],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_in_flight(s, 10)
+        p.send_signal(signal.SIGHUP)
+        out, err = p.communicate(timeout=30)
+        err = err.decode()
+        check(p.returncode == 130, "exit %d: %s" % (p.returncode, err))
+        recs = records(out.decode())
+        check([r["index"] for r in recs] == list(range(10)), out)
+        check(all(r["ok"] for r in recs), "in-flight transfers were cut")
+        check("20 input URLs not started" in err, err)
+
+
+@test
+def a_closed_terminal_lets_transfers_in_flight_finish_into_the_journal():
+    with Server() as s, tempfile.TemporaryDirectory() as d:
+        inp = write_input(s.url("/delay/1000?i=%d" % i) + "\n"
+                          for i in range(30))
+        journal = os.path.join(d, "journal")
+        master, slave = os.openpty()
+
+        def on_the_terminal():  # after setsid(): it becomes ours
+            fcntl.ioctl(1, termios.TIOCSCTTY, 0)
+
+        p = subprocess.Popen([UVFETCH, "-j", "10", "--grace", "20", "-i", inp,
+                              "--journal", journal], stdin=subprocess.DEVNULL,
+                             stdout=slave, stderr=slave,
+                             start_new_session=True,
+                             preexec_fn=on_the_terminal)
+        os.close(slave)
+        reader = threading.Thread(target=drain_fd, args=(master,))
+        reader.start()
+        try:
+            wait_in_flight(s, 10)
+            os.close(master)  # the terminal goes away: SIGHUP, then EIO
+            reader.join()
+            rc = p.wait(timeout=30)
+        finally:
+            p.kill()
+        check(rc == 130, "exit %d" % rc)
+        with open(journal) as f:
+            journaled = len(f.readlines()) - 1
+        check(journaled == 10, "%d records journaled" % journaled)
+
+
+def drain_fd(fd):
+    try:
+        while os.read(fd, 65536):
+            pass
+    except OSError:
+        pass
+
+
 def wait_in_flight(s, n, limit=10):
     deadline = time.time() + limit
     while s.stats()["in_flight"] < n and time.time() < deadline:
