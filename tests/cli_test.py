@@ -777,6 +777,25 @@ def journal_resumes_only_with_the_same_output_dir():
 
 
 @test
+def a_resume_with_another_output_dir_is_refused_before_anything_is_made():
+    with Server() as s, tempfile.TemporaryDirectory() as d:
+        # The first record names no file (an invalid URL): the next does.
+        inp = write_input(["not a url\n"] +
+                          [s.url("/bytes/10?i=%d" % i) + "\n"
+                           for i in range(5)])
+        journal, first = os.path.join(d, "journal"), os.path.join(d, "b1")
+        rc, _, err = run(["-q", "-i", inp, "-o", first, "--journal", journal])
+        check(rc == 1, err)
+        other = os.path.join(d, "b2")
+        for args in (["-o", other], []):
+            rc, out, err = run(["--no-progress", "-i", inp, "--journal",
+                                journal] + args)
+            check(rc == 2 and "another -o" in err, (args, err))
+            check("resuming" not in err and out == "", (args, err))
+        check(not os.path.exists(other), "the other -o was made")
+
+
+@test
 def journal_drops_a_record_cut_short_or_damaged():
     with Server() as s, tempfile.TemporaryDirectory() as d:
         inp = write_input(s.url("/bytes/10?i=%d" % i) + "\n"

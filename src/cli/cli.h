@@ -267,6 +267,10 @@ int uvf_cli_journal_lookup(uvf_cli_journal *j, uint64_t position, uint64_t key,
 /* Records not reached by the lookups so far: once the input has ended,
  * records of positions past its end. */
 size_t uvf_cli_journal_unmatched(const uvf_cli_journal *j);
+/* The i-th record in input order (0-based), as for lookup: 0, or -1 if
+ * there is none or it cannot be read back. */
+int uvf_cli_journal_nth(uvf_cli_journal *j, size_t i, uint64_t *position,
+                        uvf_cli_journaled *rec);
 /* Starts the lookups over, after a checking pass. */
 void uvf_cli_journal_rewind(uvf_cli_journal *j);
 /* Queues one finished record; it is written by the next flush. */
@@ -296,6 +300,13 @@ int uvf_cli_resume_open(uvf_cli_journal **j, uvf_cli_positions **positions,
  * the URL the input has there (rc from uvf_cli_journal_lookup). */
 void uvf_cli_resume_mismatch(const char *path, int rc, uint64_t position,
                              uint64_t tag);
+/* Whether a journaled record at position fits a run with -o dir (NULL:
+ * none): 1 yes, 0 no, 2 it names no file, so no telling. scratch is any
+ * buffer. */
+int uvf_cli_resume_fits_dir(const uvf_cli_journaled *rec, const char *dir,
+                            uint64_t position, uvf_cli_buf *scratch);
+/* Says that the journal's records name another -o's body files. */
+void uvf_cli_resume_wrong_dir(const char *path);
 /* Once the input has ended after n_urls URLs: -1 after a message if the
  * journal has records past them. */
 int uvf_cli_resume_past_end(const char *path, const uvf_cli_journal *j,

@@ -306,6 +306,27 @@ static char *read_back(uvf_cli_journal *j, uint64_t off, size_t len) {
   return j->win;
 }
 
+int uvf_cli_journal_nth(uvf_cli_journal *j, size_t i, uint64_t *position,
+                        uvf_cli_journaled *rec) {
+  const entry *e;
+  uint64_t key;
+  size_t len;
+  char *line, saved;
+  int bad;
+
+  if (i >= j->n)
+    return -1;
+  e = &j->e[i];
+  len = (size_t)(e->where & ((1u << LEN_BITS) - 1));
+  if ((line = read_back(j, e->where >> LEN_BITS, len)) == NULL)
+    return -1;
+  saved = line[len];
+  line[len] = '\0';
+  bad = parse(line, len, position, &key, rec) != 0;
+  line[len] = saved;
+  return bad ? -1 : 0;
+}
+
 int uvf_cli_journal_lookup(uvf_cli_journal *j, uint64_t position, uint64_t key,
                            uvf_cli_journaled *rec) {
   const entry *e;

@@ -162,29 +162,6 @@ static uint64_t position_of(const cli *c, uint64_t index) {
 
 static void output_failed(cli *c, int err);
 
-/* A journaled record names the body file of the run that wrote it, so it
- * fits this report only if this run has the same -o (or none either). */
-static int same_output_dir(cli *c, uint64_t position,
-                           const uvf_cli_journaled *rec) {
-  static const char key[] = ",\"file\":";
-  const char *at = memmem(rec->line, rec->len, key, sizeof(key) - 1);
-  const char *path;
-  size_t len;
-
-  if (c->bodies == NULL || at == NULL)
-    return c->bodies == NULL && at == NULL;
-  at += sizeof(key) - 1;
-  len = rec->len - (size_t)(at - rec->line);
-  if (len == 5 && memcmp(at, "null}", 5) == 0)
-    return 1; /* no file then, none now either */
-  if ((path = uvf_cli_bodies_path(c->bodies, position)) == NULL)
-    return 0;
-  uvf_cli_buf_reset(&c->msg);
-  uvf_cli_json_str(&c->msg, path);
-  uvf_cli_buf_add(&c->msg, "}", 1);
-  return !c->msg.oom && c->msg.len == len && memcmp(c->msg.data, at, len) == 0;
-}
-
 /* A URL an earlier run finished: its record comes from the journal. */
 static void replay(cli *c, uint64_t position, const uvf_cli_journaled *rec) {
   int rc;
@@ -217,11 +194,10 @@ static int record_fits(cli *c, int rc, uint64_t tag,
     uvf_cli_resume_mismatch(c->args.journal_path, rc, c->position, tag);
     return 0;
   }
-  if (!same_output_dir(c, c->position, rec)) {
-    uvf_cli_error("journal %s was written with another -o than this run's: "
-                  "its records name other body files; resume with the same "
-                  "-o, or start a new journal",
-                  c->args.journal_path);
+  /* A record names the body file of the run that wrote it, so it fits
+   * this report only if this run has the same -o (or none either). */
+  if (!uvf_cli_resume_fits_dir(rec, c->args.output_dir, c->position, &c->msg)) {
+    uvf_cli_resume_wrong_dir(c->args.journal_path);
     return 0;
   }
   return 1;
