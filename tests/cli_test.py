@@ -378,6 +378,19 @@ def bad_input_lines_get_records_and_valid_json():
 
 
 @test
+def a_byte_order_mark_at_the_start_of_the_input_is_ignored():
+    with Server() as s:
+        bom = "\ufeff"
+        inp = write_input([bom + s.url("/bytes/1") + "\n"])
+        rc, out, err = run(["-q", "-i", inp])
+        check(rc == 0 and records(out)[0]["ok"], out)
+        # as `xargs uvfetch < urls.txt` passes it on
+        rc, out, err = run(["-q", bom + s.url("/bytes/2"), "-i", inp])
+        check(rc == 0, out)
+        check([r["bytes"] for r in records(out)] == [2, 1], out)
+
+
+@test
 def empty_input_gives_no_records_and_exit_0():
     inp = write_input([])
     rc, out, err = run(["-q", "-i", inp])
