@@ -566,6 +566,24 @@ def drain_fd(fd):
         pass
 
 
+@test
+def urls_waiting_for_their_rate_count_as_not_started():
+    with Server() as s:
+        urls = [s.url("/bytes/1?i=%d" % i) for i in range(3)]
+        p = subprocess.Popen([UVFETCH, "--rate", "0.2", "--grace", "0"] + urls,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.time() + 10
+        while s.stats()["requests"] < 1 and time.time() < deadline:
+            time.sleep(0.05)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+        err = err.decode()
+        check(p.returncode == 130, err)
+        recs = records(out.decode())
+        check([r["attempts"] for r in recs] == [1, 0, 0], out)
+        check("2 input URLs not started" in err, err)
+
+
 def wait_in_flight(s, n, limit=10):
     deadline = time.time() + limit
     while s.stats()["in_flight"] < n and time.time() < deadline:
