@@ -146,10 +146,10 @@ static const char help_text[] =
     "                            same command again to resume: URLs done\n"
     "                            are not fetched again and the report is\n"
     "                            the one an uninterrupted run would give\n"
-    "      --grace SEC           on SIGINT or SIGTERM, start nothing more and\n"
-    "                            give transfers in flight SEC seconds before\n"
-    "                            aborting them (default 5); a second signal\n"
-    "                            exits at once\n"
+    "      --grace SEC           on SIGINT, SIGTERM or SIGHUP, start nothing\n"
+    "                            more and give transfers in flight SEC\n"
+    "                            seconds before aborting them (default 5); a\n"
+    "                            second signal exits at once\n"
     "  -q, --quiet               no progress line and no summary\n"
     "      --progress            show the progress line on standard error\n"
     "                            (default: only if it is a terminal)\n"
@@ -160,8 +160,10 @@ static const char help_text[] =
     "Report fields: index url ok status error message bytes attempts\n"
     "history time_total final_url http_version, and file with -o.\n"
     "Exit status: 0 every URL fetched with a 2xx status, 1 some failed,\n"
-    "2 usage or setup error, 130 interrupted, 141 the reader of the report\n"
-    "went away (as in `uvfetch ... | head`).\n";
+    "2 usage or setup error, 3 stopped by a local error (the journal or the\n"
+    "report could not be written, the input could not be read), 130\n"
+    "interrupted, 141 the reader of the report went away (as in\n"
+    "`uvfetch ... | head`).\n";
 
 static int usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
