@@ -32,6 +32,13 @@
 
 #define BACKLOG_WAIT ((uint64_t)64 << 20)
 
+/* Blocks of body go into buffers of OP_CAP bytes that are used again once
+ * written, up to what BACKLOG_WAIT can hold: allocating and freeing 128
+ * KiB a block made glibc map fresh pages for each, 14 times the page
+ * faults. A transfer's blocks of one loop iteration share a buffer. */
+#define OP_CAP ((size_t)128 << 10)
+#define POOL_MAX ((int)(BACKLOG_WAIT / OP_CAP))
+
 enum { OP_OPEN, OP_WRITE, OP_CLOSE };
 
 /* Why a body file could not be used; errno values say the rest. */
@@ -52,6 +59,8 @@ typedef struct entry {
   uint64_t index;
   void *cookie;
   op *close_op; /* made with the entry, so that finishing cannot fail */
+  op *last;     /* loop: its last op in this batch, if a write */
+  uint64_t last_batch;
   struct entry *done_next;
   int replied;
   int oom; /* loop: a block could not be queued */
@@ -70,6 +79,7 @@ struct op {
   entry *e;
   int kind;
   size_t len;
+  size_t cap; /* OP_CAP: a pooled buffer */
   char data[];
 };
 
@@ -84,6 +94,8 @@ struct uvf_cli_bodies {
   size_t count;
   size_t open_entries; /* entries whose completion is not delivered */
   op *batch_head, *batch_tail;
+  uint64_t batch_no; /* counts the batches handed over */
+  op *spare;         /* pooled buffers free for use */
   uvf_cli_buf path;
   uvf_cli_buf err;
   /* read-only once the thread runs */
@@ -105,6 +117,8 @@ struct uvf_cli_bodies {
   pthread_cond_t work;      /* the thread waits on it */
   pthread_cond_t room;      /* the loop waits on it (BACKLOG_WAIT) */
   op *queue_head, *queue_tail;
+  op *returned; /* pooled buffers written, for the loop to take */
+  _Atomic int pooled;
   entry *done_head, *done_tail;
   uint64_t room_below; /* tell the loop once backlog <= this; 0: no */
   int stop;
@@ -288,6 +302,17 @@ static void close_body(const uvf_cli_bodies *b, entry *e) {
   }
 }
 
+/* A written buffer goes back to the pool, or is freed. */
+static void drop_op(uvf_cli_bodies *b, op *o, op **keep) {
+  if (o->cap == OP_CAP && atomic_load(&b->pooled) < POOL_MAX) {
+    atomic_fetch_add(&b->pooled, 1);
+    o->next = *keep;
+    *keep = o;
+  } else {
+    free(o);
+  }
+}
+
 /* Runs one operation; a finished entry goes on *done. */
 static void run_op(uvf_cli_bodies *b, op *o, entry ***done) {
   switch (o->kind) {
@@ -310,10 +335,18 @@ static void run_op(uvf_cli_bodies *b, op *o, entry ***done) {
   }
 }
 
-/* Hands finished entries to the loop and wakes it if it must know. */
-static void report(uvf_cli_bodies *b, entry *done) {
+/* Hands finished entries and written buffers to the loop, and wakes it
+ * if it must know. */
+static void report(uvf_cli_bodies *b, entry *done, op *keep) {
   int wake = done != NULL;
 
+  while (keep != NULL) {
+    op *next = keep->next;
+
+    keep->next = b->returned;
+    b->returned = keep;
+    keep = next;
+  }
   if (done != NULL) {
     if (b->done_tail != NULL)
       b->done_tail->done_next = done;
@@ -333,7 +366,7 @@ static void report(uvf_cli_bodies *b, entry *done) {
 
 static void *run(void *arg) {
   uvf_cli_bodies *b = arg;
-  op *chain, *next;
+  op *chain, *next, *keep;
   entry *done, **tail;
 
   pthread_mutex_lock(&b->mu);
@@ -347,13 +380,14 @@ static void *run(void *arg) {
     pthread_mutex_unlock(&b->mu);
     done = NULL;
     tail = &done;
+    keep = NULL;
     for (; chain != NULL; chain = next) {
       next = chain->next;
       run_op(b, chain, &tail);
-      free(chain);
+      drop_op(b, chain, &keep);
     }
     pthread_mutex_lock(&b->mu);
-    report(b, done);
+    report(b, done, keep);
   }
   pthread_mutex_unlock(&b->mu);
   return NULL;
@@ -428,14 +462,21 @@ static void queue_op(uvf_cli_bodies *b, op *o) {
   b->batch_tail = o;
 }
 
-static op *new_op(entry *e, int kind, size_t len) {
-  op *o = malloc(sizeof(*o) + len);
+static op *new_op(uvf_cli_bodies *b, entry *e, int kind, size_t len) {
+  op *o;
+  size_t cap = kind == OP_WRITE && len <= OP_CAP ? OP_CAP : len;
 
-  if (o != NULL) {
-    o->e = e;
-    o->kind = kind;
-    o->len = len;
+  if (cap == OP_CAP && b->spare != NULL) {
+    o = b->spare;
+    b->spare = o->next;
+    atomic_fetch_sub(&b->pooled, 1);
+  } else if ((o = malloc(sizeof(*o) + cap)) == NULL) {
+    return NULL;
   }
+  o->e = e;
+  o->kind = kind;
+  o->len = len;
+  o->cap = cap;
   return o;
 }
 
@@ -449,8 +490,16 @@ void uvf_cli_bodies_flush(uvf_cli_bodies *b) {
     b->queue_head = b->batch_head;
   b->queue_tail = b->batch_tail;
   pthread_cond_signal(&b->work);
+  while (b->returned != NULL) { /* take the written buffers back */
+    op *o = b->returned;
+
+    b->returned = o->next;
+    o->next = b->spare;
+    b->spare = o;
+  }
   pthread_mutex_unlock(&b->mu);
   b->batch_head = b->batch_tail = NULL;
+  b->batch_no++;
 }
 
 /* Transfers in flight outrun the disk: wait for it rather than hold
@@ -474,7 +523,7 @@ void uvf_cli_bodies_start(uvf_cli_bodies *b, uint64_t index) {
       return; /* no entry: no file, no write, the record says file null */
     if ((e = calloc(1, sizeof(*e))) == NULL)
       return;
-    if ((e->close_op = new_op(e, OP_CLOSE, 0)) == NULL) {
+    if ((e->close_op = new_op(b, e, OP_CLOSE, 0)) == NULL) {
       free(e);
       return;
     }
@@ -484,10 +533,11 @@ void uvf_cli_bodies_start(uvf_cli_bodies *b, uint64_t index) {
     insert(b, e);
     b->open_entries++;
   }
-  if ((o = new_op(e, OP_OPEN, 0)) == NULL) {
+  if ((o = new_op(b, e, OP_OPEN, 0)) == NULL) {
     e->oom = 1;
     return;
   }
+  e->last = NULL;
   queue_op(b, o);
 }
 
@@ -500,13 +550,20 @@ int uvf_cli_bodies_write(uvf_cli_bodies *b, uint64_t index, const char *data,
     return -1;
   if (atomic_load(&b->backlog) > BACKLOG_WAIT)
     wait_for_room(b);
-  if ((o = new_op(e, OP_WRITE, len)) == NULL) {
+  o = e->last;
+  if (o != NULL && e->last_batch == b->batch_no && o->cap - o->len >= len) {
+    memcpy(o->data + o->len, data, len); /* the same buffer, still ours */
+    o->len += len;
+  } else if ((o = new_op(b, e, OP_WRITE, len)) != NULL) {
+    memcpy(o->data, data, len);
+    queue_op(b, o);
+    e->last = o;
+    e->last_batch = b->batch_no;
+  } else {
     e->oom = 1;
     return -1;
   }
-  memcpy(o->data, data, len);
   atomic_fetch_add(&b->backlog, (uint64_t)len);
-  queue_op(b, o);
   return 0;
 }
 
@@ -532,7 +589,7 @@ uint64_t uvf_cli_bodies_backlog(const uvf_cli_bodies *b) {
 void uvf_cli_bodies_notify_below(uvf_cli_bodies *b, uint64_t mark) {
   pthread_mutex_lock(&b->mu);
   b->room_below = mark > 0 ? mark : 1;
-  report(b, NULL); /* at once if it is already there */
+  report(b, NULL, NULL); /* at once if it is already there */
   pthread_mutex_unlock(&b->mu);
 }
 
@@ -698,6 +755,7 @@ int uvf_cli_bodies_open(uvf_cli_bodies **out, uv_loop_t *loop, const char *dir,
   b->ud = ud;
   atomic_init(&b->backlog, 0);
   atomic_init(&b->waiting, 0);
+  atomic_init(&b->pooled, 0);
   pthread_mutex_init(&b->mu, NULL);
   pthread_cond_init(&b->work, NULL);
   pthread_cond_init(&b->room, NULL);
@@ -729,6 +787,14 @@ static void release(uvf_cli_bodies *b) {
     free(o);
   }
   for (o = b->queue_head; o != NULL; o = next) {
+    next = o->next;
+    free(o);
+  }
+  for (o = b->spare; o != NULL; o = next) {
+    next = o->next;
+    free(o);
+  }
+  for (o = b->returned; o != NULL; o = next) {
     next = o->next;
     free(o);
   }

@@ -98,7 +98,7 @@ static void stop(cli *c) {
 /* ---- backpressure ---- */
 
 /* Body bytes queued for the disk before no new URL is taken. */
-#define FILES_PAUSE ((uint64_t)16 << 20)
+#define FILES_PAUSE ((uint64_t)4 << 20)
 
 /* Report bytes in memory: waiting for an earlier index, or for the
  * reader. */
@@ -275,10 +275,16 @@ static void cb_start(void *ud, uint64_t index, uint64_t tag) {
   uvf_cli_bodies_start(c->bodies, position_of(c, index));
 }
 
+static void backpressure(cli *c);
+
 static int cb_body(void *ud, uint64_t index, const char *data, size_t len) {
   cli *c = ud;
+  int rc = uvf_cli_bodies_write(c->bodies, position_of(c, index), data, len);
 
-  return uvf_cli_bodies_write(c->bodies, position_of(c, index), data, len) != 0;
+  /* A record waits for its file, so the disk lagging shows here first. */
+  if (!c->paused && files_backlog(c) > FILES_PAUSE)
+    backpressure(c);
+  return rc != 0;
 }
 
 /* The message of a record: invalid URLs say where in the input they are,
