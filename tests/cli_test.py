@@ -441,6 +441,18 @@ def rate_limits_requests_per_host():
 
 
 @test
+def rate_applies_to_a_host_whatever_the_case_of_its_name():
+    with Server() as s:
+        urls = [s.url("/bytes/1?i=%d" % i, h) for i, h in
+                enumerate(["localhost", "LOCALHOST", "LocalHost", "lOcAlHoSt"])]
+        t0 = time.time()
+        rc, out, err = run(["-q", "-j", "10", "--rate", "10"] + urls)
+        took = time.time() - t0
+        check(rc == 0 and len(records(out)) == 4, err)
+        check(took >= 0.28, "4 requests to one host at 10/s took %.3f s" % took)
+
+
+@test
 def rate_too_small_to_mean_anything_is_refused():
     for bad in ["5e-14", "1e-300", "-1", "nan", "2e6"]:
         rc, out, err = run(["-q", "--rate", bad, "http://127.0.0.1:1/"])
