@@ -250,6 +250,35 @@ def a_reader_pausing_longer_than_the_timeout_costs_no_failure():
 
 
 @test
+def a_terminal_held_with_ctrl_s_costs_no_failure():
+    with Server() as s, tempfile.TemporaryDirectory() as d:
+        inp = write_input(u + "\n" for u in padded_urls(s, 100))
+        journal = os.path.join(d, "journal")
+        master, slave = os.openpty()
+        termios.tcflow(slave, termios.TCOOFF)  # Ctrl-S: output held
+        p = subprocess.Popen([UVFETCH, "--progress", "-j", "50", "--timeout",
+                              "2", "-i", inp, "--journal", journal],
+                             stdin=subprocess.DEVNULL, stdout=slave,
+                             stderr=slave)
+        reader = threading.Thread(target=drain_fd, args=(master,))
+        reader.start()
+        try:
+            time.sleep(5)  # longer than --timeout
+            termios.tcflow(slave, termios.TCOON)  # Ctrl-Q
+            rc = p.wait(timeout=60)
+        finally:
+            p.kill()
+            os.close(slave)
+            os.close(master)
+            reader.join()
+        with open(journal) as f:
+            recs = [json.loads(l.split(" ", 6)[6]) for l in f.readlines()[1:]]
+        failed = [(r["index"], r["message"]) for r in recs if not r["ok"]]
+        check(rc == 0 and len(recs) == 100 and not failed,
+              (rc, len(recs), failed[:3]))
+
+
+@test
 def a_signal_while_the_reader_pauses_acts_within_the_grace_period():
     with Server() as s:
         inp = write_input(u + "\n" for u in padded_urls(s, 100))
