@@ -124,7 +124,9 @@ typedef struct uvf_options {
   size_t n_headers;
   const char *user_agent;      /* NULL = "uvfetch/<version>" */
   uint64_t max_body;           /* bytes; 0 = no limit (default); at most
-                                  INT64_MAX */
+                                  INT64_MAX. A body that grows past it is
+                                  handed on up to the limit, then ends
+                                  UVF_ETOO_LARGE */
   const char *accept_encoding; /* NULL = send none (default);
                                   "" = every encoding libcurl decodes */
   int insecure;                /* 1 = skip TLS verification; default 0 */

@@ -243,16 +243,12 @@ static int is_name(const char *host) {
 }
 
 /* Finds the URL's origin (and its host, if the batch tracks hosts). */
-static const char *find_origin(uvf__batch *b, uvf__url *u, const char *host,
-                               uvf_err *kind) {
-  char *port = NULL, *key = NULL;
-  curl_url_get(b->cu, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
-  if (asprintf(&key, "%s://%s:%s", u->https ? "https" : "http", host,
-               port ? port : "") >= 0) {
+static const char *find_origin(uvf__batch *b, uvf__url *u, uvf_err *kind) {
+  char *key = uvf__origin_key(b->cu, u->https);
+  if (key) {
     u->origin = uvf__origin_ref(b->e, key);
     free(key);
   }
-  curl_free(port);
   if (u->origin && uvf__tracks_hosts(b))
     u->host = host_ref(b, u->origin);
   *kind = UVF_EABORTED;
@@ -277,7 +273,7 @@ static const char *classify(uvf__batch *b, uvf__url *u, uvf_err *kind) {
     return "no host name";
   }
   u->named = is_name(host);
-  why = find_origin(b, u, host, kind);
+  why = find_origin(b, u, kind);
   curl_free(host);
   return why;
 }

@@ -43,14 +43,15 @@ const char *uvf_err_name(int err) {
   return e ? e->name : "unknown";
 }
 
-/* `redirected` tells an unsupported scheme met on a redirect (the server's
- * doing: protocol) from one in the input (already caught as invalid_url). */
+/* `redirected` tells a bad URL met on a redirect (an unsupported scheme or
+ * a Location that does not parse: the server's doing, protocol) from one
+ * in the input (already caught as invalid_url). */
 uvf_err uvf__kind_from_curl(CURLcode rc, int redirected) {
   switch (rc) {
   case CURLE_OK: return UVF_OK;
   case CURLE_UNSUPPORTED_PROTOCOL:
+  case CURLE_URL_MALFORMAT:
     return redirected ? UVF_EPROTOCOL : UVF_EINVALID_URL;
-  case CURLE_URL_MALFORMAT: return UVF_EINVALID_URL;
   case CURLE_COULDNT_RESOLVE_HOST:
   case CURLE_COULDNT_RESOLVE_PROXY: return UVF_EDNS;
   case CURLE_COULDNT_CONNECT: return UVF_ECONNECT;

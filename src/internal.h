@@ -274,6 +274,9 @@ curl_socket_t uvf__open_socket(void *clientp, curlsocktype purpose,
 int uvf__close_socket(void *clientp, curl_socket_t fd);
 
 /* origins.c */
+/* "scheme://host:port" of the URL set in cu, the host as libcurl would
+ * match it (see origins.c); malloc'd, NULL if out of memory. */
+char *uvf__origin_key(CURLU *cu, int https);
 int uvf__origins_init(uvf__origins *t);
 uvf__origin *uvf__origin_ref(uvf__engine *e, const char *key);
 void uvf__origin_unref(uvf__engine *e, uvf__origin *o);

@@ -3,10 +3,51 @@
  * as soon as nothing refers to it, so a crawl over a million hosts keeps
  * only the busy ones. Each origin spreads its transfers over lanes (see
  * internal.h) and remembers whether it multiplexes. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+
+/* Host names compare as the URL standard and libcurl compare them: ASCII
+ * case does not matter (libcurl matches connections case-insensitively),
+ * and a name that is not ASCII counts in its punycode form, which folds
+ * its case too. A trailing dot does matter: since 7.82 libcurl keeps it
+ * for the lookup, the Host header and its connection cache, and "name."
+ * (absolute) may resolve elsewhere than "name" (searched). */
+static char *host_name(CURLU *cu) {
+  char *host = NULL, *p;
+  if (curl_url_get(cu, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+    return NULL;
+#ifdef CURLU_PUNYCODE
+  for (p = host; *p && (unsigned char)*p < 0x80; p++)
+    ;
+  if (*p) { /* its punycode form, if libcurl can make it */
+    char *ascii = NULL;
+    if (curl_url_get(cu, CURLUPART_HOST, &ascii, CURLU_PUNYCODE) == CURLUE_OK) {
+      curl_free(host);
+      host = ascii;
+    }
+  }
+#endif
+  for (p = host; *p; p++)
+    if (*p >= 'A' && *p <= 'Z')
+      *p = (char)(*p - 'A' + 'a');
+  return host;
+}
+
+char *uvf__origin_key(CURLU *cu, int https) {
+  char *host = host_name(cu), *port = NULL, *key = NULL;
+  if (!host)
+    return NULL;
+  curl_url_get(cu, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
+  if (asprintf(&key, "%s://%s:%s", https ? "https" : "http", host,
+               port ? port : "") < 0)
+    key = NULL;
+  curl_free(port);
+  curl_free(host);
+  return key;
+}
 
 static size_t hash(const char *s) {
   size_t h = (size_t)14695981039346656037ULL;

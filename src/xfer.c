@@ -26,23 +26,34 @@ static int body_append(uvf__xfer *x, const char *p, size_t n) {
   return 0;
 }
 
-/* Returning less than n makes libcurl stop with CURLE_WRITE_ERROR; the flag
- * set beside it tells the result why. */
-static size_t on_write(char *p, size_t size, size_t nmemb, void *userp) {
-  uvf__xfer *x = userp;
+/* Hands n body bytes on; non-zero if the transfer must stop. */
+static int take_body(uvf__xfer *x, const char *p, size_t n) {
   uvf__batch *b = x->b;
-  size_t n = size * nmemb;
-  if (b->o.max_body && x->bytes + n > b->o.max_body) {
-    x->too_large = 1;
-    return 0;
-  }
   x->bytes += n;
   if (b->o.keep_body && body_append(x, p, n)) {
     x->body_oom = 1;
-    return 0;
+    return 1;
   }
   if (b->cb.on_body && b->cb.on_body(b->ud, x->u->index, p, n)) {
     x->cb_abort = 1;
+    return 1;
+  }
+  return 0;
+}
+
+/* Returning less than n makes libcurl stop with CURLE_WRITE_ERROR; the flag
+ * set beside it tells the result why. A body that grows past max_body is
+ * handed on up to the limit, so what came is kept as far as it may go. */
+static size_t on_write(char *p, size_t size, size_t nmemb, void *userp) {
+  uvf__xfer *x = userp;
+  uint64_t max = x->b->o.max_body;
+  size_t n = size * nmemb, fits = n;
+  if (max && x->bytes + n > max)
+    fits = (size_t)(max - x->bytes);
+  if (fits > 0 && take_body(x, p, fits))
+    return 0;
+  if (fits < n) {
+    x->too_large = 1;
     return 0;
   }
   return n;
@@ -301,6 +312,21 @@ static double info_secs(CURL *e, CURLINFO what) {
   return (double)us / 1e6;
 }
 
+/* A redirect to a URL that does not parse or has a scheme we refuse: the
+ * message says whose doing it is, since the input URL itself was fine. */
+static void blame_redirect(uvf__xfer *x, CURLcode rc, uvf_result *r) {
+  static const char blame[] = "bad redirect from the server: ";
+  char msg[CURL_ERROR_SIZE];
+  size_t room = sizeof(msg) - sizeof(blame), n = strlen(r->message);
+  if (rc != CURLE_URL_MALFORMAT && rc != CURLE_UNSUPPORTED_PROTOCOL)
+    return;
+  memcpy(msg, blame, sizeof(blame) - 1);
+  memcpy(msg + sizeof(blame) - 1, r->message, n < room ? n : room);
+  msg[sizeof(blame) - 1 + (n < room ? n : room)] = '\0';
+  memcpy(x->errbuf, msg, sizeof(msg));
+  r->message = x->errbuf;
+}
+
 static void fill_result(uvf__xfer *x, CURLcode rc, uvf_result *r) {
   CURL *e = x->easy;
   char *final_url = NULL;
@@ -330,6 +356,7 @@ static void fill_result(uvf__xfer *x, CURLcode rc, uvf_result *r) {
    * here came from a redirect. */
   r->error = uvf__kind_from_curl(rc, 1);
   r->message = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
+  blame_redirect(x, rc, r);
   if (x->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
     /* One wording whether the body grew past max_body or its announced
      * length was over it already (libcurl: "Maximum file size exceeded"). */

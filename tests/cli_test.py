@@ -2,14 +2,18 @@
 """The uvfetch command, one behaviour per test, against the project's own
 loopback server. Run: cli_test.py NAME (env: UVFETCH, UVF_TESTSERVER,
 UVF_MANPAGE). With no NAME, lists the tests."""
+import fcntl
 import json
 import os
 import random
 import re
+import resource
 import signal
 import subprocess
 import sys
 import tempfile
+import termios
+import threading
 import time
 
 UVFETCH = os.environ.get("UVFETCH", "")
@@ -206,6 +210,99 @@ def a_reader_that_leaves_ends_the_run_quietly_with_141():
 
 
 @test
+def bad_location_from_the_server_is_protocol_not_the_inputs_fault():
+    with Server() as s:
+        inp = write_input([s.url("/redirect-to?url=http%3A%2F%2F%5B%3A%3A1")
+                           + "\n"])
+        rc, out, _ = run(["-q", "-i", inp,
+                          s.url("/redirect-to?url=http%3A%2F%2F")])
+        check(rc == 1)
+        for r in records(out):
+            check(r["error"] == "protocol", r)
+            check("from the server" in r["message"], r["message"])
+            check("argument" not in r["message"] and
+                  "line" not in r["message"], r["message"])
+
+
+def padded_urls(s, n, path="/delay/300"):
+    """n URLs whose records are about 2.4 KiB: a pipe (64 KiB) fills after
+    some 27 of them."""
+    pad = "p" * 1000
+    return [s.url("%s?i=%d&pad=%s" % (path, i, pad)) for i in range(n)]
+
+
+@test
+def a_reader_pausing_longer_than_the_timeout_costs_no_failure():
+    with Server() as s:
+        inp = write_input(u + "\n" for u in padded_urls(s, 100))
+        p = subprocess.Popen([UVFETCH, "-q", "-j", "50", "--timeout", "2",
+                              "-i", inp], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        try:
+            time.sleep(5)  # the reader pauses, then reads everything
+            out, err = p.communicate(timeout=60)
+        finally:
+            p.kill()
+        recs = records(out.decode())
+        failed = [(r["index"], r["message"]) for r in recs if not r["ok"]]
+        check(not failed, "%d failed: %s" % (len(failed), failed[:3]))
+        check(p.returncode == 0 and len(recs) == 100, (p.returncode, err))
+
+
+@test
+def a_terminal_held_with_ctrl_s_costs_no_failure():
+    with Server() as s, tempfile.TemporaryDirectory() as d:
+        inp = write_input(u + "\n" for u in padded_urls(s, 100))
+        journal = os.path.join(d, "journal")
+        master, slave = os.openpty()
+        termios.tcflow(slave, termios.TCOOFF)  # Ctrl-S: output held
+        p = subprocess.Popen([UVFETCH, "--progress", "-j", "50", "--timeout",
+                              "2", "-i", inp, "--journal", journal],
+                             stdin=subprocess.DEVNULL, stdout=slave,
+                             stderr=slave)
+        reader = threading.Thread(target=drain_fd, args=(master,))
+        reader.start()
+        try:
+            time.sleep(5)  # longer than --timeout
+            termios.tcflow(slave, termios.TCOON)  # Ctrl-Q
+            rc = p.wait(timeout=60)
+        finally:
+            p.kill()
+            os.close(slave)
+            os.close(master)
+            reader.join()
+        with open(journal) as f:
+            recs = [json.loads(l.split(" ", 6)[6]) for l in f.readlines()[1:]]
+        failed = [(r["index"], r["message"]) for r in recs if not r["ok"]]
+        check(rc == 0 and len(recs) == 100 and not failed,
+              (rc, len(recs), failed[:3]))
+
+
+@test
+def a_signal_while_the_reader_pauses_acts_within_the_grace_period():
+    with Server() as s:
+        inp = write_input(u + "\n" for u in padded_urls(s, 100))
+        p = subprocess.Popen([UVFETCH, "-j", "50", "--grace", "2", "-i", inp],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            wait_in_flight(s, 50)
+            time.sleep(0.2)
+            t0 = time.time()
+            p.send_signal(signal.SIGTERM)  # the reader has not read a byte
+            rc = p.wait(timeout=10)
+            took = time.time() - t0
+            out, err = p.stdout.read().decode(), p.stderr.read().decode()
+        finally:
+            p.kill()
+        check(rc == 130, "exit %d: %s" % (rc, err))
+        check(took < 2 + 2.5, "ended %.1f s after the signal" % took)
+        check(re.search(r"\d+ records were not written", err), err)
+        recs = records(out)  # whole lines only, as far as they came
+        check(0 < len(recs) < 100, len(recs))
+        check([r["index"] for r in recs] == list(range(len(recs))))
+
+
+@test
 def body_files_are_named_by_index_only():
     with Server() as s, tempfile.TemporaryDirectory() as d:
         urls = [s.url("/bytes/7?name=../../etc/passwd"),
@@ -215,6 +312,44 @@ def body_files_are_named_by_index_only():
         check(sorted(os.listdir(d)) == ["0", "1"], os.listdir(d))
         with open(os.path.join(d, "1")) as f:
             check(f.read() == "done\n")
+
+
+@test
+def body_files_never_follow_a_link_out_of_their_directory():
+    with Server() as s, tempfile.TemporaryDirectory() as d:
+        out, victim = os.path.join(d, "out"), os.path.join(d, "victim")
+        os.mkdir(out)
+        with open(victim, "w") as f:
+            f.write("precious")
+        os.symlink(victim, os.path.join(out, "0"))  # planted by another user
+        os.symlink(victim, os.path.join(out, "1"))
+        os.link(victim, os.path.join(out, "2"))     # a hard link too
+        rc, o, err = run(["-q", "-o", out, s.url("/bytes/10"),
+                          "http://127.0.0.1:1/", s.url("/bytes/10?i=2"),
+                          s.url("/bytes/10?i=3")])
+        check(rc == 1, err)
+        with open(victim) as f:
+            check(f.read() == "precious", "the file outside was written")
+        check(os.path.islink(os.path.join(out, "0")) and
+              os.path.islink(os.path.join(out, "1")), "a link was removed")
+        recs = records(o)
+        for r, why in zip(recs, ["symbolic link", "symbolic link",
+                                 "other hard links"]):
+            check(not r["ok"] and why in r["message"] and r["file"] is None,
+                  r)
+        check(recs[3]["ok"] and os.path.getsize(recs[3]["file"]) == 10)
+
+
+@test
+def a_fifo_among_body_files_gets_an_error_record_and_the_run_goes_on():
+    with Server() as s, tempfile.TemporaryDirectory() as d:
+        os.mkfifo(os.path.join(d, "0"))
+        rc, o, err = run(["-q", "-o", d, s.url("/bytes/10"),
+                          s.url("/bytes/10?i=1")], timeout=30)
+        check(rc == 1, err)
+        recs = records(o)
+        check("not a regular file" in recs[0]["message"], recs[0])
+        check(recs[1]["ok"] and recs[1]["file"], recs[1])
 
 
 @test
@@ -272,6 +407,19 @@ def bad_input_lines_get_records_and_valid_json():
 
 
 @test
+def a_byte_order_mark_at_the_start_of_the_input_is_ignored():
+    with Server() as s:
+        bom = "\ufeff"
+        inp = write_input([bom + s.url("/bytes/1") + "\n"])
+        rc, out, err = run(["-q", "-i", inp])
+        check(rc == 0 and records(out)[0]["ok"], out)
+        # as `xargs uvfetch < urls.txt` passes it on
+        rc, out, err = run(["-q", bom + s.url("/bytes/2"), "-i", inp])
+        check(rc == 0, out)
+        check([r["bytes"] for r in records(out)] == [2, 1], out)
+
+
+@test
 def empty_input_gives_no_records_and_exit_0():
     inp = write_input([])
     rc, out, err = run(["-q", "-i", inp])
@@ -322,6 +470,54 @@ def rate_limits_requests_per_host():
 
 
 @test
+def rate_applies_to_a_host_whatever_the_case_of_its_name():
+    with Server() as s:
+        urls = [s.url("/bytes/1?i=%d" % i, h) for i, h in
+                enumerate(["localhost", "LOCALHOST", "LocalHost", "lOcAlHoSt"])]
+        t0 = time.time()
+        rc, out, err = run(["-q", "-j", "10", "--rate", "10"] + urls)
+        took = time.time() - t0
+        check(rc == 0 and len(records(out)) == 4, err)
+        check(took >= 0.28, "4 requests to one host at 10/s took %.3f s" % took)
+
+
+@test
+def rate_too_small_to_mean_anything_is_refused():
+    for bad in ["5e-14", "1e-300", "-1", "nan", "2e6"]:
+        rc, out, err = run(["-q", "--rate", bad, "http://127.0.0.1:1/"])
+        check(rc == 2 and "--rate" in err and out == "", (bad, rc, err))
+    rc, _, err = run(["--rate", "0.0009", "http://127.0.0.1:1/"])
+    check(rc == 2 and "is not 0 or a rate" in err, err)
+    rc, _, err = run(["-q", "--rate", "0.001", "--max-redirs", "-2",
+                      "http://127.0.0.1:1/"])
+    check(rc == 2 and "--max-redirs" in err, err)  # --rate 0.001 was fine
+
+
+@test
+def body_past_max_body_is_kept_up_to_the_limit():
+    # 8 KiB on the wire, 8 MiB decoded: no Content-Length says it is too
+    # large; it grows past the limit in its first decoded block.
+    with Server() as s, tempfile.TemporaryDirectory() as d:
+        rc, out, err = run(["-q", "--compressed", "--max-body", "10000", "-o",
+                            d, s.url("/gzip-bomb")])
+        check(rc == 1, err)
+        r = records(out)[0]
+        check(r["error"] == "too_large" and r["bytes"] == 10000, r)
+        check(os.path.getsize(r["file"]) == 10000, os.path.getsize(r["file"]))
+
+
+@test
+def max_body_beyond_what_libcurl_takes_is_refused():
+    for bad in ["9223372036854775808", "8589934592G", "18446744073709551615"]:
+        rc, out, err = run(["-q", "--max-body", bad, "http://127.0.0.1:1/"])
+        check(rc == 2 and "--max-body" in err and out == "", (bad, rc, err))
+    with Server() as s:
+        rc, out, err = run(["-q", "--max-body", "9223372036854775807",
+                            s.url("/bytes/10")])
+        check(rc == 0 and records(out)[0]["bytes"] == 10, (rc, out, err))
+
+
+@test
 def low_speed_ends_a_trickling_transfer():
     with Server() as s:
         t0 = time.time()
@@ -351,6 +547,82 @@ def sigint_writes_started_records_and_exits_130():
         check([r["index"] for r in recs] == list(range(10)))
         check(all(r["error"] == "aborted" for r in recs))
         check("40" in err.decode(), err.decode())
+
+
+@test
+def sighup_is_treated_as_sigterm():
+    with Server() as s:
+        inp = write_input(s.url("/delay/1000?i=%d" % i) + "\n"
+                          for i in range(30))
+        p = subprocess.Popen([UVFETCH, "-j", "10", "--grace", "20", "-i", inp],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_in_flight(s, 10)
+        p.send_signal(signal.SIGHUP)
+        out, err = p.communicate(timeout=30)
+        err = err.decode()
+        check(p.returncode == 130, "exit %d: %s" % (p.returncode, err))
+        recs = records(out.decode())
+        check([r["index"] for r in recs] == list(range(10)), out)
+        check(all(r["ok"] for r in recs), "in-flight transfers were cut")
+        check("20 input URLs not started" in err, err)
+
+
+@test
+def a_closed_terminal_lets_transfers_in_flight_finish_into_the_journal():
+    with Server() as s, tempfile.TemporaryDirectory() as d:
+        inp = write_input(s.url("/delay/1000?i=%d" % i) + "\n"
+                          for i in range(30))
+        journal = os.path.join(d, "journal")
+        master, slave = os.openpty()
+
+        def on_the_terminal():  # after setsid(): it becomes ours
+            fcntl.ioctl(1, termios.TIOCSCTTY, 0)
+
+        p = subprocess.Popen([UVFETCH, "-j", "10", "--grace", "20", "-i", inp,
+                              "--journal", journal], stdin=subprocess.DEVNULL,
+                             stdout=slave, stderr=slave,
+                             start_new_session=True,
+                             preexec_fn=on_the_terminal)
+        os.close(slave)
+        reader = threading.Thread(target=drain_fd, args=(master,))
+        reader.start()
+        try:
+            wait_in_flight(s, 10)
+            os.close(master)  # the terminal goes away: SIGHUP, then EIO
+            reader.join()
+            rc = p.wait(timeout=30)
+        finally:
+            p.kill()
+        check(rc == 130, "exit %d" % rc)
+        with open(journal) as f:
+            journaled = len(f.readlines()) - 1
+        check(journaled == 10, "%d records journaled" % journaled)
+
+
+def drain_fd(fd):
+    try:
+        while os.read(fd, 65536):
+            pass
+    except OSError:
+        pass
+
+
+@test
+def urls_waiting_for_their_rate_count_as_not_started():
+    with Server() as s:
+        urls = [s.url("/bytes/1?i=%d" % i) for i in range(3)]
+        p = subprocess.Popen([UVFETCH, "--rate", "0.2", "--grace", "0"] + urls,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.time() + 10
+        while s.stats()["requests"] < 1 and time.time() < deadline:
+            time.sleep(0.05)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+        err = err.decode()
+        check(p.returncode == 130, err)
+        recs = records(out.decode())
+        check([r["attempts"] for r in recs] == [1, 0, 0], out)
+        check("2 input URLs not started" in err, err)
 
 
 def wait_in_flight(s, n, limit=10):
@@ -577,6 +849,25 @@ def journal_resumes_only_with_the_same_output_dir():
 
 
 @test
+def a_resume_with_another_output_dir_is_refused_before_anything_is_made():
+    with Server() as s, tempfile.TemporaryDirectory() as d:
+        # The first record names no file (an invalid URL): the next does.
+        inp = write_input(["not a url\n"] +
+                          [s.url("/bytes/10?i=%d" % i) + "\n"
+                           for i in range(5)])
+        journal, first = os.path.join(d, "journal"), os.path.join(d, "b1")
+        rc, _, err = run(["-q", "-i", inp, "-o", first, "--journal", journal])
+        check(rc == 1, err)
+        other = os.path.join(d, "b2")
+        for args in (["-o", other], []):
+            rc, out, err = run(["--no-progress", "-i", inp, "--journal",
+                                journal] + args)
+            check(rc == 2 and "another -o" in err, (args, err))
+            check("resuming" not in err and out == "", (args, err))
+        check(not os.path.exists(other), "the other -o was made")
+
+
+@test
 def journal_drops_a_record_cut_short_or_damaged():
     with Server() as s, tempfile.TemporaryDirectory() as d:
         inp = write_input(s.url("/bytes/10?i=%d" % i) + "\n"
@@ -604,6 +895,88 @@ def journal_drops_a_record_cut_short_or_damaged():
         check(rc == 0 and "skipping 1 damaged record" in err, err)
         check(untimed(out) == untimed(ref))
         check(s.stats()["requests"] - before == 2, "not only the damaged one")
+
+
+def small_files(limit):
+    """For a child: files larger than limit fail to grow (EFBIG)."""
+    def apply():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    return apply
+
+
+def check_stopped_by_journal(p, n):
+    err = p.stderr.decode()
+    check(p.returncode == 3, "exit %d: %s" % (p.returncode, err))
+    check("cannot write the journal" in err, err)
+    m = re.search(r"stopped by the error above; (\d+) input URLs? not "
+                  r"started", err)
+    check(m and int(m.group(1)) > 0, err)
+    recs = records(p.stdout.decode())
+    check(len(recs) + int(m.group(1)) == n, (len(recs), err))
+
+
+@test
+def a_journal_write_error_stops_the_run_with_status_3_and_says_what_is_left():
+    with Server() as s, tempfile.TemporaryDirectory() as d:
+        inp = write_input(s.url("/delay/20?i=%d" % i) + "\n"
+                          for i in range(200))
+        p = subprocess.run([UVFETCH, "-j", "4", "-i", inp, "--journal",
+                            os.path.join(d, "journal")], capture_output=True,
+                           timeout=60, preexec_fn=small_files(4096))
+        check_stopped_by_journal(p, 200)
+
+
+@test
+def a_journal_on_a_full_disk_stops_the_run_with_status_3():
+    with Server() as s, tempfile.TemporaryDirectory() as d:
+        disk = os.path.join(d, "disk")
+        os.mkdir(disk)
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs",
+                           disk], capture_output=True).returncode != 0:
+            print("skipped: cannot mount a small tmpfs here (not root?); "
+                  "a_journal_write_error_stops_the_run_with_status_3_and_"
+                  "says_what_is_left covers the same path")
+            sys.exit(77)
+        try:
+            inp = write_input(s.url("/delay/20?i=%d" % i) + "\n"
+                              for i in range(2000))
+            p = subprocess.run([UVFETCH, "-j", "4", "-i", inp, "--journal",
+                                os.path.join(disk, "journal")],
+                               capture_output=True, timeout=120)
+            check("No space left on device" in p.stderr.decode(), p.stderr)
+            check_stopped_by_journal(p, 2000)
+        finally:
+            subprocess.run(["umount", disk])
+
+
+@test
+def a_journal_or_report_that_would_be_a_body_file_is_refused():
+    with Server() as s, tempfile.TemporaryDirectory() as d:
+        url = s.url("/bytes/10")
+        rc, out, err = run(["-q", "-o", d, "--journal",
+                            os.path.join(d, "0"), url])
+        check(rc == 2 and "another name or place" in err, (rc, err))
+        check(os.listdir(d) == [] and out == "", os.listdir(d))
+        with open(os.path.join(d, "3"), "w") as report:
+            p = subprocess.run([UVFETCH, "-q", "-o", d, url], stdout=report,
+                               stderr=subprocess.PIPE, timeout=60)
+        check(p.returncode == 2 and b"standard output" in p.stderr, p.stderr)
+        check(s.stats()["requests"] == 0, "fetched anyway")
+        # Under another name, linked to DIR/1: the body file is refused.
+        journal = os.path.join(d, "journal")
+        rc, _, err = run(["-q", "-o", d, "--journal", journal, "-i",
+                          write_input([])])
+        check(rc == 0, err)
+        os.link(journal, os.path.join(d, "1"))
+        rc, out, err = run(["-q", "-o", d, "--journal", journal,
+                            s.url("/bytes/3?i=0"), s.url("/bytes/3?i=1")])
+        recs = records(out)
+        check(rc == 1 and recs[0]["ok"], (rc, err))
+        check("it is the journal" in recs[1]["message"], recs[1])
+        with open(journal) as f:
+            lines = f.read().splitlines()
+        check(lines[0] == "uvfetch-journal 1" and len(lines) == 2, lines)
 
 
 @test

@@ -170,6 +170,32 @@ TEST_IMPL(per_host_cap_holds_across_loopback_hosts) {
   ts_stop(&srv);
 }
 
+/* localhost, LOCALHOST and LocalHost are one host: at --per-host 1 the
+ * server never sees two of them at once. */
+TEST_IMPL(host_names_differing_in_case_share_the_per_host_cap) {
+  static const char *names[] = {"localhost", "LOCALHOST", "LocalHost"};
+  size_t n = 9, i;
+  char **u = calloc(n, sizeof(*u));
+  uvf_options o;
+  uvf_result *r;
+  ts_start(&srv, NULL);
+  for (i = 0; i < n; i++)
+    if (asprintf(&u[i], "http://%s:%d/delay/100?i=%zu", names[i % 3], srv.port,
+                 i) < 0)
+      FAIL("oom");
+  uvf_options_init(&o);
+  o.max_in_flight = 9;
+  o.max_per_host = 1;
+  r = fetch(u, n, &o, 0);
+  for (i = 0; i < n; i++)
+    if (!r[i].ok)
+      FAIL("%s: %s", u[i], r[i].message);
+  ASSERT_EQ(stats_field("peak_in_flight"), 1);
+  results_done(r);
+  free_urls(u, n);
+  ts_stop(&srv);
+}
+
 TEST_IMPL(busy_host_does_not_hold_back_other_hosts) {
   size_t n = 20, i;
   char **u = calloc(n, sizeof(*u));
@@ -491,6 +517,28 @@ TEST_IMPL(redirect_to_file_scheme_is_refused) {
                    UVF_EPROTOCOL);
   expect_path_kind("/redirect-to?url=ftp%3A%2F%2F127.0.0.1%2Fx", NULL,
                    UVF_EPROTOCOL);
+  ts_stop(&srv);
+}
+
+/* A Location that does not parse is the server's fault, not the input's:
+ * protocol, and the message says so. */
+TEST_IMPL(bad_location_from_the_server_is_protocol) {
+  static const char *paths[] = {
+      "/redirect-to?url=http%3A%2F%2F%5B%3A%3A1",   /* http://[::1 */
+      "/redirect-to?url=http%3A%2F%2F",             /* http:// */
+      "/redirect-to?url=http%3A%2F%2Fa%3A99999%2F", /* port 99999 */
+      "/redirect-to?url=ftp%3A%2F%2F127.0.0.1%2Fx"};
+  size_t i;
+  ts_start(&srv, NULL);
+  for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+    uvf_result *r = fetch_path(paths[i], NULL);
+    if (r->error != UVF_EPROTOCOL)
+      FAIL("%s: %s (%s)", paths[i], uvf_err_name(r->error), r->message);
+    if (!strstr(r->message, "redirect from the server"))
+      FAIL("%s: \"%s\" does not blame the server", paths[i], r->message);
+    ASSERT_EQ(r->status, 302);
+    done1(r);
+  }
   ts_stop(&srv);
 }
 
@@ -961,6 +1009,25 @@ TEST_IMPL(rate_spaces_requests_per_host) {
   ts_stop(&srv);
 }
 
+/* A rate so low or a limit so high that they overflow (1e6 / 5e-14 does
+ * not fit in 64 bits, libcurl's curl_off_t is signed) is refused: they
+ * once meant no limit, or no transfer at all. */
+TEST_IMPL(rates_and_body_limits_out_of_range_are_refused) {
+  uvf_callbacks cb = cbs(NULL, NULL, NULL, ar_result, NULL);
+  uvf_options o;
+  uvf_fetcher *f = NULL;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  uvf_options_init(&o);
+  o.rate_per_host = 5e-14;
+  ASSERT_EQ(uvf_fetcher_new(&f, &loop, &o, &cb, NULL), UVF_EINVAL);
+  uvf_options_init(&o);
+  o.max_body = (uint64_t)INT64_MAX + 1;
+  ASSERT_EQ(uvf_fetcher_new(&f, &loop, &o, &cb, NULL), UVF_EINVAL);
+  ASSERT(f == NULL);
+  ASSERT_EQ(uv_loop_close(&loop), 0);
+}
+
 /* N=1: the first URL gets 503 with Retry-After: 1; the second, to the same
  * host, must wait for the pause too, though it was never refused. */
 TEST_IMPL(retry_after_pauses_the_whole_host) {
@@ -1023,7 +1090,7 @@ TEST_IMPL(compressed_body_expanding_past_max_body_is_too_large) {
   u = urlf("/gzip-bomb");
   r = fetch1(u, &o);
   ASSERT_EQ(r->error, UVF_ETOO_LARGE);
-  ASSERT_LE(r->bytes, 100000);
+  ASSERT_EQ(r->bytes, 100000); /* what fits is kept */
   done1(r);
   o.max_body = 0; /* without a limit it decodes in full */
   r = fetch1(u, &o);
@@ -1038,6 +1105,7 @@ static const test_entry tests[] = {
     TEST_ENTRY(thousand_urls_at_n50_one_record_each_and_peak_bounded),
     TEST_ENTRY(cap_holds_across_shards_at_n300),
     TEST_ENTRY(per_host_cap_holds_across_loopback_hosts),
+    TEST_ENTRY(host_names_differing_in_case_share_the_per_host_cap),
     TEST_ENTRY(busy_host_does_not_hold_back_other_hosts),
     TEST_ENTRY(async_api_on_caller_loop_closes_clean),
     TEST_ENTRY(source_is_read_only_as_slots_free_up),
@@ -1054,6 +1122,7 @@ static const test_entry tests[] = {
     TEST_ENTRY(connection_dropped_mid_body_is_protocol),
     TEST_ENTRY(too_many_redirects_is_protocol),
     TEST_ENTRY(redirect_to_file_scheme_is_refused),
+    TEST_ENTRY(bad_location_from_the_server_is_protocol),
     TEST_ENTRY(body_over_max_body_is_too_large),
     TEST_ENTRY(status_404_is_http_with_status),
     TEST_ENTRY(failing_urls_do_not_stop_the_batch),
@@ -1072,6 +1141,7 @@ static const test_entry tests[] = {
     TEST_ENTRY(trickling_below_low_speed_is_timeout),
     TEST_ENTRY(huge_body_stops_at_max_body),
     TEST_ENTRY(rate_spaces_requests_per_host),
+    TEST_ENTRY(rates_and_body_limits_out_of_range_are_refused),
     TEST_ENTRY(retry_after_pauses_the_whole_host),
     TEST_ENTRY(misbehaving_servers_end_as_protocol_and_spare_the_batch),
     TEST_ENTRY(compressed_body_expanding_past_max_body_is_too_large),

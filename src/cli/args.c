@@ -2,6 +2,7 @@
  * defaults set in set_defaults() and doc/uvfetch.1 in step. */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -145,10 +146,10 @@ static const char help_text[] =
     "                            same command again to resume: URLs done\n"
     "                            are not fetched again and the report is\n"
     "                            the one an uninterrupted run would give\n"
-    "      --grace SEC           on SIGINT or SIGTERM, start nothing more and\n"
-    "                            give transfers in flight SEC seconds before\n"
-    "                            aborting them (default 5); a second signal\n"
-    "                            exits at once\n"
+    "      --grace SEC           on SIGINT, SIGTERM or SIGHUP, start nothing\n"
+    "                            more and give transfers in flight SEC\n"
+    "                            seconds before aborting them (default 5); a\n"
+    "                            second signal exits at once\n"
     "  -q, --quiet               no progress line and no summary\n"
     "      --progress            show the progress line on standard error\n"
     "                            (default: only if it is a terminal)\n"
@@ -159,8 +160,10 @@ static const char help_text[] =
     "Report fields: index url ok status error message bytes attempts\n"
     "history time_total final_url http_version, and file with -o.\n"
     "Exit status: 0 every URL fetched with a 2xx status, 1 some failed,\n"
-    "2 usage or setup error, 130 interrupted, 141 the reader of the report\n"
-    "went away (as in `uvfetch ... | head`).\n";
+    "2 usage or setup error, 3 stopped by a local error (the journal or the\n"
+    "report could not be written, the input could not be read), 130\n"
+    "interrupted, 141 the reader of the report went away (as in\n"
+    "`uvfetch ... | head`).\n";
 
 static int usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
@@ -218,6 +221,23 @@ static int parse_seconds(const char *s, long *ms) {
   return 0;
 }
 
+/* Requests a second: 0 (no limit), or at least the library's least, one
+ * every 1000 s; less would overflow its spacing, or mean nothing. */
+#define MIN_RATE 0.001
+
+static int parse_rate(const char *s, double *out) {
+  char *end;
+  double r;
+
+  errno = 0;
+  r = strtod(s, &end);
+  if (errno != 0 || end == s || *end != '\0' || !isfinite(r) || r < 0 ||
+      r > 1e6 || (r > 0 && r < MIN_RATE))
+    return -1;
+  *out = r;
+  return 0;
+}
+
 static int parse_bytes(const char *s, uint64_t *out) {
   char *end;
   unsigned long long v;
@@ -248,7 +268,8 @@ static int parse_bytes(const char *s, uint64_t *out) {
     break;
   default: return -1;
   }
-  if (*end != '\0' || v > (UINT64_MAX >> shift))
+  /* libcurl takes a size as a signed 64-bit curl_off_t */
+  if (*end != '\0' || v > ((uint64_t)INT64_MAX >> shift))
     return -1;
   *out = (uint64_t)v << shift;
   return 0;
@@ -344,18 +365,12 @@ static int number_opt(uvf_cli_args *a, int c, const char *name, const char *v) {
                          "from 0 to %d",
                          name, v, MAX_SECONDS);
     return -1;
-  case OPT_RATE: {
-    char *end;
-    double r;
-    errno = 0;
-    r = strtod(v, &end);
-    if (errno || end == v || *end || !isfinite(r) || r < 0 || r > 1e6)
-      return usage_error("option %s: '%s' is not a rate from 0 to 1000000 "
-                         "per second",
-                         name, v);
-    a->fetch.rate_per_host = r;
+  case OPT_RATE:
+    if (parse_rate(v, &a->fetch.rate_per_host) != 0)
+      return usage_error("option %s: '%s' is not 0 or a rate from %g (one "
+                         "request every %g s) to 1000000 per second",
+                         name, v, MIN_RATE, 1 / MIN_RATE);
     return -1;
-  }
   case OPT_LOW_SPEED:
   case OPT_LOW_SPEED_TIME:
     if (parse_long(v, 0, INT_MAX, &n) != 0)
@@ -387,8 +402,8 @@ static int number_opt(uvf_cli_args *a, int c, const char *name, const char *v) {
   case OPT_MAX_BODY:
     if (parse_bytes(v, &a->fetch.max_body) != 0)
       return usage_error("option %s: '%s' is not a size in bytes "
-                         "(like 500000, 64k, 10M, 2G)",
-                         name, v);
+                         "(like 500000, 64k, 10M, 2G) up to %" PRId64,
+                         name, v, INT64_MAX);
     return -1;
   }
   return usage_error("option %s: not handled", name);

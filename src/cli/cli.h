@@ -17,6 +17,7 @@
 #define UVF_CLI_EXIT_OK 0
 #define UVF_CLI_EXIT_FAILED 1
 #define UVF_CLI_EXIT_USAGE 2
+#define UVF_CLI_EXIT_LOCAL 3 /* stopped by a local error, as wget's 3 */
 #define UVF_CLI_EXIT_INTERRUPTED 130
 #define UVF_CLI_EXIT_PIPE 141 /* 128 + SIGPIPE: the report's reader left */
 
@@ -143,26 +144,59 @@ int uvf_cli_input_count_rest(uvf_cli_input *in, uint64_t *n);
  * loop must run afterwards. */
 void uvf_cli_input_close(uvf_cli_input *in);
 
+/* ---- writer threads (writer.c) ---- */
+
+typedef struct uvf_cli_writer uvf_cli_writer;
+
+/* Starts a thread that writes what is handed to it to fd; with sync_ms >
+ * 0 it also fdatasync()s that often and at the end. notify(ud) runs on
+ * the loop when a write fails, when the backlog falls to the mark given
+ * to uvf_cli_writer_notify_below(), and when the thread has ended after
+ * uvf_cli_writer_finish(). Returns 0 or an errno value. */
+int uvf_cli_writer_start(uvf_cli_writer **out, uv_loop_t *loop, int fd,
+                         long sync_ms, void (*notify)(void *ud), void *ud);
+/* Copies bytes into this iteration's batch. */
+void uvf_cli_writer_add(uvf_cli_writer *w, const char *data, size_t len);
+/* Hands the batch to the thread. */
+void uvf_cli_writer_flush(uvf_cli_writer *w);
+/* Bytes added and not yet written. */
+size_t uvf_cli_writer_pending(const uvf_cli_writer *w);
+/* Bytes written so far (or dropped after a failure). */
+uint64_t uvf_cli_writer_written(const uvf_cli_writer *w);
+/* Of the pending bytes, those handed to the thread. */
+size_t uvf_cli_writer_handed(const uvf_cli_writer *w);
+/* Asks for notify() once no more than mark bytes are pending. */
+void uvf_cli_writer_notify_below(uvf_cli_writer *w, size_t mark);
+/* errno of the first failure (the rest is dropped), or 0. */
+int uvf_cli_writer_error(uvf_cli_writer *w);
+/* Nothing more comes: write the rest (and sync), then end. Until then the
+ * loop keeps running. */
+void uvf_cli_writer_finish(uvf_cli_writer *w);
+/* 1 once the thread has ended. */
+int uvf_cli_writer_finished(uvf_cli_writer *w);
+/* Ends the thread now, even in the middle of a write() that waits for a
+ * reader; returns the number of lines not written. */
+uint64_t uvf_cli_writer_abandon(uvf_cli_writer *w);
+/* Lets the thread write what is left and joins it (this waits, unless
+ * it has finished or was abandoned), then frees, the memory in a close
+ * callback. Returns the errno of the first failure, or 0. NULL is fine. */
+int uvf_cli_writer_close(uvf_cli_writer *w);
+
 /* ---- report sinks (sink.c) ---- */
 
 typedef struct uvf_cli_sink uvf_cli_sink;
 
 /* 1 if name is a known --order value. */
 int uvf_cli_sink_known(const char *name);
-/* A sink writing report lines to fp in the given order. Returns 0 or
+/* A sink handing report lines to w in the given order. Returns 0 or
  * UVF_ENOMEM. */
-int uvf_cli_sink_new(uvf_cli_sink **out, const char *order, FILE *fp);
-/* Takes the line of one index (copied if it must wait). Returns 0, or an
- * errno value once writing failed (the line is dropped). */
+int uvf_cli_sink_new(uvf_cli_sink **out, const char *order, uvf_cli_writer *w);
+/* Takes the line of one index (copied if it must wait). Returns 0 or
+ * ENOMEM. Write errors come through the writer. */
 int uvf_cli_sink_put(uvf_cli_sink *s, uint64_t index, const char *line,
                      size_t len);
 /* Bytes of the lines waiting for an earlier index. */
 size_t uvf_cli_sink_held(const uvf_cli_sink *s);
-/* Flushes what was written since the last flush, if anything. Returns 0
- * or the errno of the first write error. */
-int uvf_cli_sink_flush(uvf_cli_sink *s);
-/* Flushes; the same result as uvf_cli_sink_flush(). */
-int uvf_cli_sink_finish(uvf_cli_sink *s);
 void uvf_cli_sink_free(uvf_cli_sink **s);
 
 /* ---- reorder buffer (reorder.c) ---- */
@@ -214,10 +248,13 @@ enum {
 
 /* Opens path, creating it if needed, locks it and loads the records of
  * earlier runs; a record cut short at the end is dropped with a warning.
- * The journal syncs itself from a timer on loop. Returns 0, or -1 after a
- * message. */
-int uvf_cli_journal_open(uvf_cli_journal **out, uv_loop_t *loop,
-                         const char *path);
+ * Returns 0, or -1 after a message. */
+int uvf_cli_journal_open(uvf_cli_journal **out, const char *path);
+/* Starts the writer thread that appends the records (see writer.c for
+ * notify). Returns 0 or an errno value. */
+int uvf_cli_journal_start(uvf_cli_journal *j, uv_loop_t *loop,
+                          void (*notify)(void *ud), void *ud);
+int uvf_cli_journal_fd(const uvf_cli_journal *j);
 const char *uvf_cli_journal_path(const uvf_cli_journal *j);
 /* Records loaded from earlier runs. */
 size_t uvf_cli_journal_count(const uvf_cli_journal *j);
@@ -230,16 +267,25 @@ int uvf_cli_journal_lookup(uvf_cli_journal *j, uint64_t position, uint64_t key,
 /* Records not reached by the lookups so far: once the input has ended,
  * records of positions past its end. */
 size_t uvf_cli_journal_unmatched(const uvf_cli_journal *j);
+/* The i-th record in input order (0-based), as for lookup: 0, or -1 if
+ * there is none or it cannot be read back. */
+int uvf_cli_journal_nth(uvf_cli_journal *j, size_t i, uint64_t *position,
+                        uvf_cli_journaled *rec);
 /* Starts the lookups over, after a checking pass. */
 void uvf_cli_journal_rewind(uvf_cli_journal *j);
 /* Queues one finished record; it is written by the next flush. */
 void uvf_cli_journal_add(uvf_cli_journal *j, uint64_t position, uint64_t key,
                          const uvf_cli_journaled *rec);
-/* Writes the queued records. Returns 0 or the errno of the first failure
- * (after which nothing more is written). */
+/* Hands the queued records to the writer. Returns 0 or the errno of the
+ * first failure (after which nothing more is written). */
 int uvf_cli_journal_flush(uvf_cli_journal *j);
-/* Flushes, syncs and closes; the memory goes once the loop has run.
- * Returns 0 or an errno value. NULL is fine. */
+int uvf_cli_journal_error(uvf_cli_journal *j);
+/* Flushes; the writer then syncs and ends (uvf_cli_journal_finished()). */
+void uvf_cli_journal_finish(uvf_cli_journal *j);
+int uvf_cli_journal_finished(uvf_cli_journal *j);
+/* Writes what is queued, syncs, closes and frees; this waits for the
+ * disk unless uvf_cli_journal_finished() said 1. Returns 0 or an errno
+ * value. NULL is fine. */
 int uvf_cli_journal_close(uvf_cli_journal *j);
 
 /* ---- resuming from a journal (resume.c) ---- */
@@ -254,6 +300,13 @@ int uvf_cli_resume_open(uvf_cli_journal **j, uvf_cli_positions **positions,
  * the URL the input has there (rc from uvf_cli_journal_lookup). */
 void uvf_cli_resume_mismatch(const char *path, int rc, uint64_t position,
                              uint64_t tag);
+/* Whether a journaled record at position fits a run with -o dir (NULL:
+ * none): 1 yes, 0 no, 2 it names no file, so no telling. scratch is any
+ * buffer. */
+int uvf_cli_resume_fits_dir(const uvf_cli_journaled *rec, const char *dir,
+                            uint64_t position, uvf_cli_buf *scratch);
+/* Says that the journal's records name another -o's body files. */
+void uvf_cli_resume_wrong_dir(const char *path);
 /* Once the input has ended after n_urls URLs: -1 after a message if the
  * journal has records past them. */
 int uvf_cli_resume_past_end(const char *path, const uvf_cli_journal *j,
@@ -263,24 +316,51 @@ int uvf_cli_resume_past_end(const char *path, const uvf_cli_journal *j,
 
 typedef struct uvf_cli_bodies uvf_cli_bodies;
 
-/* Creates dir (and its parents) if missing and checks it can be written.
- * in_flight sizes the table. Returns 0, or -1 after a message. */
-int uvf_cli_bodies_open(uvf_cli_bodies **out, const char *dir,
-                        unsigned in_flight);
+/* Creates dir (and its parents) if missing, checks it can be written and
+ * starts the thread that writes the files. in_flight sizes the table.
+ * on_finished(ud, index, cookie, path, err) runs on the loop once the
+ * file of a finished index is closed: path is its name, NULL if there is
+ * none (it could not be created, or no reply came and the empty file was
+ * removed); err is NULL or why the body is incomplete; both are valid
+ * during the call. on_news(ud) runs after those of a batch, and when the
+ * backlog has fallen to the mark of uvf_cli_bodies_notify_below().
+ * Returns 0, or -1 after a message. */
+int uvf_cli_bodies_open(uvf_cli_bodies **out, uv_loop_t *loop, const char *dir,
+                        unsigned in_flight,
+                        void (*on_finished)(void *ud, uint64_t index,
+                                            void *cookie, const char *path,
+                                            const char *err),
+                        void (*on_news)(void *ud), void *ud);
+/* Refuses to write into the regular file open as fd (the journal, the
+ * report); what names it in records ("the journal"). Before any start. */
+void uvf_cli_bodies_protect(uvf_cli_bodies *b, int fd, const char *what);
 void uvf_cli_bodies_start(uvf_cli_bodies *b, uint64_t index);
-/* Returns 0, or -1 after a failure (the transfer should stop). */
+/* Queues a copy. Returns 0, or -1 after a failure (the transfer should
+ * stop). May wait for the disk when far behind. */
 int uvf_cli_bodies_write(uvf_cli_bodies *b, uint64_t index, const char *data,
                          size_t len);
-/* Closes the file of index. *path is its name, NULL if there is none: it
- * could not be created, or no reply came (replied == 0) and the empty file
- * was removed. *err is NULL or why the body is incomplete. Both stay valid
- * until the next call. */
-void uvf_cli_bodies_finish(uvf_cli_bodies *b, uint64_t index, int replied,
-                           const char **path, const char **err);
+/* The transfer of index has ended. Returns 1 if on_finished(cookie) will
+ * follow, 0 if the index has no file (never started). */
+int uvf_cli_bodies_finish(uvf_cli_bodies *b, uint64_t index, int replied,
+                          void *cookie);
+/* Hands this iteration's work to the thread. */
+void uvf_cli_bodies_flush(uvf_cli_bodies *b);
+/* Body bytes queued and not yet written. */
+uint64_t uvf_cli_bodies_backlog(const uvf_cli_bodies *b);
+void uvf_cli_bodies_notify_below(uvf_cli_bodies *b, uint64_t mark);
+/* 1 when every started index has had its on_finished. */
+int uvf_cli_bodies_idle(const uvf_cli_bodies *b);
 /* The name the body of index gets, valid until the next call; NULL if out
  * of memory. */
 const char *uvf_cli_bodies_path(uvf_cli_bodies *b, uint64_t index);
-void uvf_cli_bodies_free(uvf_cli_bodies **b);
+/* Appends the name of the body of index under dir, as -o dir gives it. */
+void uvf_cli_body_path(uvf_cli_buf *out, const char *dir, uint64_t index);
+/* 1 if path is, or would be created as, a body file of dir: a name of
+ * digits in that directory. */
+int uvf_cli_bodies_claims(const char *dir, const char *path);
+/* Stops the thread once its work is done, and frees (the memory in a
+ * close callback). NULL is fine. */
+void uvf_cli_bodies_close(uvf_cli_bodies *b);
 
 /* ---- progress line (progress.c) ---- */
 
@@ -293,6 +373,7 @@ typedef struct uvf_cli_counts {
   uint64_t failed;
   int stopping;           /* in the grace period after a signal */
   uint64_t grace_left_ms; /* valid when stopping */
+  int hold;               /* do not draw now */
 } uvf_cli_counts;
 
 typedef struct uvf_cli_progress uvf_cli_progress;
@@ -313,9 +394,9 @@ void uvf_cli_progress_stop(uvf_cli_progress *p);
 
 typedef struct uvf_cli_signals uvf_cli_signals;
 
-/* Calls on_signal(ud, signum) on the loop for the first SIGINT or SIGTERM;
- * a second one ends the process at once with status 130. Returns 0 or a
- * libuv error. */
+/* Calls on_signal(ud, signum) on the loop for the first SIGINT, SIGTERM or
+ * SIGHUP; a second one ends the process at once with status 130. Returns
+ * 0 or a libuv error. */
 int uvf_cli_signals_start(uvf_cli_signals **out, uv_loop_t *loop,
                           void (*on_signal)(void *ud, int signum), void *ud);
 /* Closes the handles (memory goes in their close callbacks). */

@@ -227,8 +227,14 @@ static int watch(uvf_cli_input *in) {
   return uv_poll_start(&in->poll, UV_READABLE, on_readable) == 0 ? 0 : -1;
 }
 
+#define BOM "\xEF\xBB\xBF" /* UTF-8 byte order mark, as some editors write */
+
 static int next_arg(uvf_cli_input *in, const char **url, uint64_t *tag) {
   *url = in->args[in->next_arg++];
+  /* The input starts here: `xargs uvfetch < urls.txt` passes a file's
+   * mark on with its first line. */
+  if (in->next_arg == 1 && strncmp(*url, BOM, 3) == 0)
+    *url += 3;
   *tag = UVF_CLI_TAG_ARG | in->next_arg;
   in->urls++;
   return 1;
@@ -270,8 +276,8 @@ int uvf_cli_input_next(uvf_cli_input *in, const char **url, uint64_t *tag) {
       continue;
     if (kind == LINE_TOO_LONG)
       return refuse(in, UVF_CLI_TAG_TOO_LONG, url, tag);
-    if (in->lineno == 1 && len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
-      line += 3; /* a UTF-8 byte order mark, as some editors write */
+    if (in->lineno == 1 && len >= 3 && memcmp(line, BOM, 3) == 0) {
+      line += 3;
       len -= 3;
     }
     trim(&line, &len);

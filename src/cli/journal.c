@@ -7,9 +7,10 @@
  * sum is a 64-bit FNV-1a hash of the rest of the line, so a line cut short
  * by kill -9 or a crash is recognised and dropped; key hashes the URL found
  * at that input position, so a journal is never applied to another input.
- * Lines are written once per loop iteration (the kernel keeps them if the
- * process dies) and made durable by an fdatasync() on libuv's thread pool
- * at most every SYNC_MS, so the loop never waits for the disk.
+ * Lines are handed over once per loop iteration to a writer thread
+ * (writer.c), which writes them (the kernel keeps them if the process
+ * dies) and makes them durable with an fdatasync() at most every SYNC_MS:
+ * the loop never waits for the disk, slow or full.
  *
  * A resumed run holds one small entry (24 bytes) per journaled URL and
  * reads the report lines back from the file as the input reaches them.
@@ -51,14 +52,9 @@ struct uvf_cli_journal {
   uint64_t win_off;
   size_t win_len;
   size_t win_cap;
-  uvf_cli_buf out; /* added, not yet written */
-  int dirty;       /* written, not yet synced */
-  int err;         /* errno of the first write or sync error */
-  uv_timer_t timer;
-  uv_fs_t sync;
-  int syncing;
-  int closing;
-  int timer_closed;
+  uvf_cli_buf out;    /* added, not yet handed to the writer */
+  uvf_cli_writer *wr; /* NULL until uvf_cli_journal_start() */
+  int err;            /* errno of the first failure */
 };
 
 static uint64_t fnv(uint64_t h, const void *data, size_t len) {
@@ -252,21 +248,7 @@ static int prepare_file(uvf_cli_journal *j) {
   return 0;
 }
 
-static void on_synced(uv_fs_t *req);
-
-static void on_timer(uv_timer_t *t) {
-  uvf_cli_journal *j = t->data;
-
-  if (!j->dirty || j->syncing || j->err != 0)
-    return;
-  if (uv_fs_fdatasync(t->loop, &j->sync, j->fd, on_synced) == 0) {
-    j->syncing = 1;
-    j->dirty = 0;
-  }
-}
-
-int uvf_cli_journal_open(uvf_cli_journal **out, uv_loop_t *loop,
-                         const char *path) {
+int uvf_cli_journal_open(uvf_cli_journal **out, const char *path) {
   uvf_cli_journal *j = calloc(1, sizeof(*j));
 
   if (j == NULL || (j->path = strdup(path)) == NULL) {
@@ -274,16 +256,14 @@ int uvf_cli_journal_open(uvf_cli_journal **out, uv_loop_t *loop,
     uvf_cli_error("out of memory");
     return -1;
   }
-  j->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  /* O_NONBLOCK: a FIFO there must not hold up open(); it is refused. */
+  j->fd =
+      open(path, O_RDWR | O_CREAT | O_APPEND | O_NONBLOCK | O_CLOEXEC, 0644);
   if (j->fd < 0) {
     uvf_cli_error("cannot open the journal %s: %s", path, strerror(errno));
   } else if (flock(j->fd, LOCK_EX | LOCK_NB) != 0) {
     uvf_cli_error("journal %s is in use by another run", path);
   } else if (prepare_file(j) == 0) {
-    uv_timer_init(loop, &j->timer);
-    j->timer.data = j;
-    uv_unref((uv_handle_t *)&j->timer); /* it never keeps a run going */
-    uv_timer_start(&j->timer, on_timer, SYNC_MS, SYNC_MS);
     *out = j;
     return 0;
   }
@@ -324,6 +304,27 @@ static char *read_back(uvf_cli_journal *j, uint64_t off, size_t len) {
   j->win_off = off;
   j->win_len = (size_t)got;
   return j->win;
+}
+
+int uvf_cli_journal_nth(uvf_cli_journal *j, size_t i, uint64_t *position,
+                        uvf_cli_journaled *rec) {
+  const entry *e;
+  uint64_t key;
+  size_t len;
+  char *line, saved;
+  int bad;
+
+  if (i >= j->n)
+    return -1;
+  e = &j->e[i];
+  len = (size_t)(e->where & ((1u << LEN_BITS) - 1));
+  if ((line = read_back(j, e->where >> LEN_BITS, len)) == NULL)
+    return -1;
+  saved = line[len];
+  line[len] = '\0';
+  bad = parse(line, len, position, &key, rec) != 0;
+  line[len] = saved;
+  return bad ? -1 : 0;
 }
 
 int uvf_cli_journal_lookup(uvf_cli_journal *j, uint64_t position, uint64_t key,
@@ -385,53 +386,38 @@ void uvf_cli_journal_add(uvf_cli_journal *j, uint64_t position, uint64_t key,
   uvf_cli_buf_add(b, "\n", 1);
 }
 
+int uvf_cli_journal_start(uvf_cli_journal *j, uv_loop_t *loop,
+                          void (*notify)(void *ud), void *ud) {
+  return uvf_cli_writer_start(&j->wr, loop, j->fd, SYNC_MS, notify, ud);
+}
+
+int uvf_cli_journal_fd(const uvf_cli_journal *j) { return j->fd; }
+
 int uvf_cli_journal_flush(uvf_cli_journal *j) {
-  size_t done = 0;
-
-  while (j->err == 0 && done < j->out.len) {
-    ssize_t w = write(j->fd, j->out.data + done, j->out.len - done);
-
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0)
-      j->err = errno;
-    else
-      done += (size_t)w;
+  if (j->out.oom && j->err == 0)
+    j->err = ENOMEM;
+  if (j->wr != NULL && j->err == 0 && j->out.len > 0) {
+    uvf_cli_writer_add(j->wr, j->out.data, j->out.len);
+    uvf_cli_writer_flush(j->wr);
   }
-  if (done > 0)
-    j->dirty = 1;
   uvf_cli_buf_reset(&j->out);
+  return uvf_cli_journal_error(j);
+}
+
+int uvf_cli_journal_error(uvf_cli_journal *j) {
+  if (j->err == 0 && j->wr != NULL)
+    j->err = uvf_cli_writer_error(j->wr);
   return j->err;
 }
 
-static void release(uvf_cli_journal *j) {
-  close(j->fd); /* also drops the lock */
-  uvf_cli_buf_free(&j->out);
-  free(j->win);
-  free(j->e);
-  free(j->path);
-  free(j);
+void uvf_cli_journal_finish(uvf_cli_journal *j) {
+  uvf_cli_journal_flush(j);
+  if (j->wr != NULL)
+    uvf_cli_writer_finish(j->wr);
 }
 
-static void on_synced(uv_fs_t *req) {
-  uvf_cli_journal *j =
-      (uvf_cli_journal *)(void *)((char *)req -
-                                  offsetof(uvf_cli_journal, sync));
-
-  if (req->result < 0 && j->err == 0)
-    j->err = (int)-req->result;
-  uv_fs_req_cleanup(req);
-  j->syncing = 0;
-  if (j->closing && j->timer_closed)
-    release(j);
-}
-
-static void on_timer_closed(uv_handle_t *h) {
-  uvf_cli_journal *j = h->data;
-
-  j->timer_closed = 1;
-  if (!j->syncing)
-    release(j);
+int uvf_cli_journal_finished(uvf_cli_journal *j) {
+  return j->wr == NULL || uvf_cli_writer_finished(j->wr);
 }
 
 int uvf_cli_journal_close(uvf_cli_journal *j) {
@@ -440,11 +426,15 @@ int uvf_cli_journal_close(uvf_cli_journal *j) {
   if (j == NULL)
     return 0;
   uvf_cli_journal_flush(j);
-  if (j->err == 0 && fdatasync(j->fd) != 0)
-    j->err = errno;
-  err = j->err;
-  j->closing = 1;
-  uv_close((uv_handle_t *)&j->timer, on_timer_closed);
+  err = uvf_cli_writer_close(j->wr);
+  if (j->err != 0 || j->wr == NULL)
+    err = j->err;
+  close(j->fd); /* also drops the lock */
+  uvf_cli_buf_free(&j->out);
+  free(j->win);
+  free(j->e);
+  free(j->path);
+  free(j);
   return err;
 }
 

@@ -4,6 +4,7 @@
  * file or pipe stays plain text. */
 #include <inttypes.h>
 #include <math.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -68,6 +69,15 @@ static size_t columns(FILE *fp) {
   return 200;
 }
 
+/* The line is drawn from the loop, so it is drawn only when the write
+ * cannot wait: a terminal held with Ctrl-S, or a pipe nobody reads, would
+ * otherwise stop every transfer (the report has a thread of its own). */
+static int writable(FILE *fp) {
+  struct pollfd pfd = {.fd = fileno(fp), .events = POLLOUT};
+
+  return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLOUT);
+}
+
 static void draw(uvf_cli_progress *p) {
   uvf_cli_counts c;
   char total[24];
@@ -79,6 +89,8 @@ static void draw(uvf_cli_progress *p) {
   memset(&c, 0, sizeof(c));
   p->count(p->ud, &c);
   update_rate(p, c.done);
+  if (c.hold || !writable(p->fp))
+    return;
   if (c.total_known)
     snprintf(total, sizeof(total), "%" PRIu64, c.total);
   else
@@ -137,7 +149,7 @@ int uvf_cli_progress_start(uvf_cli_progress **out, uv_loop_t *loop, FILE *fp,
 }
 
 void uvf_cli_progress_clear(uvf_cli_progress *p) {
-  if (p == NULL || p->shown == 0)
+  if (p == NULL || p->shown == 0 || !writable(p->fp))
     return;
   fprintf(p->fp, "\r%*s\r", (int)p->shown, "");
   fflush(p->fp);

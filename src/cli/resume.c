@@ -36,6 +36,67 @@ int uvf_cli_resume_past_end(const char *path, const uvf_cli_journal *j,
   return -1;
 }
 
+int uvf_cli_resume_fits_dir(const uvf_cli_journaled *rec, const char *dir,
+                            uint64_t position, uvf_cli_buf *scratch) {
+  static const char key[] = ",\"file\":";
+  const char *at = memmem(rec->line, rec->len, key, sizeof(key) - 1);
+  size_t len;
+
+  if (dir == NULL || at == NULL)
+    return dir == NULL && at == NULL;
+  at += sizeof(key) - 1;
+  len = rec->len - (size_t)(at - rec->line);
+  if (len == 5 && memcmp(at, "null}", 5) == 0)
+    return 2; /* no file then: no telling */
+  uvf_cli_buf_reset(scratch);
+  uvf_cli_body_path(scratch, dir, position);
+  if (scratch->oom)
+    return 0;
+  {
+    uvf_cli_buf quoted = {0};
+    int same;
+
+    uvf_cli_json_str(&quoted, scratch->data);
+    uvf_cli_buf_add(&quoted, "}", 1);
+    same =
+        !quoted.oom && quoted.len == len && memcmp(quoted.data, at, len) == 0;
+    uvf_cli_buf_free(&quoted);
+    return same;
+  }
+}
+
+/* Records looked at before the run for the -o they were written with. */
+#define DIR_LOOKS 1000
+
+void uvf_cli_resume_wrong_dir(const char *path) {
+  uvf_cli_error("journal %s was written with another -o than this run's: "
+                "its records name other body files; resume with the same "
+                "-o, or start a new journal",
+                path);
+}
+
+/* The body files the records name must be this run's: checked before
+ * anything is said or made (the -o directory), on the first records that
+ * name a file; the rest are checked as they are replayed. */
+static int check_dir(uvf_cli_journal *j, const uvf_cli_args *a) {
+  uvf_cli_buf scratch = {0};
+  uvf_cli_journaled rec;
+  uint64_t position;
+  size_t i;
+  int fits = 2;
+
+  for (i = 0; fits == 2 && i < DIR_LOOKS; i++)
+    if (uvf_cli_journal_nth(j, i, &position, &rec) != 0)
+      break;
+    else
+      fits = uvf_cli_resume_fits_dir(&rec, a->output_dir, position, &scratch);
+  uvf_cli_buf_free(&scratch);
+  if (fits != 0)
+    return 0;
+  uvf_cli_resume_wrong_dir(a->journal_path);
+  return -1;
+}
+
 /* 1 if the input can be read twice: URL arguments and regular files. */
 static int rereadable(const char *path) {
   struct stat st;
@@ -79,7 +140,7 @@ int uvf_cli_resume_open(uvf_cli_journal **j, uvf_cli_positions **positions,
   size_t n;
 
   *positions = NULL;
-  if (uvf_cli_journal_open(j, loop, a->journal_path) != 0)
+  if (uvf_cli_journal_open(j, a->journal_path) != 0)
     return -1;
   if ((n = uvf_cli_journal_count(*j)) == 0)
     return 0; /* a new journal: no URL to skip */
@@ -87,7 +148,7 @@ int uvf_cli_resume_open(uvf_cli_journal **j, uvf_cli_positions **positions,
     uvf_cli_error("out of memory");
     return -1;
   }
-  if (check(*j, loop, a) != 0)
+  if (check(*j, loop, a) != 0 || check_dir(*j, a) != 0)
     return -1;
   if (!a->quiet)
     uvf_cli_error("resuming: %zu URL%s done by an earlier run (journal %s)", n,

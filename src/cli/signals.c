@@ -1,6 +1,9 @@
-/* SIGINT and SIGTERM. The first one is handled on the loop, where the run
- * can be stopped in order: abort, write every record, flush. A second one
- * ends the process at once with status 130.
+/* SIGINT, SIGTERM and SIGHUP. The first one is handled on the loop, where
+ * the run can be stopped in order: abort, write every record, flush. A
+ * second one ends the process at once with status 130. SIGHUP (a closed
+ * terminal, a dropped ssh session) is one more way of asking a run to
+ * stop, not to die: its records still belong in the report and the
+ * journal.
  *
  * Why not uv_signal: libuv only records a signal and handles it on the
  * next loop iteration. When the loop is stuck, for instance writing the
@@ -16,7 +19,7 @@
 
 #include "cli.h"
 
-static const int watched[] = {SIGINT, SIGTERM};
+static const int watched[] = {SIGINT, SIGTERM, SIGHUP};
 #define N_WATCHED (sizeof(watched) / sizeof(watched[0]))
 
 struct uvf_cli_signals {

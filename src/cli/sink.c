@@ -1,6 +1,7 @@
 /* Report sinks: where finished report lines go, one sink per --order
  * value, chosen by name from a table (as dav1d picks its output muxers).
- * Both end in the same buffered stdio stream. */
+ * Both end in the same writer thread (writer.c), so that a slow reader of
+ * the report never stalls the loop. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,9 +10,7 @@
 
 struct uvf_cli_sink {
   const struct sink_ops *ops;
-  FILE *fp;
-  int err; /* errno of the first write error; later lines are dropped */
-  int unflushed;
+  uvf_cli_writer *w;
   uvf_cli_reorder *reorder;
 };
 
@@ -26,13 +25,8 @@ typedef struct sink_ops {
 static int write_line(void *ud, const char *line, size_t len) {
   uvf_cli_sink *s = ud;
 
-  if (s->err != 0)
-    return s->err;
-  errno = 0;
-  if (fwrite(line, 1, len, s->fp) != len || ferror(s->fp))
-    s->err = errno != 0 ? errno : EIO;
-  s->unflushed = 1;
-  return s->err;
+  uvf_cli_writer_add(s->w, line, len);
+  return 0;
 }
 
 /* --order done: lines go out as they come. */
@@ -50,9 +44,7 @@ static int input_open(uvf_cli_sink *s) {
 
 static int input_put(uvf_cli_sink *s, uint64_t index, const char *line,
                      size_t len) {
-  int rc = uvf_cli_reorder_put(s->reorder, index, line, len);
-
-  return rc != 0 && s->err == 0 ? rc : s->err;
+  return uvf_cli_reorder_put(s->reorder, index, line, len);
 }
 
 static size_t input_held(const uvf_cli_sink *s) {
@@ -80,7 +72,7 @@ static const sink_ops *find(const char *name) {
 
 int uvf_cli_sink_known(const char *name) { return find(name) != NULL; }
 
-int uvf_cli_sink_new(uvf_cli_sink **out, const char *order, FILE *fp) {
+int uvf_cli_sink_new(uvf_cli_sink **out, const char *order, uvf_cli_writer *w) {
   uvf_cli_sink *s;
   const sink_ops *ops = find(order);
 
@@ -90,7 +82,7 @@ int uvf_cli_sink_new(uvf_cli_sink **out, const char *order, FILE *fp) {
   if (s == NULL)
     return UVF_ENOMEM;
   s->ops = ops;
-  s->fp = fp;
+  s->w = w;
   if (ops->open != NULL && ops->open(s) != 0) {
     free(s);
     return UVF_ENOMEM;
@@ -106,21 +98,6 @@ int uvf_cli_sink_put(uvf_cli_sink *s, uint64_t index, const char *line,
 
 size_t uvf_cli_sink_held(const uvf_cli_sink *s) {
   return s->ops->held != NULL ? s->ops->held(s) : 0;
-}
-
-int uvf_cli_sink_flush(uvf_cli_sink *s) {
-  if (!s->unflushed || s->err != 0)
-    return s->err;
-  s->unflushed = 0;
-  errno = 0;
-  if (fflush(s->fp) != 0)
-    s->err = errno != 0 ? errno : EIO;
-  return s->err;
-}
-
-int uvf_cli_sink_finish(uvf_cli_sink *s) {
-  s->unflushed = 1;
-  return uvf_cli_sink_flush(s);
 }
 
 void uvf_cli_sink_free(uvf_cli_sink **s) {

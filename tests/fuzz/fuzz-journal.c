@@ -37,12 +37,14 @@ static size_t walk(uvf_cli_journal *j, uint64_t limit) {
   return done;
 }
 
-static uvf_cli_journal *open_at(uv_loop_t *loop, const char *path) {
+static uvf_cli_journal *open_at(const char *path) {
   uvf_cli_journal *j = NULL;
 
   warned = 0;
-  return uvf_cli_journal_open(&j, loop, path) == 0 ? j : NULL;
+  return uvf_cli_journal_open(&j, path) == 0 ? j : NULL;
 }
+
+static void no_news(void *ud) { (void)ud; }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   uv_loop_t loop;
@@ -57,16 +59,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     abort();
   snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
   uv_loop_init(&loop);
-  if ((j = open_at(&loop, path)) != NULL) {
+  if ((j = open_at(path)) != NULL) {
     before = uvf_cli_journal_count(j);
     walk(j, 64);
+    if (uvf_cli_journal_start(j, &loop, no_news, NULL) != 0)
+      abort();
     /* A position no record has: the lookups ended past every record. */
     uvf_cli_journal_add(j, UINT64_C(1) << 40, 7, &rec);
     if (uvf_cli_journal_close(j) != 0)
       abort();
     uv_run(&loop, UV_RUN_DEFAULT);
     file_size = lseek(fd, 0, SEEK_END);
-    if ((j = open_at(&loop, path)) == NULL ||
+    if ((j = open_at(path)) == NULL ||
         lseek(fd, 0, SEEK_END) != file_size || /* nothing cut off */
         uvf_cli_journal_count(j) != before + 1 ||
         uvf_cli_journal_lookup(j, UINT64_C(1) << 40, 7, NULL) !=
