@@ -298,9 +298,7 @@ static void begin_transfer(uvf__batch *b, uvf__url *u) {
 static void pass_lookup_gate(uvf__batch *b, uvf__url *u) {
   uvf__host *h = u->host;
   if (u->named && !uvf__lookup_room(b->e)) {
-    uvf__list_push(&b->lookup, &u->link);
-    b->lookup_waiting++;
-    b->st.waiting++;
+    uvf__lookup_wait(b, u);
     return;
   }
   if (h) {
@@ -319,7 +317,7 @@ static void route(uvf__batch *b, uvf__url *u) {
   uvf__host *h = u->host;
   if (h && (!uvf__list_empty(&h->parked) || !host_has_room(b, h))) {
     uvf__list_push(&h->parked, &u->link);
-    b->st.waiting++;
+    b->parked++;
     host_schedule(b, h);
   } else {
     pass_lookup_gate(b, u);
@@ -349,7 +347,7 @@ static void start_parked(uvf__batch *b) {
     return;
   }
   u = UVF__CONTAINER(uvf__list_pop(&h->parked), uvf__url, link);
-  b->st.waiting--;
+  b->parked--;
   h->refs++; /* h outlives the start */
   pass_lookup_gate(b, u);
   if (b->state == UVF__RUNNING)
@@ -357,13 +355,10 @@ static void start_parked(uvf__batch *b) {
   host_unref(b, h);
 }
 
-static uvf__url *lookup_pop(uvf__batch *b) {
-  uvf__link *l = uvf__list_pop(&b->lookup);
-  if (!l)
-    return NULL;
-  b->lookup_waiting--;
-  b->st.waiting--;
-  return UVF__CONTAINER(l, uvf__url, link);
+/* URLs indexed, not queued and not in flight: parked behind their host,
+ * waiting for a lookup slot or for a retry. */
+uint64_t uvf__waiting(const uvf__batch *b) {
+  return (uint64_t)b->parked + b->lookup_waiting + b->retry_waiting;
 }
 
 static int may_start(const uvf__batch *b) {
@@ -382,15 +377,14 @@ void uvf__admit(uvf__batch *b) {
   if (b->admitting || b->state >= UVF__CLOSING)
     return; /* the loop further up the stack re-checks everything */
   b->admitting = 1;
-  while (b->state == UVF__RUNNING && uvf__lookup_room(b->e) &&
-         (u = lookup_pop(b)))
+  while (b->state == UVF__RUNNING && (u = uvf__lookup_next(b)))
     route(b, u);
   while (may_start(b)) {
     if (!uvf__list_empty(&b->ready))
       start_parked(b);
     else if ((u = uvf__retry_pop(b)))
       route(b, u); /* indexed already: goes even when paused */
-    else if (b->paused || b->st.waiting >= b->o.max_waiting ||
+    else if (b->paused || uvf__waiting(b) >= b->o.max_waiting ||
              !(u = take_next(b)))
       break;
     else
@@ -402,7 +396,7 @@ void uvf__admit(uvf__batch *b) {
 
 void uvf__maybe_done(uvf__batch *b) {
   if (b->done_called || b->admitting || !b->input_ended ||
-      !uvf__list_empty(&b->queue) || b->st.waiting || b->st.in_flight)
+      !uvf__list_empty(&b->queue) || uvf__waiting(b) || b->st.in_flight)
     return;
   b->done_called = 1;
   if (b->state < UVF__CLOSED)
@@ -422,9 +416,8 @@ static void list_clear(uvf__link *head) {
 static void collect_waiting(uvf__batch *b, uvf__link *all) {
   uvf__link *l;
   uvf__list_splice(all, &b->queue);
-  uvf__list_splice(all, &b->lookup);
+  uvf__lookup_collect(b, all);
   b->st.queued = 0;
-  b->lookup_waiting = 0;
   list_clear(&b->ready);
   list_clear(&b->timed);
   UVF__LIST_FOREACH(l, &b->hosts) {
@@ -432,7 +425,7 @@ static void collect_waiting(uvf__batch *b, uvf__link *all) {
     uvf__list_splice(all, &h->parked);
   }
   uvf__retry_collect(b, all);
-  b->st.waiting = 0;
+  b->parked = 0;
   if (b->state < UVF__CLOSED)
     uv_timer_stop(&b->polite_timer);
 }

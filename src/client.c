@@ -62,11 +62,12 @@ struct uvf_call {
   uvf__link output; /* finished results */
   uint64_t submitted, taken, window;
   int input_ended, cancelled, done;
-  /* uvf_call_fetch_all: results go straight here, by index */
-  const char *const *urls;
-  size_t n, next;
-  uvf_results *collect;
-  int oom;
+  /* uvf_call_fetch_all: URLs from the caller's array, results straight
+   * into place by index (from_array set under lock, the rest the loop's
+   * while the caller waits) */
+  int from_array;
+  uvf__collector col;
+  int oom; /* a result could not be kept */
 };
 
 /* ---- options the client keeps ---- */
@@ -180,20 +181,14 @@ static void eventfd_set(uvf_call *call, int on) {
 /* ---- calls: the loop's side ---- */
 
 static int call_next_url(void *ud, const char **url, uint64_t *tag) {
-  uvf_call *call = ud;
-  if (call->next >= call->n)
-    return 0;
-  *tag = call->next;
-  *url = call->urls[call->next++];
-  return 1;
+  return uvf__collector_next(&((uvf_call *)ud)->col, url, tag);
 }
 
 static void call_result(void *ud, const uvf_result *r) {
   uvf_call *call = ud;
   queued *q;
-  if (call->collect) { /* the caller waits; the array is ours till done */
-    if (uvf__result_copy(uvf__results_at(call->collect, r->index), r))
-      call->oom = 1;
+  if (call->col.rs) { /* the caller waits; the array is ours till done */
+    uvf__collector_put(&call->col, r);
     return;
   }
   if (!(q = malloc(sizeof(*q))) || !(q->r = uvf__result_dup(r))) {
@@ -253,7 +248,7 @@ static void call_news(uvf_call *call, unsigned news) {
   uvf__list_splice(&in, &call->input);
   ended = call->input_ended;
   cancelled = call->cancelled;
-  from_array = call->urls != NULL; /* then urls, n, collect stay as they are */
+  from_array = call->from_array; /* then col stays as it is */
   uv_mutex_unlock(&call->lock);
   if (news & NEWS_START)
     uvf__batch_attach(call->b, call->c->e);
@@ -457,7 +452,7 @@ int uvf_call_submit(uvf_call *call, const char *url, uint64_t tag,
   if (!call || !url)
     return UVF_EINVAL;
   uv_mutex_lock(&call->lock);
-  rc = call->urls ? UVF_ESTATE : submit_locked(call, url, tag, index);
+  rc = call->from_array ? UVF_ESTATE : submit_locked(call, url, tag, index);
   uv_mutex_unlock(&call->lock);
   return rc;
 }
@@ -518,7 +513,7 @@ int uvf_call_next(uvf_call *call, long timeout_ms, uvf_result **r) {
       uv_hrtime() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000;
   uvf__link *l;
   int rc = 0;
-  if (!call || !r || call->urls)
+  if (!call || !r || call->from_array)
     return UVF_EINVAL;
   uv_mutex_lock(&call->lock);
   while (uvf__list_empty(&call->output) && !call->done && rc == 0)
@@ -540,22 +535,18 @@ int uvf_call_next(uvf_call *call, long timeout_ms, uvf_result **r) {
 
 int uvf_call_fetch_all(uvf_call *call, const char *const *urls, size_t n,
                        uvf_results **out) {
-  uvf_results *rs;
-  size_t i;
   int rc = 0, cancelled;
   if (!call || (n && !urls) || !out)
     return UVF_EINVAL;
-  if (!(rs = uvf__results_new(n)))
-    return UVF_ENOMEM;
   uv_mutex_lock(&call->lock);
-  if (call->submitted || call->input_ended || call->urls || !call->c)
+  if (call->submitted || call->input_ended || call->from_array || !call->c)
     rc = UVF_ESTATE;
+  else if (uvf__collector_init(&call->col, urls, n))
+    rc = UVF_ENOMEM;
   if (!rc) {
     /* Read by the loop thread (the batch's next callback) while this
      * thread waits below, so the array needs no copy. */
-    call->urls = urls;
-    call->n = n;
-    call->collect = rs;
+    call->from_array = 1;
     call->input_ended = 1;
     post(call, NEWS_INPUT);
     while (!call->done)
@@ -563,25 +554,11 @@ int uvf_call_fetch_all(uvf_call *call, const char *const *urls, size_t n,
   }
   cancelled = call->cancelled;
   uv_mutex_unlock(&call->lock);
-  if (rc || call->oom) {
-    uvf_results_free(&rs);
-    return rc ? rc : UVF_ENOMEM;
-  }
+  if (rc)
+    return rc;
   /* What a cancel or the deadline left untaken from the array. */
-  for (i = call->next; i < n; i++) {
-    uvf_result r;
-    memset(&r, 0, sizeof(r));
-    r.index = r.tag = i;
-    r.url = urls[i];
-    r.error = cancelled ? UVF_EABORTED : UVF_EDEADLINE;
-    r.message = uvf_strerror(r.error);
-    if (uvf__result_copy(uvf__results_at(rs, i), &r)) {
-      uvf_results_free(&rs);
-      return UVF_ENOMEM;
-    }
-  }
-  *out = rs;
-  return 0;
+  return uvf__collector_finish(&call->col,
+                               cancelled ? UVF_EABORTED : UVF_EDEADLINE, out);
 }
 
 void uvf_call_free(uvf_call **pcall) {

@@ -1,33 +1,23 @@
 /* The blocking call on a private loop: a fetcher fed from the caller's
- * array, a deadline timer, and results copied out by index. */
+ * array and collected by index, with a deadline timer. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
 typedef struct {
-  const char *const *urls;
-  size_t n, next;
-  uvf_results *rs;
+  uvf__collector col;
   uvf_fetcher *f;
   uv_timer_t deadline;
   int deadline_on;
-  int oom;
 } fa_ctx;
 
 static int fa_next(void *ud, const char **url, uint64_t *tag) {
-  fa_ctx *c = ud;
-  if (c->next >= c->n)
-    return 0;
-  *tag = c->next;
-  *url = c->urls[c->next++];
-  return 1;
+  return uvf__collector_next(&((fa_ctx *)ud)->col, url, tag);
 }
 
 static void fa_result(void *ud, const uvf_result *r) {
-  fa_ctx *c = ud;
-  if (uvf__result_copy(uvf__results_at(c->rs, r->index), r))
-    c->oom = 1;
+  uvf__collector_put(&((fa_ctx *)ud)->col, r);
 }
 
 static void fa_done(void *ud) {
@@ -42,21 +32,6 @@ static void fa_done(void *ud) {
 static void fa_deadline(uv_timer_t *t) {
   fa_ctx *c = t->data;
   uvf_abort(c->f, UVF_EDEADLINE);
-}
-
-/* URLs the source never handed over still need their record. */
-static void fill_unstarted(fa_ctx *c) {
-  uvf_result r;
-  size_t i;
-  memset(&r, 0, sizeof(r));
-  r.error = UVF_EDEADLINE;
-  r.message = uvf_strerror(UVF_EDEADLINE);
-  for (i = c->next; i < c->n; i++) {
-    r.index = r.tag = i;
-    r.url = c->urls[i];
-    if (uvf__result_copy(uvf__results_at(c->rs, i), &r))
-      c->oom = 1;
-  }
 }
 
 static int run(fa_ctx *c, uv_loop_t *loop, const uvf_options *o,
@@ -76,8 +51,7 @@ static int run(fa_ctx *c, uv_loop_t *loop, const uvf_options *o,
     c->deadline_on = 1;
   }
   uv_run(loop, UV_RUN_DEFAULT);
-  fill_unstarted(c);
-  return c->oom ? UVF_ENOMEM : 0;
+  return 0;
 }
 
 int uvf_fetch_all(const char *const *urls, size_t n, const uvf_options *o,
@@ -93,21 +67,18 @@ int uvf_fetch_all(const char *const *urls, size_t n, const uvf_options *o,
     o = &defaults;
   }
   memset(&c, 0, sizeof(c));
-  c.urls = urls;
-  c.n = n;
-  if (!(c.rs = uvf__results_new(n)))
+  if (uvf__collector_init(&c.col, urls, n))
     return UVF_ENOMEM;
   if (uv_loop_init(&loop)) {
-    uvf_results_free(&c.rs);
+    uvf__collector_free(&c.col);
     return UVF_EBACKEND;
   }
   rc = run(&c, &loop, o, deadline_ms);
   if (uv_loop_close(&loop) != 0 && rc == 0)
     rc = UVF_EBACKEND; /* a handle of ours left on the loop: a bug */
   if (rc) {
-    uvf_results_free(&c.rs);
+    uvf__collector_free(&c.col);
     return rc;
   }
-  *out = c.rs;
-  return UVF_OK;
+  return uvf__collector_finish(&c.col, UVF_EDEADLINE, out);
 }

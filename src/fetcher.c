@@ -285,8 +285,12 @@ int uvf_abort(uvf_fetcher *b, uvf_err kind) {
 }
 
 void uvf_get_stats_size(const uvf_fetcher *b, uvf_stats *s, size_t size) {
-  if (b && s)
-    memcpy(s, &b->st, min_size(size, sizeof(b->st)));
+  uvf_stats st;
+  if (!b || !s)
+    return;
+  st = b->st;
+  st.waiting = uvf__waiting(b);
+  memcpy(s, &st, min_size(size, sizeof(st)));
 }
 
 void uvf__deliver(uvf__batch *b, uvf_result *r) {

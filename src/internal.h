@@ -220,6 +220,7 @@ struct uvf_fetcher {
   uvf__link hosts;  /* every uvf__host of the batch */
   uvf__link lookup; /* waiting for a lookup slot */
   unsigned lookup_waiting;
+  unsigned parked; /* URLs parked behind their hosts */
   uvf__link ready; /* hosts with parked URLs and room */
   uvf__link timed; /* hosts with parked URLs waiting for a time */
   uv_timer_t polite_timer;
@@ -230,7 +231,7 @@ struct uvf_fetcher {
   uint64_t first_attempts, retries, rng;
   unsigned retry_waiting; /* at most max_in_flight: bounds open files */
 
-  uvf_stats st;
+  uvf_stats st; /* but waiting: see uvf__waiting() */
   unsigned open_handles;
 
   unsigned char paused;       /* uvf_pause() */
@@ -245,7 +246,20 @@ struct uvf_fetcher {
 int uvf__result_copy(uvf_result *dst, const uvf_result *src);
 uvf_result *uvf__result_dup(const uvf_result *src);
 uvf_results *uvf__results_new(size_t n);
-uvf_result *uvf__results_at(uvf_results *rs, size_t i);
+
+typedef struct uvf__collector {
+  const char *const *urls;
+  size_t n, next;
+  uvf_results *rs;
+  int oom;
+} uvf__collector;
+
+int uvf__collector_init(uvf__collector *c, const char *const *urls, size_t n);
+int uvf__collector_next(uvf__collector *c, const char **url, uint64_t *tag);
+void uvf__collector_put(uvf__collector *c, const uvf_result *r);
+int uvf__collector_finish(uvf__collector *c, uvf_err unstarted,
+                          uvf_results **out);
+void uvf__collector_free(uvf__collector *c);
 
 /* error.c */
 uvf_err uvf__kind_from_curl(CURLcode rc, int redirected);
@@ -293,9 +307,15 @@ int uvf__xfer_start(uvf__batch *b, uvf__url *u);
 void uvf__xfer_finish(uvf__xfer *x, CURLcode rc);
 void uvf__xfer_abort(uvf__xfer *x, uvf_err kind);
 void uvf__xfers_free(uvf__engine *e);
-void uvf__lookup_over(uvf__xfer *x);
-int uvf__lookup_room(const uvf__engine *e);
 long uvf__buffer_size(const uvf_options *o);
+
+/* lookups.c */
+int uvf__lookup_room(const uvf__engine *e);
+void uvf__lookup_begin(uvf__xfer *x);
+void uvf__lookup_over(uvf__xfer *x);
+void uvf__lookup_wait(uvf__batch *b, uvf__url *u);
+uvf__url *uvf__lookup_next(uvf__batch *b);
+void uvf__lookup_collect(uvf__batch *b, uvf__link *to);
 
 /* admit.c */
 void uvf__admit(uvf__batch *b);
@@ -307,6 +327,7 @@ void uvf__url_release(uvf__batch *b, uvf__url *u);
 void uvf__polite_init(uvf__batch *b);
 int uvf__tracks_hosts(const uvf__batch *b);
 void uvf__maybe_done(uvf__batch *b);
+uint64_t uvf__waiting(const uvf__batch *b);
 void uvf__abort_all(uvf__batch *b, uvf_err kind);
 
 /* retry.c */

@@ -82,8 +82,6 @@ uvf_results *uvf__results_new(size_t n) {
   return rs;
 }
 
-uvf_result *uvf__results_at(uvf_results *rs, size_t i) { return &rs->r[i]; }
-
 size_t uvf_results_count(const uvf_results *rs) { return rs ? rs->n : 0; }
 
 const uvf_result *uvf_results_get(const uvf_results *rs, size_t i) {
@@ -101,3 +99,52 @@ void uvf_results_free(uvf_results **prs) {
   free(rs);
   *prs = NULL;
 }
+
+/* ---- a batch fed from an array, its results kept by index ---- */
+
+int uvf__collector_init(uvf__collector *c, const char *const *urls, size_t n) {
+  memset(c, 0, sizeof(*c));
+  c->urls = urls;
+  c->n = n;
+  return (c->rs = uvf__results_new(n)) ? 0 : UVF_ENOMEM;
+}
+
+/* As uvf_callbacks.next. */
+int uvf__collector_next(uvf__collector *c, const char **url, uint64_t *tag) {
+  if (c->next >= c->n)
+    return 0;
+  *tag = c->next;
+  *url = c->urls[c->next++];
+  return 1;
+}
+
+void uvf__collector_put(uvf__collector *c, const uvf_result *r) {
+  if (r->index >= c->n || uvf__result_copy(&c->rs->r[r->index], r))
+    c->oom = 1;
+}
+
+/* URLs the batch never took from the array (a deadline or a cancel came
+ * first) get their one result too, of the kind given. Returns 0 with
+ * *out set, or an error with everything freed. */
+int uvf__collector_finish(uvf__collector *c, uvf_err unstarted,
+                          uvf_results **out) {
+  uvf_result r;
+  size_t i;
+  memset(&r, 0, sizeof(r));
+  r.error = unstarted;
+  r.message = uvf_strerror(unstarted);
+  for (i = c->next; i < c->n && !c->oom; i++) {
+    r.index = r.tag = i;
+    r.url = c->urls[i];
+    uvf__collector_put(c, &r);
+  }
+  if (c->oom) {
+    uvf_results_free(&c->rs);
+    return UVF_ENOMEM;
+  }
+  *out = c->rs;
+  c->rs = NULL;
+  return 0;
+}
+
+void uvf__collector_free(uvf__collector *c) { uvf_results_free(&c->rs); }

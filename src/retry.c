@@ -121,7 +121,6 @@ int uvf__retry_take(uvf__batch *b, uvf__url *u, const uvf_result *r,
   while (at->prev != &b->retry_wait && url_of(at->prev)->due > u->due)
     at = at->prev; /* from the end: delays mostly grow */
   uvf__list_insert_before(at, &u->link);
-  b->st.waiting++;
   arm(b);
   return 1;
 }
@@ -130,7 +129,6 @@ uvf__url *uvf__retry_pop(uvf__batch *b) {
   uvf__link *l = uvf__list_pop(&b->retry_ready);
   if (!l)
     return NULL;
-  b->st.waiting--;
   b->retry_waiting--;
   return url_of(l);
 }

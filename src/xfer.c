@@ -72,26 +72,6 @@ long uvf__buffer_size(const uvf_options *o) {
   return size < 1024 ? 1024 : size;
 }
 
-/* Host-name lookups. libcurl 7.88 as Debian builds it resolves each name
- * on a thread of its own with a socketpair to report back, and starts one
- * per transfer that misses its DNS cache, with no limit (M7): N transfers
- * to new names mean N threads and 2N more open files at once. So
- * transfers to a named host count as lookups from their start until they
- * open a socket or reuse a connection (both come after any lookup), and
- * at most max_lookups of them run; admission holds the others back. */
-int uvf__lookup_room(const uvf__engine *e) {
-  return e->max_lookups == 0 || e->lookups < e->max_lookups;
-}
-
-void uvf__lookup_over(uvf__xfer *x) {
-  uvf__engine *e = x->e;
-  if (!x->looking)
-    return;
-  x->looking = 0;
-  e->lookups--;
-  uvf__engine_admit_all(e); /* inside libcurl now: from the loop */
-}
-
 static int on_prereq(void *clientp, char *primary_ip, char *local_ip,
                      int primary_port, int local_port) {
   (void)primary_ip;
@@ -297,10 +277,7 @@ int uvf__xfer_start(uvf__batch *b, uvf__url *u) {
     xfer_put(e, x);
     return rc;
   }
-  if (u->named) {
-    x->looking = 1;
-    e->lookups++;
-  }
+  uvf__lookup_begin(x);
   uvf__list_push(&b->live, &x->link);
   b->st.in_flight++;
   return 0;
