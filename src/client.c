@@ -408,10 +408,8 @@ int uvf_call_start(uvf_call **out, uvf_client *c, const uvf_options *o,
   call->window = 2 * (uint64_t)opts.max_in_flight;
   call->c = c;
   call->refs = 2; /* the caller's, and the loop's while the batch lives */
-  uvf__list_init(&call->news_link);
-  uvf__list_init(&call->live_link);
-  uvf__list_init(&call->input);
-  uvf__list_init(&call->output);
+  uvf__lists_init(&call->news_link, &call->live_link, &call->input,
+                  &call->output, NULL);
   uv_mutex_init(&call->lock);
   uv_cond_init(&call->cond);
   uv_mutex_lock(&call->lock);

@@ -51,10 +51,7 @@ int uvf__engine_new(uvf__engine **out, uv_loop_t *loop, const uvf_options *o) {
   e->loop = loop;
   e->max_lookups = o->max_lookups;
   e->max_streams = o->max_streams;
-  uvf__list_init(&e->due);
-  uvf__list_init(&e->batches);
-  uvf__list_init(&e->paused);
-  uvf__list_init(&e->idle_xfers);
+  uvf__lists_init(&e->due, &e->batches, &e->paused, &e->idle_xfers, NULL);
   /* The first group last: it is the only part that puts a handle on the
    * loop, so a failure before it leaves none behind. */
   if ((rc = make_share(e)) || (rc = uvf__tls_init(e, o)) ||

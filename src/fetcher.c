@@ -131,14 +131,8 @@ int uvf__batch_alloc(uvf__batch **out, const uvf_options *o,
     return UVF_ENOMEM;
   b->cb = *cb;
   b->ud = ud;
-  uvf__list_init(&b->queue);
-  uvf__list_init(&b->live);
-  uvf__list_init(&b->hosts);
-  uvf__list_init(&b->lookup);
-  uvf__list_init(&b->ready);
-  uvf__list_init(&b->timed);
-  uvf__list_init(&b->retry_wait);
-  uvf__list_init(&b->retry_ready);
+  uvf__lists_init(&b->queue, &b->live, &b->hosts, &b->lookup, &b->ready,
+                  &b->timed, &b->retry_wait, &b->retry_ready, NULL);
   if ((rc = copy_options(b, o)) || !(b->cu = curl_url())) {
     uvf__batch_free(b);
     return rc ? rc : UVF_ENOMEM;

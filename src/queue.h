@@ -6,6 +6,7 @@
 #ifndef UVF_QUEUE_H
 #define UVF_QUEUE_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 typedef struct uvf__link {
@@ -17,6 +18,15 @@ typedef struct uvf__link {
 
 /* A head or a link not on any list points at itself. */
 static inline void uvf__list_init(uvf__link *l) { l->next = l->prev = l; }
+
+/* Initialises every head or link given, up to a NULL. */
+static inline void uvf__lists_init(uvf__link *l, ...) {
+  va_list ap;
+  va_start(ap, l);
+  for (; l; l = va_arg(ap, uvf__link *))
+    uvf__list_init(l);
+  va_end(ap);
+}
 
 static inline int uvf__list_empty(const uvf__link *head) {
   return head->next == head;

@@ -167,19 +167,18 @@ static int batch_setup(uvf__xfer *x, uvf__batch *b) {
 
 #undef SET
 
+/* A new pooled handle with the engine's options; NULL if out of memory. */
 static uvf__xfer *xfer_new(uvf__engine *e) {
   uvf__xfer *x = calloc(1, sizeof(*x));
-  if (!x)
-    return NULL;
-  x->e = e;
-  uvf__list_init(&x->link);
-  if (!(x->easy = curl_easy_init()) || engine_setup(x)) {
-    curl_easy_cleanup(x->easy);
-    free(x);
-    return NULL;
+  if (x && (x->e = e, x->easy = curl_easy_init()) && !engine_setup(x)) {
+    uvf__list_init(&x->link);
+    e->nxfers++;
+    return x;
   }
-  e->nxfers++;
-  return x;
+  if (x)
+    curl_easy_cleanup(x->easy);
+  free(x);
+  return NULL;
 }
 
 static void xfer_put(uvf__engine *e, uvf__xfer *x) {
