@@ -331,6 +331,10 @@ uint64_t uvf__waiting(const uvf__batch *b);
 void uvf__abort_all(uvf__batch *b, uvf_err kind);
 
 /* retry.c */
+int uvf__retryable(const uvf_result *r);
+uint64_t uvf__retry_delay_ms(uvf__batch *b, unsigned attempts,
+                             const uvf_result *r, long retry_after_s);
+int uvf__retry_allowed(const uvf__batch *b);
 void uvf__retry_init(uvf__batch *b);
 int uvf__retry_take(uvf__batch *b, uvf__url *u, const uvf_result *r,
                     long retry_after_s);

@@ -13,7 +13,7 @@
 #define RETRY_FLOOR 10
 #define RETRY_SHARE 10
 
-static int retryable(const uvf_result *r) {
+int uvf__retryable(const uvf_result *r) {
   switch (r->error) {
   case UVF_ECONNECT:
   case UVF_ETIMEOUT: return 1;
@@ -40,11 +40,14 @@ static uint64_t next_random(uvf__batch *b) {
   return b->rng = x;
 }
 
-static uint64_t delay_ms(uvf__batch *b, const uvf__url *u, const uvf_result *r,
-                         long retry_after_s) {
+/* The wait before attempt attempts + 1: the server's Retry-After for a
+ * 429 or 503 that has one, else a random time in [0, base * 2^(attempts
+ * - 1)]; never more than retry_max_ms. */
+uint64_t uvf__retry_delay_ms(uvf__batch *b, unsigned attempts,
+                             const uvf_result *r, long retry_after_s) {
   uint64_t cap = (uint64_t)b->o.retry_max_ms;
   uint64_t span = (uint64_t)b->o.retry_base_ms;
-  unsigned k = u->attempts - 1;
+  unsigned k = attempts - 1;
   if ((r->status == 429 || r->status == 503) && retry_after_s > 0) {
     uint64_t after = (uint64_t)retry_after_s;
     return after >= cap / 1000 ? cap : after * 1000; /* no overflow */
@@ -102,22 +105,27 @@ void uvf__retry_init(uvf__batch *b) {
   b->open_handles++;
 }
 
+/* The budget: retries so far under 10 + 1 per 10 first attempts, and
+ * fewer URLs waiting for one than N (each may hold a body file). */
+int uvf__retry_allowed(const uvf__batch *b) {
+  return b->retries < RETRY_FLOOR + b->first_attempts / RETRY_SHARE &&
+         b->retry_waiting < b->o.max_in_flight;
+}
+
 /* Keeps u (and the references it holds) for another attempt if its
  * failure is worth one and the budget allows; returns 1 if so. */
 int uvf__retry_take(uvf__batch *b, uvf__url *u, const uvf_result *r,
                     long retry_after_s) {
   uvf__link *at = &b->retry_wait;
-  if (u->attempts > b->o.max_retries || !retryable(r) ||
-      b->state != UVF__RUNNING)
-    return 0;
-  if (b->retries >= RETRY_FLOOR + b->first_attempts / RETRY_SHARE ||
-      b->retry_waiting >= b->o.max_in_flight)
+  if (u->attempts > b->o.max_retries || !uvf__retryable(r) ||
+      b->state != UVF__RUNNING || !uvf__retry_allowed(b))
     return 0; /* over budget: this failure is the URL's result */
   if (note_attempt(u, r))
     return 0;
   b->retries++;
   b->retry_waiting++;
-  u->due = uv_now(b->e->loop) + delay_ms(b, u, r, retry_after_s);
+  u->due = uv_now(b->e->loop) +
+           uvf__retry_delay_ms(b, u->attempts, r, retry_after_s);
   while (at->prev != &b->retry_wait && url_of(at->prev)->due > u->due)
     at = at->prev; /* from the end: delays mostly grow */
   uvf__list_insert_before(at, &u->link);
