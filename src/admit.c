@@ -36,7 +36,7 @@ static uvf__host *host_ref(uvf__batch *b, uvf__origin *o) {
       return h;
     }
   }
-  if (!(h = calloc(1, sizeof(*h))))
+  if (!(h = uvf__calloc(1, sizeof(*h))))
     return NULL;
   uvf__list_init(&h->parked);
   uvf__list_init(&h->ready_link);
@@ -182,7 +182,7 @@ static void deliver_oom(uvf__batch *b, const char *s, uint64_t tag) {
 
 static uvf__url *url_new(uvf__batch *b, const char *s, uint64_t tag) {
   size_t len = strlen(s);
-  uvf__url *u = malloc(sizeof(*u) + len + 1);
+  uvf__url *u = uvf__malloc(sizeof(*u) + len + 1);
   if (!u)
     return NULL;
   memset(u, 0, sizeof(*u));

@@ -76,10 +76,10 @@ static const char *keep(uvf_client *c, const char *s) {
   char **grown, *d;
   if (!s)
     return NULL;
-  if (!(grown = realloc(c->strings, (c->nstrings + 1) * sizeof(*grown))))
+  if (!(grown = uvf__realloc(c->strings, (c->nstrings + 1) * sizeof(*grown))))
     return NULL;
   c->strings = grown;
-  if (!(d = strdup(s)))
+  if (!(d = uvf__strdup(s)))
     return NULL;
   return c->strings[c->nstrings++] = d;
 }
@@ -91,7 +91,7 @@ static int opts_own(uvf_client *c, const uvf_options *src) {
   int rc = uvf__options_read(&c->o, src);
   if (rc)
     return rc;
-  if (c->o.n_headers && !(h = calloc(c->o.n_headers, sizeof(*h))))
+  if (c->o.n_headers && !(h = uvf__calloc(c->o.n_headers, sizeof(*h))))
     return UVF_ENOMEM;
   for (i = 0; i < c->o.n_headers; i++)
     if (!(h[i] = keep(c, src->headers[i])))
@@ -191,7 +191,7 @@ static void call_result(void *ud, const uvf_result *r) {
     uvf__collector_put(&call->col, r);
     return;
   }
-  if (!(q = malloc(sizeof(*q))) || !(q->r = uvf__result_dup(r))) {
+  if (!(q = uvf__malloc(sizeof(*q))) || !(q->r = uvf__result_dup(r))) {
     free(q); /* no way to hand this one over: the call reports it */
     call->oom = 1;
     return;
@@ -322,7 +322,7 @@ int uvf_client_new(uvf_client **out, const uvf_options *o) {
   int rc;
   if (!out)
     return UVF_EINVAL;
-  if (!(c = calloc(1, sizeof(*c))))
+  if (!(c = uvf__calloc(1, sizeof(*c))))
     return UVF_ENOMEM;
   uvf__list_init(&c->news);
   uvf__list_init(&c->calls);
@@ -393,7 +393,7 @@ int uvf_call_start(uvf_call **out, uvf_client *c, const uvf_options *o,
     return UVF_EINVAL;
   if (!o)
     opts = c->o;
-  if (!(call = calloc(1, sizeof(*call))))
+  if (!(call = uvf__calloc(1, sizeof(*call))))
     return UVF_ENOMEM;
   uvf_callbacks_init(&cb);
   cb.on_result = call_result;
@@ -432,7 +432,7 @@ static int submit_locked(uvf_call *call, const char *url, uint64_t tag,
     return UVF_ESTATE;
   if (call->submitted - call->taken >= call->window)
     return UVF_EAGAIN;
-  if (!(p = malloc(sizeof(*p) + len + 1)))
+  if (!(p = uvf__malloc(sizeof(*p) + len + 1)))
     return UVF_ENOMEM;
   memcpy(p->url, url, len + 1);
   p->tag = tag;

@@ -10,11 +10,13 @@
  * only if its pooled handle had met the host before). Connections stay
  * per group. The loop is single-threaded: no lock callbacks needed. */
 static int make_share(uvf__engine *e) {
+  CURLSHcode sc;
   if (!(e->share = curl_share_init()))
     return UVF_ENOMEM;
-  if (curl_share_setopt(e->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) ||
-      curl_share_setopt(e->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION))
-    return UVF_EBACKEND;
+  if ((sc = curl_share_setopt(e->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS)) ||
+      (sc = curl_share_setopt(e->share, CURLSHOPT_SHARE,
+                              CURL_LOCK_DATA_SSL_SESSION)))
+    return sc == CURLSHE_NOMEM ? UVF_ENOMEM : UVF_EBACKEND;
   return 0;
 }
 
@@ -44,7 +46,7 @@ int uvf__engine_new(uvf__engine **out, uv_loop_t *loop, const uvf_options *o) {
   int rc;
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
     return UVF_EBACKEND;
-  if (!(e = calloc(1, sizeof(*e)))) {
+  if (!(e = uvf__calloc(1, sizeof(*e)))) {
     curl_global_cleanup();
     return UVF_ENOMEM;
   }
@@ -76,7 +78,7 @@ uvf__group *uvf__engine_group(uvf__engine *e, unsigned index) {
     return e->groups[index];
   if (index != e->ngroups || e->state != UVF__ENGINE_RUNNING)
     return NULL;
-  if (!(grown = realloc(e->groups, (e->ngroups + 1) * sizeof(*grown))))
+  if (!(grown = uvf__realloc(e->groups, (e->ngroups + 1) * sizeof(*grown))))
     return NULL;
   e->groups = grown;
   if (uvf__group_new(e, index, &g))

@@ -83,7 +83,7 @@ static char *dup_or_null(const char *s, int *oom) {
   char *d;
   if (!s)
     return NULL;
-  if (!(d = strdup(s)))
+  if (!(d = uvf__strdup(s)))
     *oom = 1;
   return d;
 }
@@ -101,7 +101,7 @@ static int copy_options(uvf__batch *b, const uvf_options *o) {
                            ? UINT32_MAX
                            : 4 * b->o.max_in_flight;
   b->user_agent = o->user_agent ? dup_or_null(o->user_agent, &oom)
-                                : strdup("uvfetch/" UVF_VERSION_STRING);
+                                : uvf__strdup("uvfetch/" UVF_VERSION_STRING);
   b->accept_encoding = dup_or_null(o->accept_encoding, &oom);
   for (i = 0; i < o->n_headers; i++) {
     struct curl_slist *l = curl_slist_append(b->headers, o->headers[i]);
@@ -125,7 +125,7 @@ void uvf__batch_free(uvf__batch *b) {
  * options and callbacks have been read (full size, checked). */
 int uvf__batch_alloc(uvf__batch **out, const uvf_options *o,
                      const uvf_callbacks *cb, void *ud) {
-  uvf__batch *b = calloc(1, sizeof(*b));
+  uvf__batch *b = uvf__calloc(1, sizeof(*b));
   int rc;
   if (!b)
     return UVF_ENOMEM;

@@ -261,6 +261,16 @@ int uvf__collector_finish(uvf__collector *c, uvf_err unstarted,
                           uvf_results **out);
 void uvf__collector_free(uvf__collector *c);
 
+/* alloc.c */
+void *uvf__malloc(size_t n);
+void *uvf__calloc(size_t n, size_t size);
+void *uvf__realloc(void *p, size_t n);
+char *uvf__strdup(const char *s);
+char *uvf__aprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* For tests: the k-th allocation from now fails (0: none); whether it did. */
+void uvf__alloc_fail_at(long k);
+int uvf__alloc_failed(void);
+
 /* error.c */
 uvf_err uvf__kind_from_curl(CURLcode rc, int redirected);
 

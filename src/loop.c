@@ -26,7 +26,7 @@ static int table_fit(uvf__engine *e, curl_socket_t fd) {
     return 0;
   while (n <= (size_t)fd)
     n *= 2;
-  p = realloc(e->polls, n * sizeof(*p));
+  p = uvf__realloc(e->polls, n * sizeof(*p));
   if (!p)
     return UVF_ENOMEM;
   memset(p + e->npolls, 0, (n - e->npolls) * sizeof(*p));
@@ -55,7 +55,7 @@ static uvf__poll *poll_new(uvf__group *g, curl_socket_t fd, int conn) {
   uvf__poll *p;
   if (fd < 0 || table_fit(e, fd))
     return NULL;
-  if (!(p = calloc(1, sizeof(*p))))
+  if (!(p = uvf__calloc(1, sizeof(*p))))
     return NULL;
   if (uv_poll_init_socket(e->loop, &p->h, fd) != 0) { /* R9 */
     free(p);
@@ -87,14 +87,24 @@ static void collect_finished(uvf__group *g) {
   }
 }
 
+static void on_timer(uv_timer_t *t);
+
+/* How soon to run libcurl's timeouts again after an action it could not
+ * finish (out of memory): without it a transfer could be left with
+ * neither a socket nor a timer, and the loop would end without it. */
+#define RETRY_ACTION_MS 10
+
 static void action(uvf__group *g, curl_socket_t fd, int flags) {
   uvf__engine *e = g->e;
   int running = 0; /* libcurl writes it unchecked (R8) */
-  /* An error here (a socket libcurl no longer knows) leaves nothing to
-   * do: transfers end through their own results or timeouts. */
+  CURLMcode mc;
   e->in_curl++;
-  (void)curl_multi_socket_action(g->multi, fd, flags, &running);
+  mc = curl_multi_socket_action(g->multi, fd, flags, &running);
   e->in_curl--;
+  /* A socket libcurl no longer knows leaves nothing to do: transfers end
+   * through their own results or timeouts. */
+  if (mc != CURLM_OK && mc != CURLM_BAD_SOCKET)
+    uv_timer_start(&g->timer, on_timer, RETRY_ACTION_MS, 0);
   collect_finished(g);
   uvf__engine_admit_due(e); /* slots just freed are taken at once */
 }
@@ -274,7 +284,7 @@ static int multi_setup(uvf__group *g) {
 /* The multi handle first, then the timer, whose init cannot fail: an
  * error leaves no handle on the loop. */
 int uvf__group_new(uvf__engine *e, unsigned index, uvf__group **out) {
-  uvf__group *g = calloc(1, sizeof(*g));
+  uvf__group *g = uvf__calloc(1, sizeof(*g));
   if (!g)
     return UVF_ENOMEM;
   g->e = e;

@@ -41,9 +41,8 @@ char *uvf__origin_key(CURLU *cu, int https) {
   if (!host)
     return NULL;
   curl_url_get(cu, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
-  if (asprintf(&key, "%s://%s:%s", https ? "https" : "http", host,
-               port ? port : "") < 0)
-    key = NULL;
+  key = uvf__aprintf("%s://%s:%s", https ? "https" : "http", host,
+                     port ? port : "");
   curl_free(port);
   curl_free(host);
   return key;
@@ -57,16 +56,16 @@ static size_t hash(const char *s) {
 }
 
 int uvf__origins_init(uvf__origins *t) {
-  t->nbuckets = 64;
   t->count = 0;
-  t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
+  t->buckets = uvf__calloc(64, sizeof(*t->buckets));
+  t->nbuckets = t->buckets ? 64 : 0;
   return t->buckets ? 0 : UVF_ENOMEM;
 }
 
 /* Doubling keeps chains short; a failed grow just leaves them longer. */
 static void grow(uvf__origins *t) {
   size_t n = t->nbuckets * 2, i;
-  uvf__origin **b = calloc(n, sizeof(*b));
+  uvf__origin **b = uvf__calloc(n, sizeof(*b));
   if (!b)
     return;
   for (i = 0; i < t->nbuckets; i++) {
@@ -93,7 +92,7 @@ uvf__origin *uvf__origin_ref(uvf__engine *e, const char *key) {
       return o;
     }
   len = strlen(key);
-  if (!(o = calloc(1, sizeof(*o) + len + 1)))
+  if (!(o = uvf__calloc(1, sizeof(*o) + len + 1)))
     return NULL;
   memcpy(o->key, key, len + 1);
   o->refs = 1;
@@ -166,7 +165,7 @@ static int lane_add(uvf__engine *e, uvf__origin *o) {
   }
   if (!uvf__engine_group(e, g))
     return UVF_ENOMEM;
-  if (!(lanes = realloc(o->lanes, 2 * (o->nlanes + 1) * sizeof(*lanes))))
+  if (!(lanes = uvf__realloc(o->lanes, 2 * (o->nlanes + 1) * sizeof(*lanes))))
     return UVF_ENOMEM;
   o->lanes = lanes;
   LANE_GROUP(o, o->nlanes) = g;

@@ -11,12 +11,12 @@ struct uvf_results {
   uvf_result *r;
 };
 
-static char *dup_str(const char *s) { return s ? strdup(s) : NULL; }
+static char *dup_str(const char *s) { return s ? uvf__strdup(s) : NULL; }
 
 /* Bodies are binary: copied by length, with the NUL that follows. */
 static char *dup_body(const uvf_result *r) {
   char *b;
-  if (!r->body || !(b = malloc(r->bytes + 1)))
+  if (!r->body || !(b = uvf__malloc(r->bytes + 1)))
     return NULL;
   memcpy(b, r->body, r->bytes + 1);
   return b;
@@ -24,7 +24,7 @@ static char *dup_body(const uvf_result *r) {
 
 static uvf_attempt *dup_history(const uvf_result *r) {
   uvf_attempt *h;
-  if (!r->n_history || !(h = malloc(r->n_history * sizeof(*h))))
+  if (!r->n_history || !(h = uvf__malloc(r->n_history * sizeof(*h))))
     return NULL;
   memcpy(h, r->history, r->n_history * sizeof(*h));
   return h;
@@ -57,7 +57,7 @@ int uvf__result_copy(uvf_result *dst, const uvf_result *src) {
 }
 
 uvf_result *uvf__result_dup(const uvf_result *src) {
-  uvf_result *r = malloc(sizeof(*r));
+  uvf_result *r = uvf__malloc(sizeof(*r));
   if (r && uvf__result_copy(r, src)) {
     uvf_result_free(r);
     return NULL;
@@ -73,8 +73,8 @@ void uvf_result_free(uvf_result *r) {
 }
 
 uvf_results *uvf__results_new(size_t n) {
-  uvf_results *rs = calloc(1, sizeof(*rs));
-  if (!rs || !(rs->r = calloc(n ? n : 1, sizeof(*rs->r)))) {
+  uvf_results *rs = uvf__calloc(1, sizeof(*rs));
+  if (!rs || !(rs->r = uvf__calloc(n ? n : 1, sizeof(*rs->r)))) {
     free(rs);
     return NULL;
   }

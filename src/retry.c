@@ -60,7 +60,7 @@ uint64_t uvf__retry_delay_ms(uvf__batch *b, unsigned attempts,
 }
 
 static int note_attempt(uvf__url *u, const uvf_result *r) {
-  uvf_attempt *h = realloc(u->history, (u->n_history + 1) * sizeof(*h));
+  uvf_attempt *h = uvf__realloc(u->history, (u->n_history + 1) * sizeof(*h));
   if (!h)
     return UVF_ENOMEM;
   h[u->n_history].error = r->error;

@@ -105,9 +105,9 @@ static X509_STORE *store_get(const char *ca_file, const char *ca_path,
       break;
   if (e) {
     *pp = e->next; /* to the front: most recently used */
-  } else if ((e = calloc(1, sizeof(*e))) &&
-             (!ca_file || (e->ca_file = strdup(ca_file))) &&
-             (!ca_path || (e->ca_path = strdup(ca_path))) &&
+  } else if ((e = uvf__calloc(1, sizeof(*e))) &&
+             (!ca_file || (e->ca_file = uvf__strdup(ca_file))) &&
+             (!ca_path || (e->ca_path = uvf__strdup(ca_path))) &&
              (e->store = store_load(ca_file, ca_path, err, errlen))) {
     e->loaded = now;
   } else {
@@ -165,8 +165,8 @@ int uvf__tls_init(uvf__engine *e, const uvf_options *o) {
   const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
   const char *file = o->ca_file ? o->ca_file : v->cainfo;
   const char *path = o->ca_path ? o->ca_path : v->capath;
-  if ((file && !(e->ca_file = strdup(file))) ||
-      (path && !(e->ca_path = strdup(path))))
+  if ((file && !(e->ca_file = uvf__strdup(file))) ||
+      (path && !(e->ca_path = uvf__strdup(path))))
     return UVF_ENOMEM;
   return 0;
 }

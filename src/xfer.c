@@ -15,7 +15,7 @@ static int body_append(uvf__xfer *x, const char *p, size_t n) {
     char *b;
     while (cap < x->body_len + n + 1)
       cap *= 2;
-    if (!(b = realloc(x->body, cap)))
+    if (!(b = uvf__realloc(x->body, cap)))
       return UVF_ENOMEM;
     x->body = b;
     x->body_cap = cap;
@@ -169,7 +169,7 @@ static int batch_setup(uvf__xfer *x, uvf__batch *b) {
 
 /* A new pooled handle with the engine's options; NULL if out of memory. */
 static uvf__xfer *xfer_new(uvf__engine *e) {
-  uvf__xfer *x = calloc(1, sizeof(*x));
+  uvf__xfer *x = uvf__calloc(1, sizeof(*x));
   if (x && (x->e = e, x->easy = curl_easy_init()) && !engine_setup(x)) {
     uvf__list_init(&x->link);
     e->nxfers++;
@@ -326,7 +326,10 @@ static void fill_result(uvf__xfer *x, CURLcode rc, uvf_result *r) {
   r->history = x->u->history;
   r->n_history = x->u->n_history;
   r->bytes = x->bytes;
-  r->body = x->b->o.keep_body ? (x->body ? x->body : "") : NULL;
+  if (x->b->o.keep_body) { /* bytes is the length of body, whatever came */
+    r->body = x->body ? x->body : "";
+    r->bytes = x->body_len;
+  }
   r->curl_code = (int)rc;
   /* Input URLs were checked before admission, so an unsupported scheme
    * here came from a redirect. */
