@@ -2,6 +2,7 @@
 """The uvfetch command, one behaviour per test, against the project's own
 loopback server. Run: cli_test.py NAME (env: UVFETCH, UVF_TESTSERVER,
 UVF_MANPAGE). With no NAME, lists the tests."""
+import http.server
 import json
 import os
 import random
@@ -11,6 +12,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 UVFETCH = os.environ.get("UVFETCH", "")
@@ -685,7 +687,9 @@ def sigterm_writes_started_records_and_exits_130():
 @test
 def grace_period_lasts_as_long_as_grace():
     with Server() as s:
-        p = start_held(s, 12, 10, ["--grace", "2"])
+        p = start_held(s, 12, 10, ["--grace", "2", "--progress"],
+                       more="# not a URL\n\n")
+        time.sleep(0.4)  # a progress line with the total before the signal
         t0 = time.time()
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=30)
@@ -694,6 +698,7 @@ def grace_period_lasts_as_long_as_grace():
         check(p.returncode == 130, "exit %d: %s" % (p.returncode, err))
         check(1.8 <= took <= 3.5, "a grace of 2 s took %.2f s" % took)
         check("may finish within 2 s" in err, err)
+        check(re.search(r"\r0/12 done", err), err)  # comments not counted
         recs = records(out.decode())
         check([r["index"] for r in recs] == list(range(10)), out)
         check(all(r["error"] == "aborted" for r in recs), out)
@@ -912,6 +917,124 @@ def lookups_count_in_the_open_file_budget():
             check(p.returncode == 0, err)
             # 200 - 50 in reserve - a descriptor per lookup slot
             check("lowered to %d" % want in err, err)
+
+
+@test
+def input_lines_up_to_65536_bytes_are_urls():
+    path = tempfile.NamedTemporaryFile(suffix=".txt", delete=False).name
+    base = b"http://127.0.0.1:1/"
+    with open(path, "wb") as f:
+        f.write(base + b"a" * (65536 - len(base)) + b"\n")  # the longest
+        f.write(base + b"a" * (65537 - len(base)) + b"\n")  # one too long
+        f.write(base + b"b" * (65536 - len(base)))           # last, no \n
+    rc, out, err = run(["-q", "-i", path])
+    recs = records(out)
+    check([r["index"] for r in recs] == [0, 1, 2], out[:200])
+    check(recs[0]["error"] == "connect", recs[0]["message"])
+    check(recs[1]["error"] == "invalid_url" and
+          "line 2: invalid URL: line longer than 65536 bytes" in
+          recs[1]["message"], recs[1]["message"])
+    check(recs[2]["error"] == "connect", recs[2]["message"])
+
+
+@test
+def invalid_utf8_in_urls_becomes_replacement_characters():
+    path = tempfile.NamedTemporaryFile(suffix=".txt", delete=False).name
+    with open(path, "wb") as f:
+        f.write(b"http://127.0.0.1:1/\xed\xa0\x80s\n")  # a UTF-16 surrogate
+        f.write(b"http://127.0.0.1:1/\xc0\xafo\n")      # an overlong '/'
+        f.write(b"http://127.0.0.1:1/\xf4\x90\x80\x80x\n")  # past U+10FFFF
+        f.write(b"http://127.0.0.1:1/\xe2\x82\xac\n")   # a valid euro sign
+    rc, out, err = run(["-q", "-i", path])
+    urls = [r["url"] for r in records(out)]  # strict UTF-8 decode, too
+    check(urls == ["http://127.0.0.1:1/\ufffd\ufffd\ufffds",
+                   "http://127.0.0.1:1/\ufffd\ufffdo",
+                   "http://127.0.0.1:1/\ufffd\ufffd\ufffd\ufffdx",
+                   "http://127.0.0.1:1/\u20ac"], urls)
+
+
+@test
+def header_and_agent_with_line_breaks_are_refused():
+    for args in (["-H", "X-A: 1\r\nX-B: 2"], ["-H", "X-A: 1\nX-B: 2"],
+                 ["-A", "a\r\nX-B: 2"], ["-A", "a\nb"]):
+        rc, out, err = run(["-q"] + args + ["http://127.0.0.1:1/"])
+        check(rc == 2 and out == "", "%r: exit %d" % (args, rc))
+
+
+@test
+def output_dir_and_its_missing_parents_are_created():
+    with Server() as s, tempfile.TemporaryDirectory() as d:
+        out_dir = os.path.join(d, "a", "b", "c") + "/"
+        rc, out, err = run(["-q", "-o", out_dir, s.url("/bytes/3")])
+        check(rc == 0, err)
+        rec = records(out)[0]
+        check(rec["file"] == os.path.join(d, "a", "b", "c", "0"), rec)
+        check(os.path.getsize(rec["file"]) == 3)
+
+
+@test
+def tiny_timeouts_still_time_out():
+    # 0.0001 s rounds to 0 ms, which would mean no limit at all.
+    with Server() as s:
+        rc, out, _ = run(["-q", "--timeout", "0.0001", s.url("/stall")],
+                         timeout=20)
+        check(records(out)[0]["error"] == "timeout", out)
+
+
+class RetryAfterHandler(http.server.BaseHTTPRequestHandler):
+    """429 with Retry-After: 1 for the first request of /busy, 200 for
+    the rest; the time of every request is kept."""
+    protocol_version = "HTTP/1.1"
+    seen = []
+
+    def do_GET(self):
+        first = self.path.startswith("/busy") and not any(
+            p == self.path for p, _ in self.seen)
+        self.seen.append((self.path, time.time()))
+        body = b"slow down\n" if first else b"ok\n"
+        self.send_response(429 if first else 200)
+        if first:
+            self.send_header("Retry-After", "1")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+    def handle(self):
+        try:
+            super().handle()
+        except ConnectionError:  # uvfetch resets idle connections at exit
+            pass
+
+
+@test
+def a_429_with_retry_after_pauses_its_host():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                          RetryAfterHandler)
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    try:
+        base = "http://127.0.0.1:%d" % srv.server_address[1]
+        t0 = time.time()
+        rc, out, err = run(["-q", "-j", "1", "--retry", "1", "--retry-delay",
+                            "0.001", base + "/busy", base + "/other"],
+                           timeout=30)
+        recs = records(out)
+        check(rc == 0, "exit %d: %s" % (rc, out))
+        check(recs[0]["attempts"] == 2 and recs[0]["history"] == ["http 429"],
+              recs[0])
+        seen = {p: t - t0 for p, t in RetryAfterHandler.seen}
+        # Neither the retry nor the host's next URL came before the second
+        # the server asked for.
+        check(seen["/other"] >= 0.9, "the host was not paused: %s" % seen)
+        check(len(RetryAfterHandler.seen) == 3, RetryAfterHandler.seen)
+        check(RetryAfterHandler.seen[-1][1] - RetryAfterHandler.seen[0][1]
+              >= 0.9, RetryAfterHandler.seen)
+    finally:
+        srv.shutdown()
+        srv.server_close()
 
 
 def main():
