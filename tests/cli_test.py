@@ -25,11 +25,18 @@ def test(fn):
     return fn
 
 
+def die_with_parent():
+    """In a child: SIGTERM when the test dies, even killed on a timeout
+    (it would otherwise hold the test's output pipes open)."""
+    import ctypes
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class Server:
     def __init__(self, bind="127.0.0.1"):
         self.p = subprocess.Popen(
             [SERVER, "--bind", bind, "--max-seconds", "300", "--quiet"],
-            stdout=subprocess.PIPE)
+            stdout=subprocess.PIPE, preexec_fn=die_with_parent)
         line = self.p.stdout.readline().decode()
         m = re.match(r"PORT (\d+)", line)
         assert m, "server said %r" % line

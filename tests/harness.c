@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -42,6 +43,9 @@ void ts_start(ts_server *s, const char *bind) {
     FAIL("pipe");
   s->pid = fork();
   if (s->pid == 0) {
+    /* A test killed on a timeout runs no atexit handler: the server
+     * goes with it all the same. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     dup2(pfd[1], 1);
     close(pfd[0]);
     close(pfd[1]);
