@@ -432,7 +432,7 @@ def progress_line_counts_down_the_grace_period():
         err = err.decode()
         check(p.returncode == 130, err)
         left = [float(x) for x in
-                re.findall(r"10 in flight, .* stopping in (\d+\.\d) s", err)]
+                re.findall(r"10 in flight, [^\r]*stopping in (\d+\.\d) s", err)]
         check(left, err)
         check(max(left) <= 1.5, "counting down from %.1f s" % max(left))
         check(1.3 <= took <= 3.5, "a grace of 1.5 s took %.2f s" % took)
@@ -877,7 +877,7 @@ def time_options_are_in_seconds():
         rc, out, _ = run(["-q", "--timeout", "0.3", s.url("/stall")])
         took = time.time() - t0
         check(records(out)[0]["error"] == "timeout", out)
-        check(0.25 <= took <= 2.5, "--timeout 0.3 took %.2f s" % took)
+        check(0.25 <= took <= 1.5, "--timeout 0.3 took %.2f s" % took)
         # A backoff of up to 1000 s, capped at 0.1 s a wait.
         t0 = time.time()
         rc, out, _ = run(["-q", "--retry", "2", "--retry-delay", "1000",
