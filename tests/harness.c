@@ -3,17 +3,33 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* A failing test exits at once: the server it started must not outlive it
- * (it would also hold the test's output pipe open). */
-static pid_t running_server;
+/* A failing test exits at once: the servers it started must not outlive it
+ * (they would also hold the test's output pipe open). */
+#define MAX_SERVERS 4
+static pid_t running_servers[MAX_SERVERS];
+static int atexit_set;
 
-static void stop_running_server(void) {
-  if (running_server > 0)
-    kill(running_server, SIGTERM);
+static void stop_running_servers(void) {
+  int i;
+  for (i = 0; i < MAX_SERVERS; i++)
+    if (running_servers[i] > 0)
+      kill(running_servers[i], SIGTERM);
+}
+
+static void note_server(pid_t old, pid_t now) {
+  int i;
+  for (i = 0; i < MAX_SERVERS; i++)
+    if (running_servers[i] == old) {
+      running_servers[i] = now;
+      return;
+    }
+  if (now > 0)
+    FAIL("more than %d test servers at once", MAX_SERVERS);
 }
 
 void ts_start(ts_server *s, const char *bind) { ts_start_args(s, bind, NULL); }
@@ -51,15 +67,19 @@ void ts_start_args(ts_server *s, const char *bind, const char *const *args) {
     FAIL("pipe");
   s->pid = fork();
   if (s->pid == 0) {
+    /* A test killed on a timeout runs no atexit handler: the server
+     * goes with it all the same. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     dup2(pfd[1], 1);
     close(pfd[0]);
     close(pfd[1]);
     exec_server(exe, bind, args);
   }
   close(pfd[1]);
-  if (!running_server)
-    atexit(stop_running_server);
-  running_server = s->pid;
+  if (!atexit_set)
+    atexit(stop_running_servers);
+  atexit_set = 1;
+  note_server(0, s->pid);
   in = fdopen(pfd[0], "r");
   if (!in || !fgets(line, sizeof(line), in) ||
       sscanf(line, "PORT %d", &s->port) != 1)
@@ -98,8 +118,8 @@ void ts_stop(ts_server *s) {
     return;
   kill(s->pid, SIGTERM);
   waitpid(s->pid, &st, 0);
+  note_server(s->pid, 0);
   s->pid = 0;
-  running_server = -1;
 }
 
 char *ts_get(const ts_server *s, const char *path) {

@@ -248,6 +248,91 @@ TEST_IMPL(urls_waiting_for_a_lookup_keep_the_host_rate) {
   ts_stop(&srv);
 }
 
+/* URLs waiting for a lookup slot count toward N: with more named URLs
+ * than N and one lookup at a time, the server never sees more than N. */
+TEST_IMPL(urls_waiting_for_a_lookup_count_toward_n) {
+  size_t n = 40, i;
+  char **u = calloc(n, sizeof(*u));
+  uvf_result *r;
+  uvf_options o;
+  char *s;
+  long peak;
+  ts_start(&srv, NULL);
+  for (i = 0; i < n; i++)
+    if (asprintf(&u[i], "http://w%zu" SUFFIX ":%d/delay/300", i, srv.port) < 0)
+      FAIL("oom");
+  uvf_options_init(&o);
+  o.max_in_flight = 5;
+  o.max_lookups = 1;
+  r = fetch_urls(u, n, &o, 0);
+  for (i = 0; i < n; i++)
+    if (!r[i].ok)
+      FAIL("%s: %s", u[i], r[i].message);
+  s = ts_get(&srv, "/stats");
+  peak = json_int(s, "peak_in_flight");
+  free(s);
+  ASSERT_LE(peak, 5);
+  ASSERT_LE(3, peak); /* the N slots were used */
+  ASSERT_LE(atomic_load(&most_looking), 1);
+  results_done(r);
+  free_urls(u, n);
+  ts_stop(&srv);
+}
+
+/* An IPv6 address needs no lookup either: it starts while a name holds
+ * the only lookup slot. */
+TEST_IMPL(ipv6_addresses_never_wait_for_a_lookup_slot) {
+  uvf_callbacks cb = cbs(NULL, NULL, NULL, count_result, NULL);
+  uvf_options o;
+  lk_run run;
+  uvf_stats st;
+  ts_start(&srv, NULL);
+  uvf_options_init(&o);
+  o.max_in_flight = 10;
+  o.max_lookups = 1;
+  lk_begin(&run, &o, cb);
+  lk_submit(&run, "http://slow" SUFFIX ":%d/bytes/10?i=%zu", 0, 0);
+  lk_submit(&run, "http://[::1]:%d/bytes/10?i=%zu", 1, 0);
+  lk_submit(&run, "http://127.0.0.1:%d/bytes/10?i=%zu", 2, 0);
+  uv_run(&run.loop, UV_RUN_ONCE); /* admission ran */
+  uvf_get_stats(run.f, &st);
+  ASSERT_EQ(st.waiting, 0);
+  ASSERT_EQ(st.in_flight, 3);
+  lk_finish(&run);
+  ASSERT_EQ(run.seen, 3);
+  ts_stop(&srv);
+}
+
+/* Hundreds of hosts tracked at once: the host table grows and shrinks,
+ * and each host keeps its own cap. */
+TEST_IMPL(hundreds_of_hosts_each_keep_their_own_cap) {
+  size_t n = 600, i;
+  char **u = calloc(n, sizeof(*u));
+  uvf_result *r;
+  uvf_options o;
+  ts_start(&srv, NULL);
+  for (i = 0; i < n; i++) /* 300 hosts, two URLs each */
+    if (asprintf(&u[i], "http://m%zu" SUFFIX ":%d/delay/20?i=%zu", i % 300,
+                 srv.port, i) < 0)
+      FAIL("oom");
+  uvf_options_init(&o);
+  o.max_in_flight = 400;
+  o.max_per_host = 1;
+  o.max_lookups = 0;
+  r = fetch_urls(u, n, &o, 0);
+  for (i = 0; i < n; i++) {
+    if (!r[i].ok)
+      FAIL("%s: %s", u[i], r[i].message);
+    /* the second URL of a host waited for the first */
+    if (i >= 300 && r[i].time_queued < 0.015)
+      FAIL("%s started after %.3f s, beside its host's first", u[i],
+           r[i].time_queued);
+  }
+  results_done(r);
+  free_urls(u, n);
+  ts_stop(&srv);
+}
+
 int main(int argc, char **argv) {
   static const test_entry tests[] = {
       TEST_ENTRY(lookups_at_once_stay_within_max_lookups),
@@ -255,6 +340,9 @@ int main(int argc, char **argv) {
       TEST_ENTRY(addresses_never_wait_for_a_lookup_slot),
       TEST_ENTRY(abort_ends_urls_waiting_for_a_lookup),
       TEST_ENTRY(urls_waiting_for_a_lookup_keep_the_host_rate),
+      TEST_ENTRY(urls_waiting_for_a_lookup_count_toward_n),
+      TEST_ENTRY(ipv6_addresses_never_wait_for_a_lookup_slot),
+      TEST_ENTRY(hundreds_of_hosts_each_keep_their_own_cap),
   };
   return test_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
 }
