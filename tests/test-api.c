@@ -1153,8 +1153,7 @@ static unsigned attempts_for(const char *path, const uvf_options *o,
   uvf_result *r = fetch_path(path, o);
   unsigned n = r->attempts;
   if (history && strcmp(history_text(r), history) != 0)
-    FAIL("%s: history \"%s\", expected \"%s\"", path, history_text(r),
-         history);
+    FAIL("%s: history \"%s\", expected \"%s\"", path, history_text(r), history);
   if (!history && r->n_history)
     FAIL("%s: not retried, yet history \"%s\"", path, history_text(r));
   done1(r);
