@@ -217,8 +217,16 @@ static void call_done(void *ud) {
 /* The batch's memory is gone: the loop lets go of the call. */
 static void call_freed(void *ud) {
   uvf_call *call = ud;
+  uvf_client *c = call->c;
   uvf__list_remove(&call->live_link);
   uv_mutex_lock(&call->lock);
+  /* News posted since the batch closed has nowhere to go; the call must
+   * leave the client's list before the caller may free it. */
+  uv_mutex_lock(&c->lock);
+  if (uvf__linked(&call->news_link))
+    uvf__list_remove(&call->news_link);
+  uv_mutex_unlock(&c->lock);
+  call->news = 0;
   call->b = NULL;
   call->c = NULL;
   call_unref_unlock(call);
