@@ -165,20 +165,6 @@ static const char help_text[] =
     "interrupted, 141 the reader of the report went away (as in\n"
     "`uvfetch ... | head`).\n";
 
-static int usage_error(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...) {
-  va_list ap;
-
-  fputs("uvfetch: ", stderr);
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputs("\nTry 'uvfetch --help' for more information.\n", stderr);
-  return UVF_CLI_EXIT_USAGE;
-}
-
 /* The name of an option as the user could have typed it. */
 static const char *opt_name(int val, int long_index) {
   static char name[32];
@@ -201,7 +187,7 @@ static int parse_long(const char *s, long min, long max, long *out) {
   errno = 0;
   v = strtol(s, &end, 10);
   if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
-    return -1;
+    return -EINVAL;
   *out = v;
   return 0;
 }
@@ -214,7 +200,7 @@ static int parse_seconds(const char *s, long *ms) {
   v = strtod(s, &end);
   if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < 0 ||
       v > MAX_SECONDS)
-    return -1;
+    return -EINVAL;
   *ms = lround(v * 1000.0);
   if (*ms == 0 && v > 0) /* 0 would mean "no limit" */
     *ms = 1;
@@ -233,7 +219,7 @@ static int parse_rate(const char *s, double *out) {
   r = strtod(s, &end);
   if (errno != 0 || end == s || *end != '\0' || !isfinite(r) || r < 0 ||
       r > 1e6 || (r > 0 && r < MIN_RATE))
-    return -1;
+    return -EINVAL;
   *out = r;
   return 0;
 }
@@ -244,11 +230,11 @@ static int parse_bytes(const char *s, uint64_t *out) {
   unsigned shift = 0;
 
   if (*s == '-' || *s == '+')
-    return -1;
+    return -EINVAL;
   errno = 0;
   v = strtoull(s, &end, 10);
   if (errno != 0 || end == s)
-    return -1;
+    return -EINVAL;
   switch (*end) {
   case '\0': break;
   case 'k':
@@ -266,11 +252,11 @@ static int parse_bytes(const char *s, uint64_t *out) {
     shift = 30;
     end++;
     break;
-  default: return -1;
+  default: return -EINVAL;
   }
   /* libcurl takes a size as a signed 64-bit curl_off_t */
   if (*end != '\0' || v > ((uint64_t)INT64_MAX >> shift))
-    return -1;
+    return -EINVAL;
   *out = (uint64_t)v << shift;
   return 0;
 }
@@ -294,11 +280,11 @@ static int add_header(uvf_cli_args *a, const char *h) {
   grown = realloc(a->headers, (a->n_headers + 1) * sizeof(*grown));
   if (grown == NULL) {
     uvf_cli_error("out of memory");
-    return UVF_CLI_EXIT_USAGE;
+    return -ENOMEM;
   }
   a->headers = grown;
   a->headers[a->n_headers++] = h;
-  return -1;
+  return 0;
 }
 
 static void set_defaults(uvf_cli_args *a) {
@@ -322,91 +308,92 @@ static void print_version(void) {
          curl_version_info(CURLVERSION_NOW)->version, uv_version_string());
 }
 
-/* Handles the options that take a number. Returns -1 when the value is
- * good, or the usage exit status. */
+/* Handles the options that take a number. Returns 0, or -EINVAL after a
+ * message. */
 static int number_opt(uvf_cli_args *a, int c, const char *name, const char *v) {
   long n;
 
   switch (c) {
   case 'j':
     if (parse_long(v, 1, MAX_PARALLEL, &n) != 0)
-      return usage_error("option %s: '%s' is not a number from 1 to %u", name,
-                         v, MAX_PARALLEL);
+      return uvf_cli_usage("option %s: '%s' is not a number from 1 to %u", name,
+                           v, MAX_PARALLEL);
     a->fetch.max_in_flight = (unsigned)n;
-    return -1;
+    return 0;
   case OPT_PER_HOST:
     if (parse_long(v, 0, MAX_PARALLEL, &n) != 0)
-      return usage_error("option %s: '%s' is not a number from 0 to %u", name,
-                         v, MAX_PARALLEL);
+      return uvf_cli_usage("option %s: '%s' is not a number from 0 to %u", name,
+                           v, MAX_PARALLEL);
     a->fetch.max_per_host = (unsigned)n;
-    return -1;
+    return 0;
   case OPT_MAX_LOOKUPS:
     if (parse_long(v, 0, MAX_PARALLEL, &n) != 0)
-      return usage_error("option %s: '%s' is not a number from 0 to %u", name,
-                         v, MAX_PARALLEL);
+      return uvf_cli_usage("option %s: '%s' is not a number from 0 to %u", name,
+                           v, MAX_PARALLEL);
     a->fetch.max_lookups = (unsigned)n;
-    return -1;
+    return 0;
   case OPT_MAX_STREAMS:
     if (parse_long(v, 1, 65535, &n) != 0)
-      return usage_error("option %s: '%s' is not a number from 1 to 65535",
-                         name, v);
+      return uvf_cli_usage("option %s: '%s' is not a number from 1 to 65535",
+                           name, v);
     a->fetch.max_streams = (unsigned)n;
-    return -1;
+    return 0;
   case OPT_MAX_REDIRS:
     if (parse_long(v, -1, INT_MAX, &n) != 0)
-      return usage_error("option %s: '%s' is not a number from -1 up", name, v);
+      return uvf_cli_usage("option %s: '%s' is not a number from -1 up", name,
+                           v);
     a->fetch.max_redirects = n;
-    return -1;
+    return 0;
   case OPT_TIMEOUT:
   case OPT_CONNECT_TIMEOUT:
     if (parse_seconds(v, c == OPT_TIMEOUT ? &a->fetch.timeout_ms
                                           : &a->fetch.connect_timeout_ms))
-      return usage_error("option %s: '%s' is not a number of seconds "
-                         "from 0 to %d",
-                         name, v, MAX_SECONDS);
-    return -1;
+      return uvf_cli_usage("option %s: '%s' is not a number of seconds "
+                           "from 0 to %d",
+                           name, v, MAX_SECONDS);
+    return 0;
   case OPT_RATE:
     if (parse_rate(v, &a->fetch.rate_per_host) != 0)
-      return usage_error("option %s: '%s' is not 0 or a rate from %g (one "
-                         "request every %g s) to 1000000 per second",
-                         name, v, MIN_RATE, 1 / MIN_RATE);
-    return -1;
+      return uvf_cli_usage("option %s: '%s' is not 0 or a rate from %g (one "
+                           "request every %g s) to 1000000 per second",
+                           name, v, MIN_RATE, 1 / MIN_RATE);
+    return 0;
   case OPT_LOW_SPEED:
   case OPT_LOW_SPEED_TIME:
     if (parse_long(v, 0, INT_MAX, &n) != 0)
-      return usage_error("option %s: '%s' is not a whole number from 0 up",
-                         name, v);
+      return uvf_cli_usage("option %s: '%s' is not a whole number from 0 up",
+                           name, v);
     *(c == OPT_LOW_SPEED ? &a->fetch.low_speed_limit
                          : &a->fetch.low_speed_time) = n;
-    return -1;
+    return 0;
   case OPT_RETRY:
     if (parse_long(v, 0, 100, &n) != 0)
-      return usage_error("option %s: '%s' is not a number from 0 to 100", name,
-                         v);
+      return uvf_cli_usage("option %s: '%s' is not a number from 0 to 100",
+                           name, v);
     a->fetch.max_retries = (unsigned)n;
-    return -1;
+    return 0;
   case OPT_RETRY_DELAY:
   case OPT_RETRY_MAX_DELAY:
     if (parse_seconds(v, c == OPT_RETRY_DELAY ? &a->fetch.retry_base_ms
                                               : &a->fetch.retry_max_ms))
-      return usage_error("option %s: '%s' is not a number of seconds "
-                         "from 0 to %d",
-                         name, v, MAX_SECONDS);
-    return -1;
+      return uvf_cli_usage("option %s: '%s' is not a number of seconds "
+                           "from 0 to %d",
+                           name, v, MAX_SECONDS);
+    return 0;
   case OPT_GRACE:
     if (parse_seconds(v, &a->grace_ms))
-      return usage_error("option %s: '%s' is not a number of seconds "
-                         "from 0 to %d",
-                         name, v, MAX_SECONDS);
-    return -1;
+      return uvf_cli_usage("option %s: '%s' is not a number of seconds "
+                           "from 0 to %d",
+                           name, v, MAX_SECONDS);
+    return 0;
   case OPT_MAX_BODY:
     if (parse_bytes(v, &a->fetch.max_body) != 0)
-      return usage_error("option %s: '%s' is not a size in bytes "
-                         "(like 500000, 64k, 10M, 2G) up to %" PRId64,
-                         name, v, INT64_MAX);
-    return -1;
+      return uvf_cli_usage("option %s: '%s' is not a size in bytes "
+                           "(like 500000, 64k, 10M, 2G) up to %" PRId64,
+                           name, v, INT64_MAX);
+    return 0;
   }
-  return usage_error("option %s: not handled", name);
+  return uvf_cli_usage("option %s: not handled", name);
 }
 
 /* A CA file or directory that cannot be read would fail every https://
@@ -416,79 +403,81 @@ static int ca_opt(uvf_cli_args *a, int c, const char *name, const char *v) {
   struct stat st;
 
   if (*v == '\0')
-    return usage_error("option %s: empty %s name", name,
-                       dir ? "directory" : "file");
+    return uvf_cli_usage("option %s: empty %s name", name,
+                         dir ? "directory" : "file");
   if (stat(v, &st) != 0)
-    return usage_error("option %s: %s: %s", name, v, strerror(errno));
+    return uvf_cli_usage("option %s: %s: %s", name, v, strerror(errno));
   if (dir ? !S_ISDIR(st.st_mode) : S_ISDIR(st.st_mode))
-    return usage_error("option %s: %s is %s", name, v,
-                       dir ? "not a directory" : "a directory");
+    return uvf_cli_usage("option %s: %s is %s", name, v,
+                         dir ? "not a directory" : "a directory");
   if (access(v, dir ? R_OK | X_OK : R_OK) != 0)
-    return usage_error("option %s: %s: %s", name, v, strerror(errno));
+    return uvf_cli_usage("option %s: %s: %s", name, v, strerror(errno));
   *(dir ? &a->fetch.ca_path : &a->fetch.ca_file) = v;
-  return -1;
+  return 0;
 }
 
-/* Returns -1 to go on, or an exit status. */
+/* Returns 0 to go on, 1 after --help or --version, or a negative errno
+ * after a message. */
 static int one_opt(uvf_cli_args *a, int c, int long_index, char **argv) {
   const char *name = opt_name(c, long_index);
 
   switch (c) {
   case 'i':
     if (*optarg == '\0')
-      return usage_error("option %s: empty file name", name);
+      return uvf_cli_usage("option %s: empty file name", name);
     if (a->input_path != NULL)
-      return usage_error("option %s: only one input file can be given", name);
+      return uvf_cli_usage("option %s: only one input file can be given", name);
     a->input_path = optarg;
-    return -1;
+    return 0;
   case 'H':
     if (!header_ok(optarg))
-      return usage_error("option %s: '%s' is not 'Name: value'", name, optarg);
+      return uvf_cli_usage("option %s: '%s' is not 'Name: value'", name,
+                           optarg);
     return add_header(a, optarg);
   case 'A':
     if (strpbrk(optarg, "\r\n") != NULL)
-      return usage_error("option %s: line breaks are not allowed", name);
+      return uvf_cli_usage("option %s: line breaks are not allowed", name);
     a->fetch.user_agent = optarg;
-    return -1;
+    return 0;
   case OPT_JOURNAL:
     if (*optarg == '\0')
-      return usage_error("option %s: empty file name", name);
+      return uvf_cli_usage("option %s: empty file name", name);
     a->journal_path = optarg;
-    return -1;
-  case 'k': a->fetch.insecure = 1; return -1;
+    return 0;
+  case 'k': a->fetch.insecure = 1; return 0;
   case OPT_CACERT:
   case OPT_CAPATH: return ca_opt(a, c, name, optarg);
-  case OPT_HTTP1_1: a->fetch.http_version = UVF_HTTP_1_1; return -1;
-  case OPT_HTTP2: a->fetch.http_version = UVF_HTTP_AUTO; return -1;
-  case OPT_HTTP2_PRIOR: a->fetch.http_version = UVF_HTTP_2_PRIOR; return -1;
+  case OPT_HTTP1_1: a->fetch.http_version = UVF_HTTP_1_1; return 0;
+  case OPT_HTTP2: a->fetch.http_version = UVF_HTTP_AUTO; return 0;
+  case OPT_HTTP2_PRIOR: a->fetch.http_version = UVF_HTTP_2_PRIOR; return 0;
   case 'o':
     if (*optarg == '\0')
-      return usage_error("option %s: empty directory name", name);
+      return uvf_cli_usage("option %s: empty directory name", name);
     a->output_dir = optarg;
-    return -1;
-  case 'q': a->quiet = 1; return -1;
-  case OPT_NO_FOLLOW: a->fetch.max_redirects = -1; return -1;
-  case OPT_COMPRESSED: a->fetch.accept_encoding = ""; return -1;
-  case OPT_PROGRESS: a->progress = UVF_CLI_PROGRESS_ON; return -1;
-  case OPT_NO_PROGRESS: a->progress = UVF_CLI_PROGRESS_OFF; return -1;
+    return 0;
+  case 'q': a->quiet = 1; return 0;
+  case OPT_NO_FOLLOW: a->fetch.max_redirects = -1; return 0;
+  case OPT_COMPRESSED: a->fetch.accept_encoding = ""; return 0;
+  case OPT_PROGRESS: a->progress = UVF_CLI_PROGRESS_ON; return 0;
+  case OPT_NO_PROGRESS: a->progress = UVF_CLI_PROGRESS_OFF; return 0;
   case OPT_ORDER:
     if (!uvf_cli_sink_known(optarg))
-      return usage_error("option %s: '%s' is not 'input' or 'done'", name,
-                         optarg);
+      return uvf_cli_usage("option %s: '%s' is not 'input' or 'done'", name,
+                           optarg);
     a->order = optarg;
-    return -1;
-  case 'h': fputs(help_text, stdout); return UVF_CLI_EXIT_OK;
-  case 'V': print_version(); return UVF_CLI_EXIT_OK;
+    return 0;
+  case 'h': fputs(help_text, stdout); return 1;
+  case 'V': print_version(); return 1;
   case ':':
-    return usage_error("option %s needs a value",
-                       strncmp(argv[optind - 1], "--", 2) == 0
-                           ? argv[optind - 1]
-                           : opt_name(optopt, -1));
+    return uvf_cli_usage("option %s needs a value",
+                         strncmp(argv[optind - 1], "--", 2) == 0
+                             ? argv[optind - 1]
+                             : opt_name(optopt, -1));
   case '?':
     if (strncmp(argv[optind - 1], "--", 2) == 0)
-      return usage_error("unknown or ambiguous option, or misused value: %s",
-                         argv[optind - 1]);
-    return usage_error("unknown option -%c", optopt);
+      return uvf_cli_usage("unknown or ambiguous option, or misused value: %s",
+                           argv[optind - 1]);
+    return uvf_cli_usage("unknown option -%c", optopt);
   }
   return number_opt(a, c, name, optarg);
 }
@@ -506,19 +495,19 @@ int uvf_cli_args_parse(uvf_cli_args *a, int argc, char **argv) {
     if (c == -1)
       break;
     rc = one_opt(a, c, long_index, argv);
-    if (rc >= 0)
+    if (rc != 0)
       return rc;
   }
   if (a->fetch.low_speed_time > 0 && a->fetch.low_speed_limit == 0)
-    uvf_cli_error("warning: --low-speed-time has no effect without "
-                  "--low-speed");
+    uvf_cli_warn("--low-speed-time has no effect without "
+                 "--low-speed");
   a->urls = argv + optind;
   a->n_urls = (size_t)(argc - optind);
   if (a->n_urls == 0 && a->input_path == NULL)
-    return usage_error("no URLs: give them as arguments or with -i FILE");
+    return uvf_cli_usage("no URLs: give them as arguments or with -i FILE");
   a->fetch.headers = a->headers;
   a->fetch.n_headers = a->n_headers;
-  return -1;
+  return 0;
 }
 
 void uvf_cli_args_free(uvf_cli_args *a) {

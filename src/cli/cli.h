@@ -33,11 +33,24 @@
 #define UVF_CLI_TAG_NUL (UINT64_C(1) << 61)      /* had a NUL byte */
 #define UVF_CLI_TAG_NUMBER(t) ((t) & ((UINT64_C(1) << 48) - 1))
 
-/* ---- messages (main.c) ---- */
+/* ---- messages (msgs.c) ---- */
 
-/* Prints "uvfetch: <message>" on stderr, clearing the progress line
- * first. */
+/* "uvfetch: <message>" and a newline on stderr. */
 void uvf_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "uvfetch: warning: <message>". */
+void uvf_cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "uvfetch: <message>", unless -q: news of the run, not of a problem. */
+void uvf_cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* An error and "Try 'uvfetch --help'..."; returns -EINVAL, for the
+ * caller to pass on. */
+int uvf_cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Sends the messages to fp instead of stderr (NULL: stderr again). */
+void uvf_cli_msgs_to(FILE *fp);
+/* With on set, notes are not printed. */
+void uvf_cli_msgs_quiet(int on);
+/* fn(ud) runs before each message: main.c erases the progress line there.
+ * NULL: nothing. */
+void uvf_cli_msgs_before(void (*fn)(void *ud), void *ud);
 
 /* ---- command line (args.c) ---- */
 
@@ -62,8 +75,9 @@ typedef struct uvf_cli_args {
   int progress; /* enum uvf_cli_progress_mode */
 } uvf_cli_args;
 
-/* Returns -1 to go on with the run, or an exit status: 0 after --help or
- * --version, UVF_CLI_EXIT_USAGE after a message on stderr. */
+/* Returns 0 to go on with the run, 1 after --help or --version (nothing
+ * more to do), or a negative errno after a message: -EINVAL for a usage
+ * error. */
 int uvf_cli_args_parse(uvf_cli_args *a, int argc, char **argv);
 void uvf_cli_args_free(uvf_cli_args *a);
 

@@ -231,13 +231,13 @@ static int prepare_file(uvf_cli_journal *j) {
   if (rc != 0)
     return -1;
   if (damaged > 0)
-    uvf_cli_error("warning: journal %s: skipping %zu damaged record%s; "
-                  "those URLs are fetched again",
-                  j->path, damaged, damaged == 1 ? "" : "s");
+    uvf_cli_warn("journal %s: skipping %zu damaged record%s; "
+                 "those URLs are fetched again",
+                 j->path, damaged, damaged == 1 ? "" : "s");
   if (valid < (uint64_t)st.st_size) {
-    uvf_cli_error("warning: journal %s: dropping %" PRIu64 " bytes of an "
-                  "unfinished record at its end",
-                  j->path, (uint64_t)st.st_size - valid);
+    uvf_cli_warn("journal %s: dropping %" PRIu64 " bytes of an "
+                 "unfinished record at its end",
+                 j->path, (uint64_t)st.st_size - valid);
     if (ftruncate(j->fd, (off_t)valid) != 0) {
       uvf_cli_error("cannot repair the journal %s: %s", j->path,
                     strerror(errno));

@@ -74,20 +74,6 @@ typedef struct saved {
   _Alignas(uvf_attempt) char text[]; /* the history and strings of r */
 } saved;
 
-/* Progress line that uvf_cli_error() must erase before printing. */
-static uvf_cli_progress *shown_progress;
-
-void uvf_cli_error(const char *fmt, ...) {
-  va_list ap;
-
-  uvf_cli_progress_clear(shown_progress);
-  fputs("uvfetch: ", stderr);
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputc('\n', stderr);
-}
-
 static void stop(cli *c) {
   if (c->stopping || c->done || c->f == NULL)
     return;
@@ -492,7 +478,7 @@ static void close_all(cli *c) {
   c->watchdog_init = 0;
   c->input_failed = c->in != NULL && uvf_cli_input_failed(c->in);
   uvf_cli_progress_stop(c->progress);
-  c->progress = shown_progress = NULL;
+  c->progress = NULL;
   uvf_cli_signals_close(c->signals);
   c->signals = NULL;
   uvf_cli_input_close(c->in);
@@ -682,10 +668,9 @@ static void drain_transfers(cli *c) {
   }
   uvf_drain(c->f);
   c->draining = 1;
-  if (!c->args.quiet)
-    uvf_cli_error("stopping: %" PRIu64 " transfer%s in flight may finish "
-                  "within %g s; signal again to quit at once",
-                  s.in_flight, s.in_flight == 1 ? "" : "s", secs);
+  uvf_cli_note("stopping: %" PRIu64 " transfer%s in flight may finish "
+               "within %g s; signal again to quit at once",
+               s.in_flight, s.in_flight == 1 ? "" : "s", secs);
 }
 
 /* SIGINT, SIGTERM, SIGHUP: the same grace for all. After the fetcher has
@@ -703,11 +688,11 @@ static void on_signal(void *ud, int signum) {
   start_grace_timer(c);
   if (c->f != NULL && !c->done)
     drain_transfers(c);
-  else if (!c->args.quiet && c->out != NULL && c->grace_init &&
+  else if (c->out != NULL && c->grace_init &&
            uvf_cli_writer_pending(c->out) > 0)
-    uvf_cli_error("stopping: the report's reader has %g s to read the rest; "
-                  "signal again to quit at once",
-                  (double)c->args.grace_ms / 1000);
+    uvf_cli_note("stopping: the report's reader has %g s to read the rest; "
+                 "signal again to quit at once",
+                 (double)c->args.grace_ms / 1000);
   if (!c->grace_init)
     grace_over(c); /* --grace 0 */
   else
@@ -771,6 +756,13 @@ static int start_flusher(cli *c) {
   return uv_prepare_start(&c->flusher, on_prepare);
 }
 
+/* Before a message: a line on stderr must start at the left edge. */
+static void erase_progress(void *ud) {
+  cli *c = ud;
+
+  uvf_cli_progress_clear(c->progress);
+}
+
 static int want_progress(const uvf_cli_args *a) {
   if (a->progress != UVF_CLI_PROGRESS_AUTO)
     return a->progress;
@@ -818,9 +810,9 @@ static unsigned fit_fd_limit(unsigned n, int with_files, unsigned lookups) {
     most = 1;
   if ((rlim_t)n <= most)
     return n;
-  uvf_cli_error("warning: -j %u lowered to %llu: only %llu open files "
-                "allowed",
-                n, (unsigned long long)most, (unsigned long long)rl.rlim_cur);
+  uvf_cli_warn("-j %u lowered to %llu: only %llu open files "
+               "allowed",
+               n, (unsigned long long)most, (unsigned long long)rl.rlim_cur);
   return (unsigned)most;
 }
 
@@ -909,6 +901,7 @@ static int setup(cli *c) {
   int rc;
 
   c->stdout_tty = isatty(STDOUT_FILENO);
+  uvf_cli_msgs_before(erase_progress, c);
   c->args.fetch.max_in_flight = fit_fd_limit(
       a->fetch.max_in_flight, a->output_dir != NULL, a->fetch.max_lookups);
   /* Enough to ride out a slow URL among fast ones (at 10,000 records a
@@ -937,7 +930,6 @@ static int setup(cli *c) {
     uvf_cli_error("cannot start: %s", uv_strerror(rc));
     return -1;
   }
-  shown_progress = c->progress;
   return 0;
 }
 
@@ -1058,7 +1050,7 @@ static int fill_std_fds(void) {
 
 int main(int argc, char **argv) {
   cli c;
-  int status;
+  int status, rc;
 
   int closed_stdout = fill_std_fds();
 
@@ -1070,14 +1062,17 @@ int main(int argc, char **argv) {
   /* A reader that went away is a write error, not a silent death. */
   signal(SIGPIPE, SIG_IGN);
   memset(&c, 0, sizeof(c));
-  status = uvf_cli_args_parse(&c.args, argc, argv);
-  if (status < 0 && closed_stdout) {
+  rc = uvf_cli_args_parse(&c.args, argc, argv);
+  if (rc == 0 && closed_stdout) {
     uvf_cli_error("standard output is closed: nowhere to write the report "
                   "(use > /dev/null to discard it)");
-    status = UVF_CLI_EXIT_USAGE;
+    rc = -EBADF;
   }
-  if (status < 0)
+  uvf_cli_msgs_quiet(c.args.quiet);
+  if (rc == 0)
     status = run(&c);
+  else
+    status = rc > 0 ? UVF_CLI_EXIT_OK : UVF_CLI_EXIT_USAGE;
   uvf_cli_sink_free(&c.sink);
   uvf_cli_positions_free(c.positions);
   uvf_cli_buf_free(&c.line);

@@ -150,8 +150,7 @@ int uvf_cli_resume_open(uvf_cli_journal **j, uvf_cli_positions **positions,
   }
   if (check(*j, loop, a) != 0 || check_dir(*j, a) != 0)
     return -1;
-  if (!a->quiet)
-    uvf_cli_error("resuming: %zu URL%s done by an earlier run (journal %s)", n,
-                  n == 1 ? "" : "s", a->journal_path);
+  uvf_cli_note("resuming: %zu URL%s done by an earlier run (journal %s)", n,
+               n == 1 ? "" : "s", a->journal_path);
   return 0;
 }
