@@ -161,9 +161,9 @@ static int grow(uvf_cli_bodies *b) {
   size_t old_cap = b->cap, i;
 
   b->tab = calloc(old_cap * 2, sizeof(*b->tab));
-  if (b->tab == NULL) {
+  if (!b->tab) {
     b->tab = old;
-    return -1;
+    return -ENOMEM;
   }
   b->cap = old_cap * 2;
   b->count = 0;
@@ -546,8 +546,8 @@ int uvf_cli_bodies_write(uvf_cli_bodies *b, uint64_t index, const char *data,
   entry *e = find(b, index);
   op *o;
 
-  if (e == NULL || e->oom || atomic_load(&e->failed))
-    return -1;
+  if (!e || e->oom || atomic_load(&e->failed))
+    return e && !e->oom ? -EIO : -ENOMEM;
   if (atomic_load(&b->backlog) > BACKLOG_WAIT)
     wait_for_room(b);
   o = e->last;
@@ -561,7 +561,7 @@ int uvf_cli_bodies_write(uvf_cli_bodies *b, uint64_t index, const char *data,
     e->last_batch = b->batch_no;
   } else {
     e->oom = 1;
-    return -1;
+    return -ENOMEM;
   }
   atomic_fetch_add(&b->backlog, (uint64_t)len);
   return 0;
@@ -608,10 +608,6 @@ void uvf_cli_body_path(uvf_cli_buf *out, const char *dir, uint64_t index) {
   uvf_cli_buf_printf(out, "%" PRIu64, index);
 }
 
-const char *uvf_cli_bodies_path(uvf_cli_bodies *b, uint64_t index) {
-  return path_of(b, index);
-}
-
 void uvf_cli_bodies_protect(uvf_cli_bodies *b, int fd, const char *what) {
   struct stat st;
 
@@ -656,53 +652,55 @@ int uvf_cli_bodies_claims(const char *dir, const char *path) {
 
 /* ---- setup and teardown ---- */
 
-/* mkdir -p: the parents of an output directory are often missing too. */
+/* mkdir -p: the parents of an output directory are often missing too.
+ * Returns 0 or a negative errno. */
 static int make_dirs(char *path) {
   char *p;
+  int rc = 0;
 
-  for (p = strchr(path + 1, '/'); p != NULL; p = strchr(p + 1, '/')) {
+  for (p = strchr(path + 1, '/'); p && rc == 0; p = strchr(p + 1, '/')) {
     *p = '\0';
-    if (mkdir(path, 0777) != 0 && errno != EEXIST) {
-      *p = '/';
-      return -1;
-    }
+    if (mkdir(path, 0777) != 0 && errno != EEXIST)
+      rc = -errno;
     *p = '/';
   }
-  if (mkdir(path, 0777) != 0 && errno != EEXIST)
-    return -1;
-  return 0;
+  if (rc == 0 && mkdir(path, 0777) != 0 && errno != EEXIST)
+    rc = -errno;
+  return rc;
 }
 
 /* Catches a read-only or foreign directory now rather than in every
- * record. O_TMPFILE leaves nothing behind; not every file system has it. */
+ * record. O_TMPFILE leaves nothing behind; not every file system has it.
+ * Returns 0, or a negative errno. */
 static int check_writable(int dirfd) {
   int fd;
 
   if (faccessat(dirfd, ".", W_OK | X_OK, AT_EACCESS) != 0)
-    return -1;
+    return -errno;
   fd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
   if (fd >= 0) {
     close(fd);
     return 0;
   }
   return errno == EACCES || errno == EROFS || errno == ENOSPC || errno == EDQUOT
-             ? -1
+             ? -errno
              : 0;
 }
 
 static int open_dir(uvf_cli_bodies *b) {
-  if (make_dirs(b->dir) != 0) {
+  int rc = make_dirs(b->dir);
+
+  if (rc != 0) {
     uvf_cli_error("cannot create output directory %s: %s", b->dir,
-                  strerror(errno));
-    return -1;
+                  strerror(-rc));
+    return rc;
   }
   b->dirfd = open(b->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (b->dirfd < 0 || check_writable(b->dirfd) != 0) {
+  rc = b->dirfd < 0 ? -errno : check_writable(b->dirfd);
+  if (rc != 0)
     uvf_cli_error("cannot write to output directory %s: %s", b->dir,
-                  strerror(errno));
-    return -1;
-  }
-  return 0;
+                  strerror(-rc));
+  return rc;
 }
 
 /* The thread gets no signal: they are the loop's business. */
@@ -715,25 +713,23 @@ static int start_thread(uvf_cli_bodies *b) {
   rc = pthread_create(&b->thread, NULL, run, b);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   b->thread_started = rc == 0;
-  return rc;
+  return -rc;
 }
 
 static int start(uvf_cli_bodies *b, uv_loop_t *loop) {
-  int rc;
+  int rc = open_dir(b);
 
-  if (open_dir(b) != 0)
-    return -1;
+  if (rc != 0)
+    return rc;
   if ((rc = uv_async_init(loop, &b->async, on_async)) != 0) {
     uvf_cli_error("cannot start: %s", uv_strerror(rc));
-    return -1;
+    return rc;
   }
   b->async_init = 1;
   b->async.data = b;
-  if ((rc = start_thread(b)) != 0) {
-    uvf_cli_error("cannot start a thread: %s", strerror(rc));
-    return -1;
-  }
-  return 0;
+  if ((rc = start_thread(b)) != 0)
+    uvf_cli_error("cannot start a thread: %s", strerror(-rc));
+  return rc;
 }
 
 int uvf_cli_bodies_open(uvf_cli_bodies **out, uv_loop_t *loop, const char *dir,
@@ -744,10 +740,11 @@ int uvf_cli_bodies_open(uvf_cli_bodies **out, uv_loop_t *loop, const char *dir,
                         void (*on_news)(void *ud), void *ud) {
   uvf_cli_bodies *b = calloc(1, sizeof(*b));
   size_t len;
+  int rc;
 
-  if (b == NULL) {
+  if (!b) {
     uvf_cli_error("out of memory");
-    return -1;
+    return -ENOMEM;
   }
   b->dirfd = -1;
   b->on_finished = on_finished;
@@ -762,20 +759,19 @@ int uvf_cli_bodies_open(uvf_cli_bodies **out, uv_loop_t *loop, const char *dir,
   for (b->cap = 16; b->cap < 2 * (size_t)in_flight;)
     b->cap *= 2;
   b->tab = calloc(b->cap, sizeof(*b->tab));
-  if ((b->dir = strdup(dir)) == NULL || b->tab == NULL) {
+  if (!(b->dir = strdup(dir)) || !b->tab) {
     uvf_cli_error("out of memory");
     uvf_cli_bodies_close(b);
-    return -1;
+    return -ENOMEM;
   }
   len = strlen(b->dir);
   while (len > 1 && b->dir[len - 1] == '/')
     b->dir[--len] = '\0';
-  if (start(b, loop) != 0) {
+  if ((rc = start(b, loop)) != 0)
     uvf_cli_bodies_close(b);
-    return -1;
-  }
-  *out = b;
-  return 0;
+  else
+    *out = b;
+  return rc;
 }
 
 static void release(uvf_cli_bodies *b) {

@@ -54,31 +54,35 @@ struct uvf_cli_input {
   void *ready_ud;
 };
 
+/* Returns 0, or a negative errno after a message. */
 static int open_file(uvf_cli_input *in, const char *path) {
   struct stat st;
+  int err;
 
   in->name = strcmp(path, "-") == 0 ? "standard input" : path;
   in->fd =
       strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
   if (in->fd < 0) {
-    uvf_cli_error("cannot open %s: %s", path, strerror(errno));
-    return -1;
+    err = errno;
+    uvf_cli_error("cannot open %s: %s", path, strerror(err));
+    return -err;
   }
   in->own_fd = in->fd != STDIN_FILENO;
   if (fstat(in->fd, &st) != 0) {
-    uvf_cli_error("cannot read %s: %s", in->name, strerror(errno));
-    return -1;
+    err = errno;
+    uvf_cli_error("cannot read %s: %s", in->name, strerror(err));
+    return -err;
   }
   if (S_ISDIR(st.st_mode)) {
     uvf_cli_error("cannot read %s: it is a directory", in->name);
-    return -1;
+    return -EISDIR;
   }
   in->may_wait = !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode);
   in->fd_flags = fcntl(in->fd, F_GETFL);
   in->buf = malloc(BUF_CAP + 1); /* + 1: room for a NUL after a last line */
   if (in->buf == NULL) {
     uvf_cli_error("out of memory");
-    return -1;
+    return -ENOMEM;
   }
   return 0;
 }
@@ -86,19 +90,20 @@ static int open_file(uvf_cli_input *in, const char *path) {
 int uvf_cli_input_open(uvf_cli_input **out, uv_loop_t *loop, const char *path,
                        char *const *urls, size_t n_urls) {
   uvf_cli_input *in = calloc(1, sizeof(*in));
+  int rc;
 
   if (in == NULL) {
     uvf_cli_error("out of memory");
-    return -1;
+    return -ENOMEM;
   }
   in->args = urls;
   in->n_args = n_urls;
   in->fd = -1;
   in->fd_flags = -1;
   in->loop = loop;
-  if (path != NULL && open_file(in, path) != 0) {
+  if (path != NULL && (rc = open_file(in, path)) != 0) {
     uvf_cli_input_close(in);
-    return -1;
+    return rc;
   }
   *out = in;
   return 0;
@@ -216,15 +221,16 @@ static void on_readable(uv_poll_t *h, int status, int events) {
     in->ready(in->ready_ud);
 }
 
-/* Returns 0, or -1 if the descriptor cannot be watched (then reads wait). */
+/* Returns 0, or a libuv error if the descriptor cannot be watched (then
+ * reads wait). */
 static int watch(uvf_cli_input *in) {
-  if (!in->poll_init) {
-    if (uv_poll_init(in->loop, &in->poll, in->fd) != 0)
-      return -1;
+  int rc = 0;
+
+  if (!in->poll_init && (rc = uv_poll_init(in->loop, &in->poll, in->fd)) == 0) {
     in->poll.data = in;
     in->poll_init = 1;
   }
-  return uv_poll_start(&in->poll, UV_READABLE, on_readable) == 0 ? 0 : -1;
+  return rc ? rc : uv_poll_start(&in->poll, UV_READABLE, on_readable);
 }
 
 #define BOM "\xEF\xBB\xBF" /* UTF-8 byte order mark, as some editors write */
@@ -365,7 +371,7 @@ int uvf_cli_input_count_rest(uvf_cli_input *in, uint64_t *n) {
   if (in->fd < 0 || in->ended)
     return 0;
   if (in->may_wait)
-    return -1;
+    return -EAGAIN;
   while (raw_line(in, &line, &len, &kind) > 0) {
     if (kind == LINE_OK)
       trim(&line, &len);

@@ -28,7 +28,7 @@ typedef struct cli {
   uint64_t taken;               /* of them, handed to the fetcher */
   int input_ended;
   int journal_refused;
-  int journal_err;     /* errno of a failed journal write */
+  int journal_err;     /* a failed journal write: a negative errno */
   uvf_cli_writer *out; /* the report's writer thread */
   uv_prepare_t flusher;
   int flusher_init;
@@ -62,7 +62,7 @@ typedef struct cli {
   int replay_yielded;      /* cb_next said -1 after a long replay */
   uint64_t rest;
   int input_failed;
-  int output_err; /* errno of a failed write to stdout */
+  int output_err; /* a failed write to stdout: a negative errno */
   int stdout_tty;
   uint64_t t0;
 } cli;
@@ -160,7 +160,7 @@ static void replay(cli *c, uint64_t position, const uvf_cli_journaled *rec) {
   uvf_cli_buf_add(&c->line, rec->line, rec->len);
   uvf_cli_buf_add(&c->line, "\n", 1);
   if (c->line.oom) {
-    output_failed(c, ENOMEM);
+    output_failed(c, -ENOMEM);
     return;
   }
   if (c->stdout_tty)
@@ -176,7 +176,7 @@ static void note_rest(cli *c);
  * run can replay; otherwise says why not. */
 static int record_fits(cli *c, int rc, uint64_t tag,
                        const uvf_cli_journaled *rec) {
-  if (rc != UVF_CLI_JOURNAL_DONE) {
+  if (rc != 1) {
     uvf_cli_resume_mismatch(c->args.journal_path, rc, c->position, tag);
     return 0;
   }
@@ -234,9 +234,9 @@ static int cb_next(void *ud, const char **url, uint64_t *tag) {
     }
     rc = uvf_cli_journal_lookup(c->journal, c->position,
                                 uvf_cli_journal_key(*url, *tag), &rec);
-    if (rc == UVF_CLI_JOURNAL_NEW) {
+    if (rc == 0) {
       if (uvf_cli_positions_note(c->positions, c->taken, c->position)) {
-        output_failed(c, ENOMEM);
+        output_failed(c, -ENOMEM);
         return 0;
       }
       c->taken++;
@@ -302,18 +302,18 @@ static void output_failed(cli *c, int err) {
   if (c->output_err != 0)
     return;
   c->output_err = err;
-  if (err == EIO && c->stdout_tty) {
+  if (err == -EIO && c->stdout_tty) {
     /* The terminal went away (a dropped ssh session): SIGHUP is on its
      * way or lost; either way, stop as it asks. The journal keeps the
      * records. */
     on_signal(c, SIGHUP);
     return;
   }
-  if (err != EPIPE) /* `uvfetch ... | head` is no error worth a word */
-    uvf_cli_error("cannot write the report: %s", strerror(err));
+  if (err != -EPIPE) /* `uvfetch ... | head` is no error worth a word */
+    uvf_cli_error("cannot write the report: %s", strerror(-err));
   if (c->interrupted)
     return; /* stopping already: the grace period goes on */
-  c->local_err = err != EPIPE;
+  c->local_err = err != -EPIPE;
   note_rest(c);
   stop(c);
 }
@@ -324,7 +324,7 @@ static void journal_failed(cli *c, int err) {
   c->journal_err = err;
   c->local_err = 1;
   uvf_cli_error("cannot write the journal %s: %s", c->args.journal_path,
-                strerror(err));
+                strerror(-err));
   note_rest(c);
   stop(c);
 }
@@ -351,7 +351,7 @@ static void emit(cli *c, const uvf_cli_record *rec) {
   uvf_cli_buf_reset(&c->line);
   uvf_cli_record_format(&c->line, rec);
   if (c->line.oom) {
-    output_failed(c, ENOMEM);
+    output_failed(c, -ENOMEM);
     return;
   }
   journal_record(c, rec);
@@ -444,7 +444,7 @@ static void cb_result(void *ud, const uvf_result *r) {
     /* The record waits until the body file is closed: the close may
      * fail, and then the record says so. */
     if ((sv = save(r, position, message)) == NULL)
-      output_failed(c, ENOMEM);
+      output_failed(c, -ENOMEM);
     if (uvf_cli_bodies_finish(c->bodies, position, r->status != 0, sv))
       return;
     free(sv);
@@ -477,7 +477,7 @@ static void close_all(cli *c) {
     uv_close((uv_handle_t *)&c->watchdog, NULL);
   c->watchdog_init = 0;
   c->input_failed = c->in != NULL && uvf_cli_input_failed(c->in);
-  uvf_cli_progress_stop(c->progress);
+  uvf_cli_progress_close(c->progress);
   c->progress = NULL;
   uvf_cli_signals_close(c->signals);
   c->signals = NULL;
@@ -494,7 +494,7 @@ static void close_all(cli *c) {
 static void give_up_report(cli *c) {
   c->lost = uvf_cli_writer_abandon(c->out);
   if (c->output_err == 0)
-    c->output_err = EAGAIN;
+    c->output_err = -EAGAIN;
 }
 
 static int journal_done(cli *c) {
@@ -887,12 +887,12 @@ static int start_writers(cli *c) {
   int rc = uvf_cli_writer_start(&c->out, &c->loop, STDOUT_FILENO, 0,
                                 on_report_news, c);
 
-  if (rc == 0 && uvf_cli_sink_new(&c->sink, c->args.order, c->out) != 0)
-    rc = ENOMEM;
+  if (rc == 0)
+    rc = uvf_cli_sink_new(&c->sink, c->args.order, c->out);
   if (rc == 0 && c->journal != NULL)
     rc = uvf_cli_journal_start(c->journal, &c->loop, on_journal_news, c);
   if (rc != 0)
-    uvf_cli_error("cannot start: %s", strerror(rc));
+    uvf_cli_error("cannot start: %s", strerror(-rc));
   return rc;
 }
 
@@ -972,7 +972,7 @@ static void report_rest(const cli *c, const char *how) {
 static int finish(cli *c) {
   double secs = (double)(uv_hrtime() - c->t0) / 1e9;
 
-  if (c->output_err == EPIPE)
+  if (c->output_err == -EPIPE)
     return UVF_CLI_EXIT_PIPE; /* quietly, as a shell tool killed by SIGPIPE */
   if (!c->args.quiet)
     uvf_cli_tally_print(stderr, &c->tally, secs);
@@ -1073,7 +1073,7 @@ int main(int argc, char **argv) {
     status = run(&c);
   else
     status = rc > 0 ? UVF_CLI_EXIT_OK : UVF_CLI_EXIT_USAGE;
-  uvf_cli_sink_free(&c.sink);
+  uvf_cli_sink_free(c.sink);
   uvf_cli_positions_free(c.positions);
   uvf_cli_buf_free(&c.line);
   uvf_cli_buf_free(&c.msg);

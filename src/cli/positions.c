@@ -20,8 +20,9 @@ struct uvf_cli_positions {
   size_t cap;
 };
 
-uvf_cli_positions *uvf_cli_positions_new(void) {
-  return calloc(1, sizeof(uvf_cli_positions));
+int uvf_cli_positions_new(uvf_cli_positions **out) {
+  *out = calloc(1, sizeof(uvf_cli_positions));
+  return *out ? 0 : -ENOMEM;
 }
 
 int uvf_cli_positions_note(uvf_cli_positions *p, uint64_t index,
@@ -35,8 +36,8 @@ int uvf_cli_positions_note(uvf_cli_positions *p, uint64_t index,
     size_t cap = p->cap ? 2 * p->cap : 16;
     step *s = realloc(p->steps, cap * sizeof(*s));
 
-    if (s == NULL)
-      return ENOMEM;
+    if (!s)
+      return -ENOMEM;
     p->steps = s;
     p->cap = cap;
   }

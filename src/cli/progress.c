@@ -156,7 +156,7 @@ void uvf_cli_progress_clear(uvf_cli_progress *p) {
   p->shown = 0;
 }
 
-void uvf_cli_progress_stop(uvf_cli_progress *p) {
+void uvf_cli_progress_close(uvf_cli_progress *p) {
   if (p == NULL)
     return;
   uvf_cli_progress_clear(p);

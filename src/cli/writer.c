@@ -45,7 +45,7 @@ struct uvf_cli_writer {
   uvf_cli_buf out;          /* being written by the thread */
   size_t out_done;          /* of out, written */
   size_t notify_below;      /* tell the loop once pending <= this */
-  int err;                  /* errno of the first failure */
+  int err;                  /* the first failure: a negative errno */
   int finishing;            /* no more bytes will come */
   int finished;             /* the thread has ended */
   pthread_cond_t ended;     /* the loop waits on it to abandon */
@@ -82,7 +82,7 @@ static int install_wake_signal(void) {
   sa.sa_handler = on_wake_signal;
   sigemptyset(&sa.sa_mask);
   if (sigaction(WAKE_SIGNAL, &sa, NULL) != 0)
-    return errno;
+    return -errno;
   installed = 1;
   return 0;
 }
@@ -102,18 +102,18 @@ static size_t chunk(const uvf_cli_writer *w, const char *p, size_t len) {
   return nl != NULL ? (size_t)(nl - p) + 1 : len;
 }
 
-/* Writes w->out without the lock held. Returns 0 or an errno value. */
+/* Writes w->out without the lock held. Returns 0 or a negative errno. */
 static int write_out(uvf_cli_writer *w) {
   while (w->out_done < w->out.len) {
     const char *p = w->out.data + w->out_done;
     ssize_t n = write(w->fd, p, chunk(w, p, w->out.len - w->out_done));
 
     if (n < 0 && errno == EINTR && atomic_load(&w->abandon))
-      return ECANCELED;
+      return -ECANCELED;
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0)
-      return errno != 0 ? errno : EIO;
+      return errno != 0 ? -errno : -EIO;
     w->out_done += (size_t)n;
     atomic_fetch_add(&w->written, (uint64_t)n);
   }
@@ -200,7 +200,7 @@ static void sync_now(uvf_cli_writer *w) {
   rc = fdatasync(w->fd);
   pthread_mutex_lock(&w->mu);
   if (rc != 0 && w->err == 0) {
-    w->err = errno;
+    w->err = -errno;
     wake_loop(w);
   }
 }
@@ -254,7 +254,7 @@ static int start_thread(uvf_cli_writer *w) {
   rc = pthread_create(&w->thread, NULL, run, w);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   w->thread_started = rc == 0;
-  return rc;
+  return -rc;
 }
 
 int uvf_cli_writer_start(uvf_cli_writer **out, uv_loop_t *loop, int fd,
@@ -264,7 +264,7 @@ int uvf_cli_writer_start(uvf_cli_writer **out, uv_loop_t *loop, int fd,
   int rc;
 
   if (w == NULL)
-    return ENOMEM;
+    return -ENOMEM;
   w->fd = fd;
   w->pipe = fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
   w->sync_ms = sync_ms;
@@ -280,7 +280,7 @@ int uvf_cli_writer_start(uvf_cli_writer **out, uv_loop_t *loop, int fd,
     pthread_cond_destroy(&w->cond);
     pthread_mutex_destroy(&w->mu);
     free(w);
-    return -rc;
+    return rc;
   }
   w->async.data = w;
   uv_unref((uv_handle_t *)&w->async); /* until finish: see there */
@@ -302,7 +302,7 @@ void uvf_cli_writer_flush(uvf_cli_writer *w) {
     return;
   pthread_mutex_lock(&w->mu);
   if (w->batch.oom && w->err == 0) {
-    w->err = ENOMEM;
+    w->err = -ENOMEM;
     wake_loop(w);
   }
   w->handed += w->batch.len;
@@ -311,7 +311,7 @@ void uvf_cli_writer_flush(uvf_cli_writer *w) {
   } else {
     uvf_cli_buf_add(&w->queue, w->batch.data, w->batch.len);
     if (w->queue.oom && w->err == 0) {
-      w->err = ENOMEM;
+      w->err = -ENOMEM;
       wake_loop(w);
     }
   }
