@@ -170,10 +170,10 @@ static const char *opt_name(int val, int long_index) {
   static char name[32];
   size_t i = long_index >= 0 ? (size_t)long_index : 0;
 
-  for (; long_index < 0 && long_opts[i].name != NULL; i++)
+  for (; long_index < 0 && long_opts[i].name; i++)
     if (long_opts[i].val == val && val >= 256)
       break;
-  if (long_opts[i].name != NULL)
+  if (long_opts[i].name)
     snprintf(name, sizeof(name), "--%s", long_opts[i].name);
   else
     snprintf(name, sizeof(name), "-%c", val);
@@ -269,7 +269,7 @@ static int header_ok(const char *h) {
   size_t name = strcspn(h, ":;");
 
   if (name == 0 || h[name] == '\0' || strcspn(h, " \t") < name ||
-      strpbrk(h, "\r\n") != NULL)
+      strpbrk(h, "\r\n"))
     return 0;
   return h[name] == ':' || h[name + 1] == '\0'; /* libcurl wants ";" last */
 }
@@ -278,7 +278,7 @@ static int add_header(uvf_cli_args *a, const char *h) {
   const char **grown;
 
   grown = realloc(a->headers, (a->n_headers + 1) * sizeof(*grown));
-  if (grown == NULL) {
+  if (!grown) {
     uvf_cli_error("out of memory");
     return -ENOMEM;
   }
@@ -425,7 +425,7 @@ static int one_opt(uvf_cli_args *a, int c, int long_index, char **argv) {
   case 'i':
     if (*optarg == '\0')
       return uvf_cli_usage("option %s: empty file name", name);
-    if (a->input_path != NULL)
+    if (a->input_path)
       return uvf_cli_usage("option %s: only one input file can be given", name);
     a->input_path = optarg;
     return 0;
@@ -435,7 +435,7 @@ static int one_opt(uvf_cli_args *a, int c, int long_index, char **argv) {
                            optarg);
     return add_header(a, optarg);
   case 'A':
-    if (strpbrk(optarg, "\r\n") != NULL)
+    if (strpbrk(optarg, "\r\n"))
       return uvf_cli_usage("option %s: line breaks are not allowed", name);
     a->fetch.user_agent = optarg;
     return 0;
@@ -503,7 +503,7 @@ int uvf_cli_args_parse(uvf_cli_args *a, int argc, char **argv) {
                  "--low-speed");
   a->urls = argv + optind;
   a->n_urls = (size_t)(argc - optind);
-  if (a->n_urls == 0 && a->input_path == NULL)
+  if (a->n_urls == 0 && !a->input_path)
     return uvf_cli_usage("no URLs: give them as arguments or with -i FILE");
   a->fetch.headers = a->headers;
   a->fetch.n_headers = a->n_headers;

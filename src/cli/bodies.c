@@ -135,7 +135,7 @@ static size_t home(const uvf_cli_bodies *b, uint64_t index) {
 static entry **slot_of(const uvf_cli_bodies *b, uint64_t index) {
   size_t i;
 
-  for (i = home(b, index); b->tab[i] != NULL; i = (i + 1) & (b->cap - 1))
+  for (i = home(b, index); b->tab[i]; i = (i + 1) & (b->cap - 1))
     if (b->tab[i]->index == index)
       return &b->tab[i];
   return NULL;
@@ -144,13 +144,13 @@ static entry **slot_of(const uvf_cli_bodies *b, uint64_t index) {
 static entry *find(const uvf_cli_bodies *b, uint64_t index) {
   entry **s = slot_of(b, index);
 
-  return s != NULL ? *s : NULL;
+  return s ? *s : NULL;
 }
 
 static void insert(uvf_cli_bodies *b, entry *e) {
   size_t i;
 
-  for (i = home(b, e->index); b->tab[i] != NULL; i = (i + 1) & (b->cap - 1))
+  for (i = home(b, e->index); b->tab[i]; i = (i + 1) & (b->cap - 1))
     ;
   b->tab[i] = e;
   b->count++;
@@ -168,7 +168,7 @@ static int grow(uvf_cli_bodies *b) {
   b->cap = old_cap * 2;
   b->count = 0;
   for (i = 0; i < old_cap; i++)
-    if (old[i] != NULL)
+    if (old[i])
       insert(b, old[i]);
   free(old);
   return 0;
@@ -186,7 +186,7 @@ static void erase(uvf_cli_bodies *b, entry **s) {
   b->count--;
   for (;;) {
     j = (j + 1) & mask;
-    if (b->tab[j] == NULL)
+    if (!b->tab[j])
       return;
     k = home(b, b->tab[j]->index);
     if (hole <= j ? (hole < k && k <= j) : (hole < k || k <= j))
@@ -340,19 +340,19 @@ static void run_op(uvf_cli_bodies *b, op *o, entry ***done) {
 static void report(uvf_cli_bodies *b, entry *done, op *keep) {
   int wake = done != NULL;
 
-  while (keep != NULL) {
+  while (keep) {
     op *next = keep->next;
 
     keep->next = b->returned;
     b->returned = keep;
     keep = next;
   }
-  if (done != NULL) {
-    if (b->done_tail != NULL)
+  if (done) {
+    if (b->done_tail)
       b->done_tail->done_next = done;
     else
       b->done_head = done;
-    while (done->done_next != NULL)
+    while (done->done_next)
       done = done->done_next;
     b->done_tail = done;
   }
@@ -371,9 +371,9 @@ static void *run(void *arg) {
 
   pthread_mutex_lock(&b->mu);
   for (;;) {
-    while (b->queue_head == NULL && !b->stop)
+    while (!b->queue_head && !b->stop)
       pthread_cond_wait(&b->work, &b->mu);
-    if (b->queue_head == NULL)
+    if (!b->queue_head)
       break;
     chain = b->queue_head;
     b->queue_head = b->queue_tail = NULL;
@@ -381,7 +381,7 @@ static void *run(void *arg) {
     done = NULL;
     tail = &done;
     keep = NULL;
-    for (; chain != NULL; chain = next) {
+    for (; chain; chain = next) {
       next = chain->next;
       run_op(b, chain, &tail);
       drop_op(b, chain, &keep);
@@ -419,7 +419,7 @@ static const char *why_text(uvf_cli_bodies *b, const entry *e,
                        b->prot_what[e->ours]);
   else
     uvf_cli_buf_printf(&b->err, "cannot create %s: %s", shown,
-                       (what = fixed[e->why]) != NULL ? what : "refused");
+                       (what = fixed[e->why]) ? what : "refused");
   return b->err.oom ? "cannot write the body file" : b->err.data;
 }
 
@@ -431,7 +431,7 @@ static const char *path_of(uvf_cli_bodies *b, uint64_t index) {
 
 static void deliver(uvf_cli_bodies *b, entry *e) {
   const char *shown = path_of(b, e->index);
-  const char *err = why_text(b, e, shown != NULL ? shown : b->dir);
+  const char *err = why_text(b, e, shown ? shown : b->dir);
 
   b->open_entries--;
   b->on_finished(b->ud, e->index, e->cookie, e->kept ? shown : NULL, err);
@@ -445,7 +445,7 @@ static void on_async(uv_async_t *h) {
   done = b->done_head;
   b->done_head = b->done_tail = NULL;
   pthread_mutex_unlock(&b->mu);
-  for (; done != NULL; done = next) {
+  for (; done; done = next) {
     next = done->done_next;
     deliver(b, done);
     free(done);
@@ -455,7 +455,7 @@ static void on_async(uv_async_t *h) {
 
 static void queue_op(uvf_cli_bodies *b, op *o) {
   o->next = NULL;
-  if (b->batch_tail != NULL)
+  if (b->batch_tail)
     b->batch_tail->next = o;
   else
     b->batch_head = o;
@@ -466,11 +466,11 @@ static op *new_op(uvf_cli_bodies *b, entry *e, int kind, size_t len) {
   op *o;
   size_t cap = kind == OP_WRITE && len <= OP_CAP ? OP_CAP : len;
 
-  if (cap == OP_CAP && b->spare != NULL) {
+  if (cap == OP_CAP && b->spare) {
     o = b->spare;
     b->spare = o->next;
     atomic_fetch_sub(&b->pooled, 1);
-  } else if ((o = malloc(sizeof(*o) + cap)) == NULL) {
+  } else if (!(o = malloc(sizeof(*o) + cap))) {
     return NULL;
   }
   o->e = e;
@@ -481,16 +481,16 @@ static op *new_op(uvf_cli_bodies *b, entry *e, int kind, size_t len) {
 }
 
 void uvf_cli_bodies_flush(uvf_cli_bodies *b) {
-  if (b->batch_head == NULL)
+  if (!b->batch_head)
     return;
   pthread_mutex_lock(&b->mu);
-  if (b->queue_tail != NULL)
+  if (b->queue_tail)
     b->queue_tail->next = b->batch_head;
   else
     b->queue_head = b->batch_head;
   b->queue_tail = b->batch_tail;
   pthread_cond_signal(&b->work);
-  while (b->returned != NULL) { /* take the written buffers back */
+  while (b->returned) { /* take the written buffers back */
     op *o = b->returned;
 
     b->returned = o->next;
@@ -518,12 +518,12 @@ void uvf_cli_bodies_start(uvf_cli_bodies *b, uint64_t index) {
   entry *e = find(b, index);
   op *o;
 
-  if (e == NULL) {
+  if (!e) {
     if (2 * (b->count + 1) > b->cap && grow(b) != 0)
       return; /* no entry: no file, no write, the record says file null */
-    if ((e = calloc(1, sizeof(*e))) == NULL)
+    if (!(e = calloc(1, sizeof(*e))))
       return;
-    if ((e->close_op = new_op(b, e, OP_CLOSE, 0)) == NULL) {
+    if (!(e->close_op = new_op(b, e, OP_CLOSE, 0))) {
       free(e);
       return;
     }
@@ -533,7 +533,7 @@ void uvf_cli_bodies_start(uvf_cli_bodies *b, uint64_t index) {
     insert(b, e);
     b->open_entries++;
   }
-  if ((o = new_op(b, e, OP_OPEN, 0)) == NULL) {
+  if (!(o = new_op(b, e, OP_OPEN, 0))) {
     e->oom = 1;
     return;
   }
@@ -551,10 +551,10 @@ int uvf_cli_bodies_write(uvf_cli_bodies *b, uint64_t index, const char *data,
   if (atomic_load(&b->backlog) > BACKLOG_WAIT)
     wait_for_room(b);
   o = e->last;
-  if (o != NULL && e->last_batch == b->batch_no && o->cap - o->len >= len) {
+  if (o && e->last_batch == b->batch_no && o->cap - o->len >= len) {
     memcpy(o->data + o->len, data, len); /* the same buffer, still ours */
     o->len += len;
-  } else if ((o = new_op(b, e, OP_WRITE, len)) != NULL) {
+  } else if ((o = new_op(b, e, OP_WRITE, len))) {
     memcpy(o->data, data, len);
     queue_op(b, o);
     e->last = o;
@@ -572,7 +572,7 @@ int uvf_cli_bodies_finish(uvf_cli_bodies *b, uint64_t index, int replied,
   entry **s = slot_of(b, index);
   entry *e;
 
-  if (s == NULL)
+  if (!s)
     return 0;
   e = *s;
   erase(b, s);
@@ -630,20 +630,20 @@ static int all_digits(const char *s) {
 
 int uvf_cli_bodies_claims(const char *dir, const char *path) {
   const char *slash = strrchr(path, '/');
-  const char *base = slash != NULL ? slash + 1 : path;
+  const char *base = slash ? slash + 1 : path;
   struct stat d, p;
   char *parent;
   int same;
 
   if (!all_digits(base) || stat(dir, &d) != 0)
     return 0;
-  if (slash == NULL)
+  if (!slash)
     parent = strdup(".");
   else if (slash == path)
     parent = strdup("/");
   else
     parent = strndup(path, (size_t)(slash - path));
-  if (parent == NULL)
+  if (!parent)
     return 0;
   same = stat(parent, &p) == 0 && p.st_dev == d.st_dev && p.st_ino == d.st_ino;
   free(parent);
@@ -778,31 +778,31 @@ static void release(uvf_cli_bodies *b) {
   size_t i;
   op *o, *next;
 
-  for (o = b->batch_head; o != NULL; o = next) {
+  for (o = b->batch_head; o; o = next) {
     next = o->next;
     free(o);
   }
-  for (o = b->queue_head; o != NULL; o = next) {
+  for (o = b->queue_head; o; o = next) {
     next = o->next;
     free(o);
   }
-  for (o = b->spare; o != NULL; o = next) {
+  for (o = b->spare; o; o = next) {
     next = o->next;
     free(o);
   }
-  for (o = b->returned; o != NULL; o = next) {
+  for (o = b->returned; o; o = next) {
     next = o->next;
     free(o);
   }
-  for (i = 0; b->tab != NULL && i < b->cap; i++) {
-    if (b->tab[i] == NULL)
+  for (i = 0; b->tab && i < b->cap; i++) {
+    if (!b->tab[i])
       continue;
     if (b->tab[i]->fd >= 0)
       close(b->tab[i]->fd);
     free(b->tab[i]->close_op);
     free(b->tab[i]);
   }
-  while (b->done_head != NULL) { /* finished, never delivered */
+  while (b->done_head) { /* finished, never delivered */
     entry *e = b->done_head;
 
     b->done_head = e->done_next;
@@ -823,7 +823,7 @@ static void release(uvf_cli_bodies *b) {
 static void on_closed(uv_handle_t *h) { release(h->data); }
 
 void uvf_cli_bodies_close(uvf_cli_bodies *b) {
-  if (b == NULL)
+  if (!b)
     return;
   if (b->thread_started) {
     uvf_cli_bodies_flush(b);

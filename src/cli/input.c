@@ -80,7 +80,7 @@ static int open_file(uvf_cli_input *in, const char *path) {
   in->may_wait = !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode);
   in->fd_flags = fcntl(in->fd, F_GETFL);
   in->buf = malloc(BUF_CAP + 1); /* + 1: room for a NUL after a last line */
-  if (in->buf == NULL) {
+  if (!in->buf) {
     uvf_cli_error("out of memory");
     return -ENOMEM;
   }
@@ -92,7 +92,7 @@ int uvf_cli_input_open(uvf_cli_input **out, uv_loop_t *loop, const char *path,
   uvf_cli_input *in = calloc(1, sizeof(*in));
   int rc;
 
-  if (in == NULL) {
+  if (!in) {
     uvf_cli_error("out of memory");
     return -ENOMEM;
   }
@@ -101,7 +101,7 @@ int uvf_cli_input_open(uvf_cli_input **out, uv_loop_t *loop, const char *path,
   in->fd = -1;
   in->fd_flags = -1;
   in->loop = loop;
-  if (path != NULL && (rc = open_file(in, path)) != 0) {
+  if (path && (rc = open_file(in, path)) != 0) {
     uvf_cli_input_close(in);
     return rc;
   }
@@ -180,7 +180,7 @@ static int raw_line(uvf_cli_input *in, char **line, size_t *len, int *kind) {
     *line = in->buf + in->start;
     *len = in->end - in->start;
     nl = memchr(*line, '\n', *len);
-    if (nl != NULL) {
+    if (nl) {
       *len = (size_t)(nl - *line);
       in->start += *len + 1;
       if (in->skipping)
@@ -217,7 +217,7 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   (void)status; /* an error shows up in the next read() */
   (void)events;
   uv_poll_stop(h);
-  if (in->ready != NULL)
+  if (in->ready)
     in->ready(in->ready_ud);
 }
 
@@ -290,7 +290,7 @@ int uvf_cli_input_next(uvf_cli_input *in, const char **url, uint64_t *tag) {
     if (len == 0)
       continue;
     /* a NUL would cut the URL short into something else */
-    if (memchr(line, '\0', len) != NULL)
+    if (memchr(line, '\0', len))
       return refuse(in, UVF_CLI_TAG_NUL, url, tag);
     line[len] = '\0';
     *url = line;
@@ -319,7 +319,7 @@ static int count_file(int fd, uint64_t *n) {
   ssize_t got;
   int at_start = 1;
 
-  if (chunk == NULL || off < 0) {
+  if (!chunk || off < 0) {
     free(chunk);
     return -1;
   }
@@ -328,7 +328,7 @@ static int count_file(int fd, uint64_t *n) {
     off += got;
     stop = chunk + got;
     for (p = chunk; p < stop; p++) {
-      if (!at_start && (p = memchr(p, '\n', (size_t)(stop - p))) == NULL)
+      if (!at_start && !(p = memchr(p, '\n', (size_t)(stop - p))))
         break;
       if (*p == '\n') {
         at_start = 1;
@@ -394,7 +394,7 @@ static void release(uvf_cli_input *in) {
 static void on_closed(uv_handle_t *h) { release(h->data); }
 
 void uvf_cli_input_close(uvf_cli_input *in) {
-  if (in == NULL)
+  if (!in)
     return;
   in->ready = NULL;
   /* The descriptor is closed only after libuv lets go of it. */

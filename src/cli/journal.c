@@ -108,7 +108,7 @@ static int remember(uvf_cli_journal *j, uint64_t position, uint64_t key,
     size_t cap = j->cap ? 2 * j->cap : 1024;
     entry *e = realloc(j->e, cap * sizeof(*e));
 
-    if (e == NULL)
+    if (!e)
       return -ENOMEM;
     j->e = e;
     j->cap = cap;
@@ -303,7 +303,7 @@ static char *read_back(uvf_cli_journal *j, uint64_t off, size_t len) {
   if (want > j->win_cap) {
     char *w = realloc(j->win, want + 1);
 
-    if (w == NULL)
+    if (!w)
       return NULL;
     j->win = w;
     j->win_cap = want;
@@ -393,7 +393,7 @@ int uvf_cli_journal_fd(const uvf_cli_journal *j) { return j->fd; }
 int uvf_cli_journal_flush(uvf_cli_journal *j) {
   if (j->out.oom && j->err == 0)
     j->err = -ENOMEM;
-  if (j->wr != NULL && j->err == 0 && j->out.len > 0) {
+  if (j->wr && j->err == 0 && j->out.len > 0) {
     uvf_cli_writer_add(j->wr, j->out.data, j->out.len);
     uvf_cli_writer_flush(j->wr);
   }
@@ -402,19 +402,19 @@ int uvf_cli_journal_flush(uvf_cli_journal *j) {
 }
 
 int uvf_cli_journal_error(uvf_cli_journal *j) {
-  if (j->err == 0 && j->wr != NULL)
+  if (j->err == 0 && j->wr)
     j->err = uvf_cli_writer_error(j->wr);
   return j->err;
 }
 
 void uvf_cli_journal_finish(uvf_cli_journal *j) {
   uvf_cli_journal_flush(j);
-  if (j->wr != NULL)
+  if (j->wr)
     uvf_cli_writer_finish(j->wr);
 }
 
 int uvf_cli_journal_finished(uvf_cli_journal *j) {
-  return j->wr == NULL || uvf_cli_writer_finished(j->wr);
+  return !j->wr || uvf_cli_writer_finished(j->wr);
 }
 
 int uvf_cli_journal_close(uvf_cli_journal *j) {

@@ -21,7 +21,7 @@ static int reserve(uvf_cli_buf *b, size_t more) {
   while (cap - b->len <= more)
     cap *= 2;
   grown = realloc(b->data, cap);
-  if (grown == NULL) {
+  if (!grown) {
     b->oom = 1;
     return -1;
   }
@@ -33,7 +33,7 @@ static int reserve(uvf_cli_buf *b, size_t more) {
 void uvf_cli_buf_reset(uvf_cli_buf *b) {
   b->len = 0;
   b->oom = 0;
-  if (b->data != NULL)
+  if (b->data)
     b->data[0] = '\0';
 }
 
@@ -125,7 +125,7 @@ void uvf_cli_json_str(uvf_cli_buf *b, const char *s) {
   size_t run;
   size_t n;
 
-  if (s == NULL) {
+  if (!s) {
     uvf_cli_buf_add(b, "null", 4);
     return;
   }

@@ -75,7 +75,7 @@ typedef struct saved {
 } saved;
 
 static void stop(cli *c) {
-  if (c->stopping || c->done || c->f == NULL)
+  if (c->stopping || c->done || !c->f)
     return;
   c->stopping = 1;
   uvf_abort(c->f, UVF_EABORTED);
@@ -90,11 +90,11 @@ static void stop(cli *c) {
  * reader. */
 static size_t report_backlog(const cli *c) {
   return uvf_cli_sink_held(c->sink) +
-         (c->out != NULL ? uvf_cli_writer_pending(c->out) : 0);
+         (c->out ? uvf_cli_writer_pending(c->out) : 0);
 }
 
 static uint64_t files_backlog(const cli *c) {
-  return c->bodies != NULL ? uvf_cli_bodies_backlog(c->bodies) : 0;
+  return c->bodies ? uvf_cli_bodies_backlog(c->bodies) : 0;
 }
 
 /* Asks the threads that lag to say when they have caught up: only they
@@ -102,7 +102,7 @@ static uint64_t files_backlog(const cli *c) {
 static void await_threads(cli *c, size_t report, uint64_t files) {
   size_t held = uvf_cli_sink_held(c->sink), low = c->window / 2;
 
-  if (c->out != NULL && report >= low && held < low &&
+  if (c->out && report >= low && held < low &&
       uvf_cli_writer_pending(c->out) > 0)
     uvf_cli_writer_notify_below(c->out, low - held);
   if (files >= FILES_PAUSE / 2)
@@ -117,7 +117,7 @@ static void backpressure(cli *c) {
   size_t report = report_backlog(c);
   uint64_t files = files_backlog(c);
 
-  if (c->f == NULL || c->stopping || c->done)
+  if (!c->f || c->stopping || c->done)
     return;
   if (!c->paused && (report > c->window || files > FILES_PAUSE)) {
     c->paused = 1;
@@ -134,7 +134,7 @@ static void backpressure(cli *c) {
 static void on_input_ready(void *ud) {
   cli *c = ud;
 
-  if (!c->paused && !c->stopping && !c->done && c->f != NULL)
+  if (!c->paused && !c->stopping && !c->done && c->f)
     uvf_resume(c->f);
 }
 
@@ -142,8 +142,7 @@ static void on_input_ready(void *ud) {
 
 /* Where library index `index` is in the input. */
 static uint64_t position_of(const cli *c, uint64_t index) {
-  return c->positions != NULL ? uvf_cli_positions_of(c->positions, index)
-                              : index;
+  return c->positions ? uvf_cli_positions_of(c->positions, index) : index;
 }
 
 static void output_failed(cli *c, int err);
@@ -209,7 +208,7 @@ static int cb_next(void *ud, const char **url, uint64_t *tag) {
   int rc;
 
   for (;;) {
-    if (c->positions != NULL && report_backlog(c) > c->window) {
+    if (c->positions && report_backlog(c) > c->window) {
       c->paused = 1; /* backpressure() resumes the fetcher */
       await_threads(c, report_backlog(c), files_backlog(c));
       return -1;
@@ -221,14 +220,14 @@ static int cb_next(void *ud, const char **url, uint64_t *tag) {
     rc = uvf_cli_input_next(c->in, url, tag);
     if (rc == 0 && !c->input_ended) {
       c->input_ended = 1;
-      if (c->positions != NULL && !uvf_cli_input_failed(c->in) &&
+      if (c->positions && !uvf_cli_input_failed(c->in) &&
           uvf_cli_resume_past_end(c->args.journal_path, c->journal,
                                   c->position) != 0)
         c->journal_refused = 1; /* every URL has its record already */
     }
     if (rc != 1)
       return rc;
-    if (c->positions == NULL) {
+    if (!c->positions) {
       c->position++;
       return 1;
     }
@@ -278,7 +277,7 @@ static int cb_body(void *ud, uint64_t index, const char *data, size_t len) {
 static const char *describe(cli *c, const uvf_result *r) {
   uint64_t n = UVF_CLI_TAG_NUMBER(r->tag);
   const char *where = r->tag & UVF_CLI_TAG_ARG ? "argument" : "line";
-  const char *why = r->message != NULL ? r->message : "";
+  const char *why = r->message ? r->message : "";
   const char *prefix = "invalid URL: ";
 
   if (r->error != UVF_EINVALID_URL)
@@ -334,7 +333,7 @@ static void journal_failed(cli *c, int err) {
 static void journal_record(cli *c, const uvf_cli_record *rec) {
   uvf_cli_journaled j;
 
-  if (c->journal == NULL || rec->error == UVF_EABORTED || c->journal_refused)
+  if (!c->journal || rec->error == UVF_EABORTED || c->journal_refused)
     return;
   j.line = c->line.data;
   j.len = c->line.len;
@@ -381,7 +380,7 @@ static void record(cli *c, const uvf_result *r, uint64_t position,
   rec.message = message;
   rec.with_file = c->args.output_dir != NULL;
   rec.file = file;
-  if (write_err != NULL) {
+  if (write_err) {
     /* We stopped it (on_body returned non-zero), or it had no body and
      * the file could not even be created: either way it failed. */
     rec.ok = 0;
@@ -391,17 +390,17 @@ static void record(cli *c, const uvf_result *r, uint64_t position,
     c->unstarted++; /* it waited for its host, a rate or a lookup */
   }
   uvf_cli_tally_add(&c->tally, rec.ok, rec.error, r->bytes);
-  if (c->output_err == 0 || c->journal != NULL)
+  if (c->output_err == 0 || c->journal)
     emit(c, &rec);
 }
 
-static size_t text_len(const char *s) { return s != NULL ? strlen(s) + 1 : 0; }
+static size_t text_len(const char *s) { return s ? strlen(s) + 1 : 0; }
 
 static const char *copy_text(char **to, const char *s) {
   char *at = *to;
   size_t n = text_len(s);
 
-  if (s == NULL)
+  if (!s)
     return NULL;
   memcpy(at, s, n);
   *to += n;
@@ -412,13 +411,13 @@ static const char *copy_text(char **to, const char *s) {
  * attempts of its history, then its strings. */
 static saved *save(const uvf_result *r, uint64_t position,
                    const char *message) {
-  size_t n = r->history != NULL ? r->n_history : 0;
+  size_t n = r->history ? r->n_history : 0;
   size_t attempts = n * sizeof(uvf_attempt);
   saved *sv = malloc(sizeof(*sv) + attempts + text_len(r->url) +
                      text_len(r->final_url) + text_len(message));
   char *to;
 
-  if (sv == NULL)
+  if (!sv)
     return NULL;
   sv->r = *r;
   sv->position = position;
@@ -440,10 +439,10 @@ static void cb_result(void *ud, const uvf_result *r) {
   const char *message = describe(c, r);
   saved *sv;
 
-  if (c->bodies != NULL) {
+  if (c->bodies) {
     /* The record waits until the body file is closed: the close may
      * fail, and then the record says so. */
-    if ((sv = save(r, position, message)) == NULL)
+    if (!(sv = save(r, position, message)))
       output_failed(c, -ENOMEM);
     if (uvf_cli_bodies_finish(c->bodies, position, r->status != 0, sv))
       return;
@@ -458,7 +457,7 @@ static void on_body_done(void *ud, uint64_t index, void *cookie,
   saved *sv = cookie;
 
   (void)index;
-  if (sv == NULL) /* out of memory: no record */
+  if (!sv) /* out of memory: no record */
     return;
   record(c, &sv->r, sv->position, sv->r.message, path, err);
   free(sv);
@@ -476,7 +475,7 @@ static void close_all(cli *c) {
   if (c->watchdog_init)
     uv_close((uv_handle_t *)&c->watchdog, NULL);
   c->watchdog_init = 0;
-  c->input_failed = c->in != NULL && uvf_cli_input_failed(c->in);
+  c->input_failed = c->in && uvf_cli_input_failed(c->in);
   uvf_cli_progress_close(c->progress);
   c->progress = NULL;
   uvf_cli_signals_close(c->signals);
@@ -500,7 +499,7 @@ static void give_up_report(cli *c) {
 static int journal_done(cli *c) {
   int err;
 
-  if (c->journal == NULL)
+  if (!c->journal)
     return 1;
   if (!c->journal_finishing) {
     c->journal_finishing = 1;
@@ -516,7 +515,7 @@ static int journal_done(cli *c) {
 }
 
 static int report_done(cli *c) {
-  if (c->out == NULL)
+  if (!c->out)
     return 1;
   if (!c->report_finishing) {
     c->report_finishing = 1;
@@ -537,7 +536,7 @@ static int report_done(cli *c) {
 static void wind_down(cli *c) {
   if (!c->fetcher_closed || c->wound_down)
     return;
-  if (c->bodies != NULL && !uvf_cli_bodies_idle(c->bodies))
+  if (c->bodies && !uvf_cli_bodies_idle(c->bodies))
     return;
   if (!journal_done(c) || !report_done(c))
     return;
@@ -558,7 +557,7 @@ static void on_report_news(void *ud) {
 
 static void on_journal_news(void *ud) {
   cli *c = ud;
-  int err = c->journal != NULL ? uvf_cli_journal_error(c->journal) : 0;
+  int err = c->journal ? uvf_cli_journal_error(c->journal) : 0;
 
   if (err != 0)
     journal_failed(c, err);
@@ -600,7 +599,7 @@ static void cb_done(void *ud) {
 static void look_at_reader(cli *c) {
   uint64_t written;
 
-  if (c->out == NULL)
+  if (!c->out)
     return;
   written = uvf_cli_writer_written(c->out);
   c->reader_stalled = c->reader_due > 0 && written == c->reader_mark;
@@ -647,11 +646,11 @@ static int start_grace_timer(cli *c) {
 /* What is left of the input will not be started. Count it only where
  * that is cheap. */
 static void note_rest(cli *c) {
-  if (c->rest_noted || c->in == NULL)
+  if (c->rest_noted || !c->in)
     return;
   c->rest_noted = 1;
   c->rest_counted = uvf_cli_input_count_rest(c->in, &c->rest) == 0;
-  if (c->positions != NULL) /* every record not reached yet is ahead */
+  if (c->positions) /* every record not reached yet is ahead */
     c->rest_journaled = uvf_cli_journal_unmatched(c->journal);
 }
 
@@ -686,10 +685,9 @@ static void on_signal(void *ud, int signum) {
   note_rest(c);
   look_at_reader(c); /* the first look */
   start_grace_timer(c);
-  if (c->f != NULL && !c->done)
+  if (c->f && !c->done)
     drain_transfers(c);
-  else if (c->out != NULL && c->grace_init &&
-           uvf_cli_writer_pending(c->out) > 0)
+  else if (c->out && c->grace_init && uvf_cli_writer_pending(c->out) > 0)
     uvf_cli_note("stopping: the report's reader has %g s to read the rest; "
                  "signal again to quit at once",
                  (double)c->args.grace_ms / 1000);
@@ -704,7 +702,7 @@ static void count(void *ud, uvf_cli_counts *k) {
   uvf_stats s;
 
   memset(&s, 0, sizeof(s));
-  if (c->f != NULL)
+  if (c->f)
     uvf_get_stats(c->f, &s);
   k->done = c->tally.total;
   k->ok = c->tally.ok;
@@ -713,9 +711,9 @@ static void count(void *ud, uvf_cli_counts *k) {
   k->stopping = c->draining && !c->stopping && c->grace_init;
   if (k->stopping)
     k->grace_left_ms = uv_timer_get_due_in(&c->grace);
-  k->total_known = c->in != NULL && uvf_cli_input_total(c->in, &k->total);
+  k->total_known = c->in && uvf_cli_input_total(c->in, &k->total);
   /* On a shared terminal the line would land inside a record. */
-  k->hold = c->stdout_tty && c->out != NULL && uvf_cli_writer_pending(c->out);
+  k->hold = c->stdout_tty && c->out && uvf_cli_writer_pending(c->out);
 }
 
 /* Runs each time the loop is about to wait. Records and body blocks of
@@ -727,18 +725,17 @@ static void on_prepare(uv_prepare_t *h) {
   uvf_stats s;
   int err;
 
-  if (c->out != NULL)
+  if (c->out)
     uvf_cli_writer_flush(c->out);
-  if (c->bodies != NULL)
+  if (c->bodies)
     uvf_cli_bodies_flush(c->bodies);
-  if (c->journal != NULL && (err = uvf_cli_journal_flush(c->journal)) != 0)
+  if (c->journal && (err = uvf_cli_journal_flush(c->journal)) != 0)
     journal_failed(c, err);
-  if (c->replay_yielded && c->f != NULL && !c->paused && !c->stopping &&
-      !c->done) {
+  if (c->replay_yielded && c->f && !c->paused && !c->stopping && !c->done) {
     c->replay_yielded = 0;
     uvf_resume(c->f);
   }
-  if (c->draining && c->f != NULL) {
+  if (c->draining && c->f) {
     uvf_get_stats(c->f, &s);
     if (s.in_flight == 0) /* the grace period is not needed any more */
       stop(c);
@@ -824,7 +821,7 @@ static int start_fetcher(cli *c) {
   cb.next = cb_next;
   cb.on_result = cb_result;
   cb.on_done = cb_done;
-  if (c->bodies != NULL) {
+  if (c->bodies) {
     cb.on_start = cb_start;
     cb.on_body = cb_body;
   }
@@ -844,9 +841,9 @@ static int check_paths(const uvf_cli_args *a) {
   struct stat st;
   ssize_t n;
 
-  if (a->output_dir == NULL)
+  if (!a->output_dir)
     return 0;
-  if (a->journal_path != NULL &&
+  if (a->journal_path &&
       uvf_cli_bodies_claims(a->output_dir, a->journal_path)) {
     uvf_cli_error("journal %s is where -o %s saves a body; give the journal "
                   "another name or place",
@@ -869,13 +866,13 @@ static int check_paths(const uvf_cli_args *a) {
 static int open_bodies(cli *c) {
   const uvf_cli_args *a = &c->args;
 
-  if (a->output_dir == NULL)
+  if (!a->output_dir)
     return 0;
   if (uvf_cli_bodies_open(&c->bodies, &c->loop, a->output_dir,
                           a->fetch.max_in_flight, on_body_done, on_files_news,
                           c) != 0)
     return -1;
-  if (c->journal != NULL)
+  if (c->journal)
     uvf_cli_bodies_protect(c->bodies, uvf_cli_journal_fd(c->journal),
                            "the journal");
   uvf_cli_bodies_protect(c->bodies, STDOUT_FILENO, "the report");
@@ -889,7 +886,7 @@ static int start_writers(cli *c) {
 
   if (rc == 0)
     rc = uvf_cli_sink_new(&c->sink, c->args.order, c->out);
-  if (rc == 0 && c->journal != NULL)
+  if (rc == 0 && c->journal)
     rc = uvf_cli_journal_start(c->journal, &c->loop, on_journal_news, c);
   if (rc != 0)
     uvf_cli_error("cannot start: %s", strerror(-rc));
@@ -914,7 +911,7 @@ static int setup(cli *c) {
                                                 a->urls, a->n_urls) != 0)
     return -1;
   uvf_cli_input_on_ready(c->in, on_input_ready, c);
-  if (a->journal_path != NULL &&
+  if (a->journal_path &&
       uvf_cli_resume_open(&c->journal, &c->positions, &c->loop, a) != 0)
     return -1;
   if (open_bodies(c) != 0 || start_writers(c) != 0 || start_fetcher(c) != 0)
@@ -935,7 +932,7 @@ static int setup(cli *c) {
 
 /* After a failed setup: release what was made, through the loop. */
 static void abandon(cli *c) {
-  if (c->f != NULL) {
+  if (c->f) {
     c->done = 1;
     uvf_fetcher_close(c->f, fetcher_closed);
   } else {

@@ -62,7 +62,7 @@ uint64_t uvf_cli_positions_of(const uvf_cli_positions *p, uint64_t index) {
 }
 
 void uvf_cli_positions_free(uvf_cli_positions *p) {
-  if (p == NULL)
+  if (!p)
     return;
   free(p->steps);
   free(p);

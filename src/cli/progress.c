@@ -124,7 +124,7 @@ int uvf_cli_progress_start(uvf_cli_progress **out, uv_loop_t *loop, FILE *fp,
   uvf_cli_progress *p = calloc(1, sizeof(*p));
   int rc;
 
-  if (p == NULL)
+  if (!p)
     return UV_ENOMEM;
   p->fp = fp;
   p->count = count;
@@ -149,7 +149,7 @@ int uvf_cli_progress_start(uvf_cli_progress **out, uv_loop_t *loop, FILE *fp,
 }
 
 void uvf_cli_progress_clear(uvf_cli_progress *p) {
-  if (p == NULL || p->shown == 0 || !writable(p->fp))
+  if (!p || p->shown == 0 || !writable(p->fp))
     return;
   fprintf(p->fp, "\r%*s\r", (int)p->shown, "");
   fflush(p->fp);
@@ -157,7 +157,7 @@ void uvf_cli_progress_clear(uvf_cli_progress *p) {
 }
 
 void uvf_cli_progress_close(uvf_cli_progress *p) {
-  if (p == NULL)
+  if (!p)
     return;
   uvf_cli_progress_clear(p);
   uv_timer_stop(&p->timer);

@@ -85,7 +85,7 @@ static int release(uvf_cli_reorder *r) {
   slot *s;
   int rc = 0;
 
-  while (r->held > 0 && (s = slot_of(r, r->next))->line != NULL) {
+  while (r->held > 0 && (s = slot_of(r, r->next))->line) {
     if (rc == 0)
       rc = r->write(r->ud, s->line, s->len);
     free(s->line);
@@ -117,7 +117,7 @@ size_t uvf_cli_reorder_held(const uvf_cli_reorder *r) { return r->held_bytes; }
 void uvf_cli_reorder_free(uvf_cli_reorder *r) {
   size_t i;
 
-  if (r == NULL)
+  if (!r)
     return;
   for (i = 0; i < r->cap; i++)
     free(r->ring[i].line);

@@ -122,8 +122,8 @@ static int check_dir(uvf_cli_journal *j, const uvf_cli_args *a) {
 static int rereadable(const char *path) {
   struct stat st;
 
-  return path == NULL || (strcmp(path, "-") != 0 && stat(path, &st) == 0 &&
-                          S_ISREG(st.st_mode));
+  return !path || (strcmp(path, "-") != 0 && stat(path, &st) == 0 &&
+                   S_ISREG(st.st_mode));
 }
 
 /* Reads the input once before any transfer starts, so that a journal

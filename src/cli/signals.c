@@ -79,7 +79,7 @@ int uvf_cli_signals_start(uvf_cli_signals **out, uv_loop_t *loop,
   uvf_cli_signals *s = calloc(1, sizeof(*s));
   int rc;
 
-  if (s == NULL)
+  if (!s)
     return UV_ENOMEM;
   s->on_signal = on_signal;
   s->ud = ud;
@@ -105,7 +105,7 @@ int uvf_cli_signals_start(uvf_cli_signals **out, uv_loop_t *loop,
 static void on_closed(uv_handle_t *h) { free(h->data); }
 
 void uvf_cli_signals_close(uvf_cli_signals *s) {
-  if (s == NULL)
+  if (!s)
     return;
   /* From here a signal ends the process at once: the run is over but
    * the final flush of stdout may still wait on a pipe. */

@@ -96,7 +96,7 @@ int uvf_cli_sink_put(uvf_cli_sink *s, uint64_t index, const char *line,
 }
 
 size_t uvf_cli_sink_held(const uvf_cli_sink *s) {
-  return s->ops->held != NULL ? s->ops->held(s) : 0;
+  return s->ops->held ? s->ops->held(s) : 0;
 }
 
 void uvf_cli_sink_free(uvf_cli_sink *s) {

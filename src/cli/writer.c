@@ -96,10 +96,10 @@ static size_t chunk(const uvf_cli_writer *w, const char *p, size_t len) {
 
   if (!w->pipe || len <= PIPE_BUF)
     return len;
-  if ((nl = memrchr(p, '\n', PIPE_BUF)) != NULL)
+  if ((nl = memrchr(p, '\n', PIPE_BUF)))
     return (size_t)(nl - p) + 1;
   nl = memchr(p, '\n', len); /* one line longer than PIPE_BUF */
-  return nl != NULL ? (size_t)(nl - p) + 1 : len;
+  return nl ? (size_t)(nl - p) + 1 : len;
 }
 
 /* Writes w->out without the lock held. Returns 0 or a negative errno. */
@@ -159,7 +159,7 @@ static uint64_t lines_in(const char *p, size_t len) {
   uint64_t n = 0;
   const char *end = p + len;
 
-  while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+  while (p < end && (p = memchr(p, '\n', (size_t)(end - p)))) {
     n++;
     p++;
   }
@@ -263,7 +263,7 @@ int uvf_cli_writer_start(uvf_cli_writer **out, uv_loop_t *loop, int fd,
   struct stat st;
   int rc;
 
-  if (w == NULL)
+  if (!w)
     return -ENOMEM;
   w->fd = fd;
   w->pipe = fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
@@ -426,7 +426,7 @@ static void on_closed(uv_handle_t *h) {
 int uvf_cli_writer_close(uvf_cli_writer *w) {
   int err;
 
-  if (w == NULL)
+  if (!w)
     return 0;
   if (w->thread_started) { /* it writes what is left, then ends */
     uvf_cli_writer_flush(w);

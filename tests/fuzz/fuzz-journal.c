@@ -60,7 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     abort();
   snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
   uv_loop_init(&loop);
-  if ((j = open_at(path)) != NULL) {
+  if ((j = open_at(path))) {
     before = uvf_cli_journal_count(j);
     walk(j, 64);
     if (uvf_cli_journal_start(j, &loop, no_news, NULL) != 0)
@@ -71,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       abort();
     uv_run(&loop, UV_RUN_DEFAULT);
     file_size = lseek(fd, 0, SEEK_END);
-    if ((j = open_at(path)) == NULL ||
+    if (!(j = open_at(path)) ||
         lseek(fd, 0, SEEK_END) != file_size || /* nothing cut off */
         uvf_cli_journal_count(j) != before + 1 ||
         uvf_cli_journal_lookup(j, UINT64_C(1) << 40, 7, NULL) != 1)
