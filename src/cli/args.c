@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -308,91 +309,97 @@ static void print_version(void) {
          curl_version_info(CURLVERSION_NOW)->version, uv_version_string());
 }
 
-/* Handles the options that take a number. Returns 0, or -EINVAL after a
+/* How an option's number is read and stored, and what it must be. */
+enum {
+  COUNT,   /* unsigned, min to max */
+  LONG,    /* long, min up */
+  WHOLE,   /* long, min up, said "a whole number" */
+  SECONDS, /* long milliseconds, from a number of seconds */
+  RATE,    /* double, requests a second */
+  BYTES    /* uint64_t, with a k, M or G suffix */
+};
+
+typedef struct number_rule {
+  int val;
+  int kind;
+  long min, max; /* COUNT, LONG, WHOLE */
+  size_t at;     /* offset of the value in uvf_cli_args */
+} number_rule;
+
+#define AT(field) offsetof(uvf_cli_args, field)
+
+static const number_rule numbers[] = {
+    {'j', COUNT, 1, MAX_PARALLEL, AT(fetch.max_in_flight)},
+    {OPT_PER_HOST, COUNT, 0, MAX_PARALLEL, AT(fetch.max_per_host)},
+    {OPT_MAX_LOOKUPS, COUNT, 0, MAX_PARALLEL, AT(fetch.max_lookups)},
+    {OPT_MAX_STREAMS, COUNT, 1, 65535, AT(fetch.max_streams)},
+    {OPT_RETRY, COUNT, 0, 100, AT(fetch.max_retries)},
+    {OPT_MAX_REDIRS, LONG, -1, INT_MAX, AT(fetch.max_redirects)},
+    {OPT_LOW_SPEED, WHOLE, 0, INT_MAX, AT(fetch.low_speed_limit)},
+    {OPT_LOW_SPEED_TIME, WHOLE, 0, INT_MAX, AT(fetch.low_speed_time)},
+    {OPT_TIMEOUT, SECONDS, 0, 0, AT(fetch.timeout_ms)},
+    {OPT_CONNECT_TIMEOUT, SECONDS, 0, 0, AT(fetch.connect_timeout_ms)},
+    {OPT_RETRY_DELAY, SECONDS, 0, 0, AT(fetch.retry_base_ms)},
+    {OPT_RETRY_MAX_DELAY, SECONDS, 0, 0, AT(fetch.retry_max_ms)},
+    {OPT_GRACE, SECONDS, 0, 0, AT(grace_ms)},
+    {OPT_RATE, RATE, 0, 0, AT(fetch.rate_per_host)},
+    {OPT_MAX_BODY, BYTES, 0, 0, AT(fetch.max_body)},
+};
+
+/* Reads v into *to, of the type o->kind says. Returns 0 or -EINVAL. */
+static int read_number(const number_rule *o, const char *v, void *to) {
+  long n = 0;
+  int rc;
+
+  switch (o->kind) {
+  case SECONDS: return parse_seconds(v, to);
+  case RATE: return parse_rate(v, to);
+  case BYTES: return parse_bytes(v, to);
+  }
+  rc = parse_long(v, o->min, o->max, &n);
+  if (rc == 0 && o->kind == COUNT)
+    *(unsigned *)to = (unsigned)n;
+  else if (rc == 0)
+    *(long *)to = n;
+  return rc;
+}
+
+/* Says what the value of option `name` must be; returns -EINVAL. */
+static int bad_number(const number_rule *o, const char *name, const char *v) {
+  switch (o->kind) {
+  case COUNT:
+    return uvf_cli_usage("option %s: '%s' is not a number from %ld to %ld",
+                         name, v, o->min, o->max);
+  case LONG:
+    return uvf_cli_usage("option %s: '%s' is not a number from %ld up", name, v,
+                         o->min);
+  case WHOLE:
+    return uvf_cli_usage("option %s: '%s' is not a whole number from %ld up",
+                         name, v, o->min);
+  case SECONDS:
+    return uvf_cli_usage("option %s: '%s' is not a number of seconds "
+                         "from 0 to %d",
+                         name, v, MAX_SECONDS);
+  case RATE:
+    return uvf_cli_usage("option %s: '%s' is not 0 or a rate from %g (one "
+                         "request every %g s) to 1000000 per second",
+                         name, v, MIN_RATE, 1 / MIN_RATE);
+  }
+  return uvf_cli_usage("option %s: '%s' is not a size in bytes "
+                       "(like 500000, 64k, 10M, 2G) up to %" PRId64,
+                       name, v, INT64_MAX);
+}
+
+/* The options that take a number. Returns 0, or -EINVAL after a
  * message. */
 static int number_opt(uvf_cli_args *a, int c, const char *name, const char *v) {
-  long n;
+  size_t i;
 
-  switch (c) {
-  case 'j':
-    if (parse_long(v, 1, MAX_PARALLEL, &n) != 0)
-      return uvf_cli_usage("option %s: '%s' is not a number from 1 to %u", name,
-                           v, MAX_PARALLEL);
-    a->fetch.max_in_flight = (unsigned)n;
-    return 0;
-  case OPT_PER_HOST:
-    if (parse_long(v, 0, MAX_PARALLEL, &n) != 0)
-      return uvf_cli_usage("option %s: '%s' is not a number from 0 to %u", name,
-                           v, MAX_PARALLEL);
-    a->fetch.max_per_host = (unsigned)n;
-    return 0;
-  case OPT_MAX_LOOKUPS:
-    if (parse_long(v, 0, MAX_PARALLEL, &n) != 0)
-      return uvf_cli_usage("option %s: '%s' is not a number from 0 to %u", name,
-                           v, MAX_PARALLEL);
-    a->fetch.max_lookups = (unsigned)n;
-    return 0;
-  case OPT_MAX_STREAMS:
-    if (parse_long(v, 1, 65535, &n) != 0)
-      return uvf_cli_usage("option %s: '%s' is not a number from 1 to 65535",
-                           name, v);
-    a->fetch.max_streams = (unsigned)n;
-    return 0;
-  case OPT_MAX_REDIRS:
-    if (parse_long(v, -1, INT_MAX, &n) != 0)
-      return uvf_cli_usage("option %s: '%s' is not a number from -1 up", name,
-                           v);
-    a->fetch.max_redirects = n;
-    return 0;
-  case OPT_TIMEOUT:
-  case OPT_CONNECT_TIMEOUT:
-    if (parse_seconds(v, c == OPT_TIMEOUT ? &a->fetch.timeout_ms
-                                          : &a->fetch.connect_timeout_ms))
-      return uvf_cli_usage("option %s: '%s' is not a number of seconds "
-                           "from 0 to %d",
-                           name, v, MAX_SECONDS);
-    return 0;
-  case OPT_RATE:
-    if (parse_rate(v, &a->fetch.rate_per_host) != 0)
-      return uvf_cli_usage("option %s: '%s' is not 0 or a rate from %g (one "
-                           "request every %g s) to 1000000 per second",
-                           name, v, MIN_RATE, 1 / MIN_RATE);
-    return 0;
-  case OPT_LOW_SPEED:
-  case OPT_LOW_SPEED_TIME:
-    if (parse_long(v, 0, INT_MAX, &n) != 0)
-      return uvf_cli_usage("option %s: '%s' is not a whole number from 0 up",
-                           name, v);
-    *(c == OPT_LOW_SPEED ? &a->fetch.low_speed_limit
-                         : &a->fetch.low_speed_time) = n;
-    return 0;
-  case OPT_RETRY:
-    if (parse_long(v, 0, 100, &n) != 0)
-      return uvf_cli_usage("option %s: '%s' is not a number from 0 to 100",
-                           name, v);
-    a->fetch.max_retries = (unsigned)n;
-    return 0;
-  case OPT_RETRY_DELAY:
-  case OPT_RETRY_MAX_DELAY:
-    if (parse_seconds(v, c == OPT_RETRY_DELAY ? &a->fetch.retry_base_ms
-                                              : &a->fetch.retry_max_ms))
-      return uvf_cli_usage("option %s: '%s' is not a number of seconds "
-                           "from 0 to %d",
-                           name, v, MAX_SECONDS);
-    return 0;
-  case OPT_GRACE:
-    if (parse_seconds(v, &a->grace_ms))
-      return uvf_cli_usage("option %s: '%s' is not a number of seconds "
-                           "from 0 to %d",
-                           name, v, MAX_SECONDS);
-    return 0;
-  case OPT_MAX_BODY:
-    if (parse_bytes(v, &a->fetch.max_body) != 0)
-      return uvf_cli_usage("option %s: '%s' is not a size in bytes "
-                           "(like 500000, 64k, 10M, 2G) up to %" PRId64,
-                           name, v, INT64_MAX);
-    return 0;
-  }
+  for (i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++)
+    if (numbers[i].val == c)
+      return read_number(&numbers[i], v, (char *)a + numbers[i].at) == 0
+                 ? 0
+                 : bad_number(&numbers[i], name, v);
   return uvf_cli_usage("option %s: not handled", name);
 }
 
