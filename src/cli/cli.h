@@ -59,7 +59,7 @@ int uvf_cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void uvf_cli_msgs_to(FILE *fp);
 /* With on set, notes are not printed. */
 void uvf_cli_msgs_quiet(int on);
-/* fn(ud) runs before each message: main.c erases the progress line there.
+/* fn(ud) runs before each message: setup.c erases the progress line there.
  * NULL: nothing. */
 void uvf_cli_msgs_before(void (*fn)(void *ud), void *ud);
 

@@ -1,6 +1,6 @@
 /* Resuming a run from its journal (--journal): opening it, making sure it
  * was written for this input, and saying so when it was not. The records
- * themselves are replayed in their place by main.c's `next` callback. */
+ * themselves are replayed in their place by feed.c's `next` callback. */
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
