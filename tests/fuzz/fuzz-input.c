@@ -13,6 +13,7 @@
 #include "cli.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The reader reports read errors; none are expected here. */
 int LLVMFuzzerInitialize(int *argc, char ***argv) {

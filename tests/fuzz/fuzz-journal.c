@@ -12,6 +12,7 @@
 #include "cli.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Damaged journals are the point: their messages go nowhere. */
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
