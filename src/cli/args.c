@@ -18,7 +18,18 @@
 #define MAX_PARALLEL 100000u
 #define MAX_SECONDS (INT_MAX / 1000) /* so milliseconds fit in a long */
 
+/* The options: those with a short form are its letter, the others come
+ * after every letter. */
 enum {
+  OPT_INPUT = 'i',
+  OPT_PARALLEL = 'j',
+  OPT_HEADER = 'H',
+  OPT_USER_AGENT = 'A',
+  OPT_INSECURE = 'k',
+  OPT_OUTPUT_DIR = 'o',
+  OPT_QUIET = 'q',
+  OPT_HELP = 'h',
+  OPT_VERSION = 'V',
   OPT_PER_HOST = 256,
   OPT_TIMEOUT,
   OPT_CONNECT_TIMEOUT,
@@ -49,15 +60,15 @@ enum {
 static const char short_opts[] = ":i:j:H:A:ko:qhV";
 
 static const struct option long_opts[] = {
-    {"input", required_argument, NULL, 'i'},
-    {"parallel", required_argument, NULL, 'j'},
+    {"input", required_argument, NULL, OPT_INPUT},
+    {"parallel", required_argument, NULL, OPT_PARALLEL},
     {"per-host", required_argument, NULL, OPT_PER_HOST},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
     {"max-redirs", required_argument, NULL, OPT_MAX_REDIRS},
     {"no-follow", no_argument, NULL, OPT_NO_FOLLOW},
-    {"header", required_argument, NULL, 'H'},
-    {"user-agent", required_argument, NULL, 'A'},
+    {"header", required_argument, NULL, OPT_HEADER},
+    {"user-agent", required_argument, NULL, OPT_USER_AGENT},
     {"max-body", required_argument, NULL, OPT_MAX_BODY},
     {"retry", required_argument, NULL, OPT_RETRY},
     {"low-speed", required_argument, NULL, OPT_LOW_SPEED},
@@ -67,22 +78,22 @@ static const struct option long_opts[] = {
     {"retry-delay", required_argument, NULL, OPT_RETRY_DELAY},
     {"retry-max-delay", required_argument, NULL, OPT_RETRY_MAX_DELAY},
     {"compressed", no_argument, NULL, OPT_COMPRESSED},
-    {"insecure", no_argument, NULL, 'k'},
+    {"insecure", no_argument, NULL, OPT_INSECURE},
     {"cacert", required_argument, NULL, OPT_CACERT},
     {"capath", required_argument, NULL, OPT_CAPATH},
     {"http1.1", no_argument, NULL, OPT_HTTP1_1},
     {"http2", no_argument, NULL, OPT_HTTP2},
     {"http2-prior-knowledge", no_argument, NULL, OPT_HTTP2_PRIOR},
     {"max-streams", required_argument, NULL, OPT_MAX_STREAMS},
-    {"output-dir", required_argument, NULL, 'o'},
+    {"output-dir", required_argument, NULL, OPT_OUTPUT_DIR},
     {"order", required_argument, NULL, OPT_ORDER},
     {"journal", required_argument, NULL, OPT_JOURNAL},
     {"grace", required_argument, NULL, OPT_GRACE},
-    {"quiet", no_argument, NULL, 'q'},
+    {"quiet", no_argument, NULL, OPT_QUIET},
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
-    {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0}};
 
 static const char help_text[] =
@@ -193,14 +204,24 @@ static int parse_long(const char *s, long min, long max, long *out) {
   return 0;
 }
 
-static int parse_seconds(const char *s, long *ms) {
+/* A finite number from 0 to max, the whole of s. Returns 0 or -EINVAL. */
+static int parse_double(const char *s, double max, double *out) {
   char *end;
   double v;
 
   errno = 0;
   v = strtod(s, &end);
   if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < 0 ||
-      v > MAX_SECONDS)
+      v > max)
+    return -EINVAL;
+  *out = v;
+  return 0;
+}
+
+static int parse_seconds(const char *s, long *ms) {
+  double v;
+
+  if (parse_double(s, MAX_SECONDS, &v) != 0)
     return -EINVAL;
   *ms = lround(v * 1000.0);
   if (*ms == 0 && v > 0) /* 0 would mean "no limit" */
@@ -213,20 +234,20 @@ static int parse_seconds(const char *s, long *ms) {
 #define MIN_RATE 0.001
 
 static int parse_rate(const char *s, double *out) {
-  char *end;
   double r;
 
-  errno = 0;
-  r = strtod(s, &end);
-  if (errno != 0 || end == s || *end != '\0' || !isfinite(r) || r < 0 ||
-      r > 1e6 || (r > 0 && r < MIN_RATE))
+  if (parse_double(s, 1e6, &r) != 0 || (r > 0 && r < MIN_RATE))
     return -EINVAL;
   *out = r;
   return 0;
 }
 
+/* Size suffixes, two by two: k, M, G (any case). */
+static const char units[] = "kKmMgG";
+
 static int parse_bytes(const char *s, uint64_t *out) {
   char *end;
+  const char *unit;
   unsigned long long v;
   unsigned shift = 0;
 
@@ -236,24 +257,9 @@ static int parse_bytes(const char *s, uint64_t *out) {
   v = strtoull(s, &end, 10);
   if (errno != 0 || end == s)
     return -EINVAL;
-  switch (*end) {
-  case '\0': break;
-  case 'k':
-  case 'K':
-    shift = 10;
+  if (*end && (unit = strchr(units, *end))) {
+    shift = 10 * (1 + (unsigned)(unit - units) / 2);
     end++;
-    break;
-  case 'm':
-  case 'M':
-    shift = 20;
-    end++;
-    break;
-  case 'g':
-  case 'G':
-    shift = 30;
-    end++;
-    break;
-  default: return -EINVAL;
   }
   /* libcurl takes a size as a signed 64-bit curl_off_t */
   if (*end != '\0' || v > ((uint64_t)INT64_MAX >> shift))
@@ -329,7 +335,7 @@ typedef struct number_rule {
 #define AT(field) offsetof(uvf_cli_args, field)
 
 static const number_rule numbers[] = {
-    {'j', COUNT, 1, MAX_PARALLEL, AT(fetch.max_in_flight)},
+    {OPT_PARALLEL, COUNT, 1, MAX_PARALLEL, AT(fetch.max_in_flight)},
     {OPT_PER_HOST, COUNT, 0, MAX_PARALLEL, AT(fetch.max_per_host)},
     {OPT_MAX_LOOKUPS, COUNT, 0, MAX_PARALLEL, AT(fetch.max_lookups)},
     {OPT_MAX_STREAMS, COUNT, 1, 65535, AT(fetch.max_streams)},
@@ -429,19 +435,19 @@ static int one_opt(uvf_cli_args *a, int c, int long_index, char **argv) {
   const char *name = opt_name(c, long_index);
 
   switch (c) {
-  case 'i':
+  case OPT_INPUT:
     if (*optarg == '\0')
       return uvf_cli_usage("option %s: empty file name", name);
     if (a->input_path)
       return uvf_cli_usage("option %s: only one input file can be given", name);
     a->input_path = optarg;
     return 0;
-  case 'H':
+  case OPT_HEADER:
     if (!header_ok(optarg))
       return uvf_cli_usage("option %s: '%s' is not 'Name: value'", name,
                            optarg);
     return add_header(a, optarg);
-  case 'A':
+  case OPT_USER_AGENT:
     if (strpbrk(optarg, "\r\n"))
       return uvf_cli_usage("option %s: line breaks are not allowed", name);
     a->fetch.user_agent = optarg;
@@ -451,18 +457,18 @@ static int one_opt(uvf_cli_args *a, int c, int long_index, char **argv) {
       return uvf_cli_usage("option %s: empty file name", name);
     a->journal_path = optarg;
     return 0;
-  case 'k': a->fetch.insecure = 1; return 0;
+  case OPT_INSECURE: a->fetch.insecure = 1; return 0;
   case OPT_CACERT:
   case OPT_CAPATH: return ca_opt(a, c, name, optarg);
   case OPT_HTTP1_1: a->fetch.http_version = UVF_HTTP_1_1; return 0;
   case OPT_HTTP2: a->fetch.http_version = UVF_HTTP_AUTO; return 0;
   case OPT_HTTP2_PRIOR: a->fetch.http_version = UVF_HTTP_2_PRIOR; return 0;
-  case 'o':
+  case OPT_OUTPUT_DIR:
     if (*optarg == '\0')
       return uvf_cli_usage("option %s: empty directory name", name);
     a->output_dir = optarg;
     return 0;
-  case 'q': a->quiet = 1; return 0;
+  case OPT_QUIET: a->quiet = 1; return 0;
   case OPT_NO_FOLLOW: a->fetch.max_redirects = -1; return 0;
   case OPT_COMPRESSED: a->fetch.accept_encoding = ""; return 0;
   case OPT_PROGRESS: a->progress = UVF_CLI_PROGRESS_ON; return 0;
@@ -473,8 +479,8 @@ static int one_opt(uvf_cli_args *a, int c, int long_index, char **argv) {
                            optarg);
     a->order = optarg;
     return 0;
-  case 'h': fputs(help_text, stdout); return 1;
-  case 'V': print_version(); return 1;
+  case OPT_HELP: fputs(help_text, stdout); return 1;
+  case OPT_VERSION: print_version(); return 1;
   case ':':
     return uvf_cli_usage("option %s needs a value",
                          strncmp(argv[optind - 1], "--", 2) == 0
