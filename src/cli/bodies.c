@@ -480,26 +480,40 @@ static op *new_op(uvf_cli_bodies *b, entry *e, int kind, size_t len) {
   return o;
 }
 
-void uvf_cli_bodies_flush(uvf_cli_bodies *b) {
-  if (!b->batch_head)
-    return;
-  pthread_mutex_lock(&b->mu);
+/* Appends this iteration's operations to the thread's queue and takes
+ * back the buffers it has written. The lock is held. */
+static void queue_batch(uvf_cli_bodies *b) {
   if (b->queue_tail)
     b->queue_tail->next = b->batch_head;
   else
     b->queue_head = b->batch_head;
   b->queue_tail = b->batch_tail;
-  pthread_cond_signal(&b->work);
-  while (b->returned) { /* take the written buffers back */
+  while (b->returned) {
     op *o = b->returned;
 
     b->returned = o->next;
     o->next = b->spare;
     b->spare = o;
   }
+}
+
+/* Hands the batch to the thread; with stop, also tells it to end once
+ * its queue is done. */
+static void hand_over(uvf_cli_bodies *b, int stop) {
+  pthread_mutex_lock(&b->mu);
+  if (b->batch_head)
+    queue_batch(b);
+  b->stop |= stop;
+  pthread_cond_signal(&b->work);
   pthread_mutex_unlock(&b->mu);
+  if (b->batch_head)
+    b->batch_no++;
   b->batch_head = b->batch_tail = NULL;
-  b->batch_no++;
+}
+
+void uvf_cli_bodies_flush(uvf_cli_bodies *b) {
+  if (b->batch_head)
+    hand_over(b, 0);
 }
 
 /* Transfers in flight outrun the disk: wait for it rather than hold
@@ -774,26 +788,22 @@ int uvf_cli_bodies_open(uvf_cli_bodies **out, uv_loop_t *loop, const char *dir,
   return rc;
 }
 
+static void free_ops(op *o) {
+  op *next;
+
+  for (; o; o = next) {
+    next = o->next;
+    free(o);
+  }
+}
+
 static void release(uvf_cli_bodies *b) {
   size_t i;
-  op *o, *next;
 
-  for (o = b->batch_head; o; o = next) {
-    next = o->next;
-    free(o);
-  }
-  for (o = b->queue_head; o; o = next) {
-    next = o->next;
-    free(o);
-  }
-  for (o = b->spare; o; o = next) {
-    next = o->next;
-    free(o);
-  }
-  for (o = b->returned; o; o = next) {
-    next = o->next;
-    free(o);
-  }
+  free_ops(b->batch_head);
+  free_ops(b->queue_head);
+  free_ops(b->spare);
+  free_ops(b->returned);
   for (i = 0; b->tab && i < b->cap; i++) {
     if (!b->tab[i])
       continue;
@@ -823,18 +833,12 @@ static void release(uvf_cli_bodies *b) {
 static void on_closed(uv_handle_t *h) { release(h->data); }
 
 void uvf_cli_bodies_close(uvf_cli_bodies *b) {
-  if (!b)
-    return;
-  if (b->thread_started) {
-    uvf_cli_bodies_flush(b);
-    pthread_mutex_lock(&b->mu);
-    b->stop = 1;
-    pthread_cond_signal(&b->work);
-    pthread_mutex_unlock(&b->mu);
+  if (b && b->thread_started) { /* it does what is queued, then ends */
+    hand_over(b, 1);
     pthread_join(b->thread, NULL);
   }
-  if (b->async_init) /* finished entries not delivered go with it */
+  if (b && b->async_init) /* finished entries not delivered go with it */
     uv_close((uv_handle_t *)&b->async, on_closed);
-  else
+  else if (b)
     release(b);
 }
