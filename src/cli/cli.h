@@ -92,7 +92,13 @@ typedef struct uvf_cli_args {
 int uvf_cli_args_parse(uvf_cli_args *a, int argc, char **argv);
 void uvf_cli_args_free(uvf_cli_args *a);
 
-/* ---- growable text buffer and JSON (json.c) ---- */
+/* ---- growable buffers and JSON (json.c) ---- */
+
+/* items (n used of *cap, each size bytes) with room for one more: items
+ * itself, or a larger copy (first items, then twice as many each time).
+ * NULL if out of memory; items is then left as it was. */
+void *uvf_cli_grow(void *items, size_t n, size_t *cap, size_t size,
+                   size_t first);
 
 typedef struct uvf_cli_buf {
   char *data;

@@ -104,19 +104,12 @@ static int parse(const char *line, size_t len, uint64_t *position,
 
 static int remember(uvf_cli_journal *j, uint64_t position, uint64_t key,
                     uint64_t off, size_t len) {
-  if (j->n == j->cap) {
-    size_t cap = j->cap ? 2 * j->cap : 1024;
-    entry *e = realloc(j->e, cap * sizeof(*e));
+  entry *e = uvf_cli_grow(j->e, j->n, &j->cap, sizeof(*e), 1024);
 
-    if (!e)
-      return -ENOMEM;
-    j->e = e;
-    j->cap = cap;
-  }
-  j->e[j->n].position = position;
-  j->e[j->n].key = key;
-  j->e[j->n].where = off << LEN_BITS | len;
-  j->n++;
+  if (!e)
+    return -ENOMEM;
+  j->e = e;
+  e[j->n++] = (entry){position, key, off << LEN_BITS | len};
   return 0;
 }
 

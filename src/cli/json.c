@@ -1,6 +1,6 @@
-/* A growable text buffer and JSON string escaping. URLs, messages and
- * final URLs come from input files and servers, so nothing is assumed
- * about their bytes. */
+/* Growable buffers (text, and arrays) and JSON string escaping. URLs,
+ * messages and final URLs come from input files and servers, so nothing
+ * is assumed about their bytes. */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +28,19 @@ static int reserve(uvf_cli_buf *b, size_t more) {
   b->data = grown;
   b->cap = cap;
   return 0;
+}
+
+void *uvf_cli_grow(void *items, size_t n, size_t *cap, size_t size,
+                   size_t first) {
+  size_t want = *cap ? 2 * *cap : first;
+  void *grown;
+
+  if (n < *cap)
+    return items;
+  if (!(grown = realloc(items, want * size)))
+    return NULL;
+  *cap = want;
+  return grown;
 }
 
 void uvf_cli_buf_reset(uvf_cli_buf *b) {
