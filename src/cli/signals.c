@@ -70,7 +70,7 @@ static int install(void) {
   sa.sa_flags = SA_RESTART;
   for (i = 0; i < N_WATCHED; i++)
     if (sigaction(watched[i], &sa, NULL) != 0)
-      return -errno; /* libuv errors are negated errnos on Unix */
+      return -errno;
   return 0;
 }
 
@@ -80,7 +80,7 @@ int uvf_cli_signals_start(uvf_cli_signals **out, uv_loop_t *loop,
   int rc;
 
   if (!s)
-    return UV_ENOMEM;
+    return -ENOMEM;
   s->on_signal = on_signal;
   s->ud = ud;
   rc = uv_async_init(loop, &s->async, on_async);
