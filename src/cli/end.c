@@ -85,29 +85,15 @@ void uvf_cli_run_wind_down(uvf_cli_run *c) {
   close_all(c);
 }
 
-/* The threads' news: a write failed, a backlog went down, or one is done. */
-void uvf_cli_run_report_news(void *ud) {
+void uvf_cli_run_news(void *ud) {
   uvf_cli_run *c = ud;
-  int err = uvf_cli_writer_error(c->out);
+  int err = c->out ? uvf_cli_writer_error(c->out) : 0;
 
   if (err != 0 && c->output_err == 0)
     uvf_cli_run_output_failed(c, err);
-  uvf_cli_run_backpressure(c);
-  uvf_cli_run_wind_down(c);
-}
-
-void uvf_cli_run_journal_news(void *ud) {
-  uvf_cli_run *c = ud;
-  int err = c->journal ? uvf_cli_journal_error(c->journal) : 0;
-
+  err = c->journal ? uvf_cli_journal_error(c->journal) : 0;
   if (err != 0)
     uvf_cli_run_journal_failed(c, err);
-  uvf_cli_run_wind_down(c);
-}
-
-void uvf_cli_run_files_news(void *ud) {
-  uvf_cli_run *c = ud;
-
   uvf_cli_run_backpressure(c);
   uvf_cli_run_wind_down(c);
 }

@@ -117,9 +117,8 @@ void uvf_cli_run_on_done(void *ud);
 void uvf_cli_run_fetcher_closed(void *ud);
 /* Takes the next steps of the end of the run that can be taken now. */
 void uvf_cli_run_wind_down(uvf_cli_run *c);
-/* The writer threads' and the body files' news. */
-void uvf_cli_run_report_news(void *ud);
-void uvf_cli_run_journal_news(void *ud);
-void uvf_cli_run_files_news(void *ud);
+/* News from a thread (the report's writer, the journal's, the body
+ * files'): a write failed, a backlog went down, or one is done. */
+void uvf_cli_run_news(void *ud);
 
 #endif /* UVF_CLI_RUN_H */

@@ -193,7 +193,7 @@ static int open_bodies(uvf_cli_run *c) {
     return 0;
   rc = uvf_cli_bodies_open(&c->bodies, &c->loop, a->output_dir,
                            a->fetch.max_in_flight, uvf_cli_run_on_body_done,
-                           uvf_cli_run_files_news, c);
+                           uvf_cli_run_news, c);
   if (rc != 0)
     return rc;
   if (c->journal)
@@ -206,13 +206,12 @@ static int open_bodies(uvf_cli_run *c) {
 /* The report's writer thread and the journal's. */
 static int start_writers(uvf_cli_run *c) {
   int rc = uvf_cli_writer_start(&c->out, &c->loop, STDOUT_FILENO, 0,
-                                uvf_cli_run_report_news, c);
+                                uvf_cli_run_news, c);
 
   if (rc == 0)
     rc = uvf_cli_sink_new(&c->sink, c->args.order, c->out);
   if (rc == 0 && c->journal)
-    rc = uvf_cli_journal_start(c->journal, &c->loop, uvf_cli_run_journal_news,
-                               c);
+    rc = uvf_cli_journal_start(c->journal, &c->loop, uvf_cli_run_news, c);
   if (rc != 0)
     uvf_cli_error("cannot start: %s", strerror(-rc));
   return rc;
