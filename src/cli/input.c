@@ -310,7 +310,8 @@ void uvf_cli_input_on_ready(uvf_cli_input *in, void (*ready)(void *ud),
 
 /* Counts the way uvf_cli_input_next() does, with pread() so that the
  * reader's position stays where it is. Only a line of more than 64 KiB of
- * blanks can make the two disagree; the count is only a hint. */
+ * blanks can make the two disagree; the count is only a hint. Returns 0
+ * or a negative errno. */
 static int count_file(int fd, uint64_t *n) {
   char *chunk = malloc(CHUNK);
   const char *p;
@@ -321,7 +322,7 @@ static int count_file(int fd, uint64_t *n) {
 
   if (!chunk || off < 0) {
     free(chunk);
-    return -1;
+    return chunk ? -errno : -ENOMEM;
   }
   *n = 0;
   while ((got = pread(fd, chunk, CHUNK, off)) > 0) {
@@ -339,7 +340,7 @@ static int count_file(int fd, uint64_t *n) {
     }
   }
   free(chunk);
-  return got < 0 ? -1 : 0;
+  return got < 0 ? -EIO : 0;
 }
 
 void uvf_cli_input_precount(uvf_cli_input *in) {

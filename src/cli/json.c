@@ -1,6 +1,7 @@
 /* Growable buffers (text, and arrays) and JSON string escaping. URLs,
  * messages and final URLs come from input files and servers, so nothing
  * is assumed about their bytes. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,12 +10,14 @@
 
 static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
 
+/* Room for more bytes and a NUL. Returns 0, or -ENOMEM once b->oom is
+ * set. */
 static int reserve(uvf_cli_buf *b, size_t more) {
   size_t cap;
   char *grown;
 
   if (b->oom)
-    return -1;
+    return -ENOMEM;
   if (b->cap - b->len > more)
     return 0;
   cap = b->cap ? b->cap : 256;
@@ -23,7 +26,7 @@ static int reserve(uvf_cli_buf *b, size_t more) {
   grown = realloc(b->data, cap);
   if (!grown) {
     b->oom = 1;
-    return -1;
+    return -ENOMEM;
   }
   b->data = grown;
   b->cap = cap;
