@@ -429,70 +429,91 @@ static int ca_opt(uvf_cli_args *a, int c, const char *name, const char *v) {
   return 0;
 }
 
-/* Returns 0 to go on, 1 after --help or --version, or a negative errno
- * after a message. */
-static int one_opt(uvf_cli_args *a, int c, int long_index, char **argv) {
-  const char *name = opt_name(c, long_index);
+/* The options that take no value. Returns 1 if c is one. */
+static int flag_opt(uvf_cli_args *a, int c) {
+  switch (c) {
+  case OPT_INSECURE: a->fetch.insecure = 1; break;
+  case OPT_HTTP1_1: a->fetch.http_version = UVF_HTTP_1_1; break;
+  case OPT_HTTP2: a->fetch.http_version = UVF_HTTP_AUTO; break;
+  case OPT_HTTP2_PRIOR: a->fetch.http_version = UVF_HTTP_2_PRIOR; break;
+  case OPT_QUIET: a->quiet = 1; break;
+  case OPT_NO_FOLLOW: a->fetch.max_redirects = -1; break;
+  case OPT_COMPRESSED: a->fetch.accept_encoding = ""; break;
+  case OPT_PROGRESS: a->progress = UVF_CLI_PROGRESS_ON; break;
+  case OPT_NO_PROGRESS: a->progress = UVF_CLI_PROGRESS_OFF; break;
+  default: return 0;
+  }
+  return 1;
+}
 
+/* The options that take a value v. Returns 0, or -EINVAL after a
+ * message. */
+static int value_opt(uvf_cli_args *a, int c, const char *name, const char *v) {
   switch (c) {
   case OPT_INPUT:
-    if (*optarg == '\0')
+    if (*v == '\0')
       return uvf_cli_usage("option %s: empty file name", name);
     if (a->input_path)
       return uvf_cli_usage("option %s: only one input file can be given", name);
-    a->input_path = optarg;
+    a->input_path = v;
     return 0;
   case OPT_HEADER:
-    if (!header_ok(optarg))
-      return uvf_cli_usage("option %s: '%s' is not 'Name: value'", name,
-                           optarg);
-    return add_header(a, optarg);
+    if (!header_ok(v))
+      return uvf_cli_usage("option %s: '%s' is not 'Name: value'", name, v);
+    return add_header(a, v);
   case OPT_USER_AGENT:
-    if (strpbrk(optarg, "\r\n"))
+    if (strpbrk(v, "\r\n"))
       return uvf_cli_usage("option %s: line breaks are not allowed", name);
-    a->fetch.user_agent = optarg;
+    a->fetch.user_agent = v;
     return 0;
   case OPT_JOURNAL:
-    if (*optarg == '\0')
+    if (*v == '\0')
       return uvf_cli_usage("option %s: empty file name", name);
-    a->journal_path = optarg;
+    a->journal_path = v;
     return 0;
-  case OPT_INSECURE: a->fetch.insecure = 1; return 0;
   case OPT_CACERT:
-  case OPT_CAPATH: return ca_opt(a, c, name, optarg);
-  case OPT_HTTP1_1: a->fetch.http_version = UVF_HTTP_1_1; return 0;
-  case OPT_HTTP2: a->fetch.http_version = UVF_HTTP_AUTO; return 0;
-  case OPT_HTTP2_PRIOR: a->fetch.http_version = UVF_HTTP_2_PRIOR; return 0;
+  case OPT_CAPATH: return ca_opt(a, c, name, v);
   case OPT_OUTPUT_DIR:
-    if (*optarg == '\0')
+    if (*v == '\0')
       return uvf_cli_usage("option %s: empty directory name", name);
-    a->output_dir = optarg;
+    a->output_dir = v;
     return 0;
-  case OPT_QUIET: a->quiet = 1; return 0;
-  case OPT_NO_FOLLOW: a->fetch.max_redirects = -1; return 0;
-  case OPT_COMPRESSED: a->fetch.accept_encoding = ""; return 0;
-  case OPT_PROGRESS: a->progress = UVF_CLI_PROGRESS_ON; return 0;
-  case OPT_NO_PROGRESS: a->progress = UVF_CLI_PROGRESS_OFF; return 0;
   case OPT_ORDER:
-    if (!uvf_cli_sink_known(optarg))
-      return uvf_cli_usage("option %s: '%s' is not 'input' or 'done'", name,
-                           optarg);
-    a->order = optarg;
+    if (!uvf_cli_sink_known(v))
+      return uvf_cli_usage("option %s: '%s' is not 'input' or 'done'", name, v);
+    a->order = v;
     return 0;
+  }
+  return number_opt(a, c, name, v);
+}
+
+/* What getopt_long() said it could not take: a missing value (':') or an
+ * unknown option ('?'). Returns -EINVAL after a message. */
+static int bad_opt(int c, char **argv) {
+  const char *typed = argv[optind - 1];
+  int is_long = strncmp(typed, "--", 2) == 0;
+
+  if (c == ':')
+    return uvf_cli_usage("option %s needs a value",
+                         is_long ? typed : opt_name(optopt, -1));
+  if (is_long)
+    return uvf_cli_usage("unknown or ambiguous option, or misused value: %s",
+                         typed);
+  return uvf_cli_usage("unknown option -%c", optopt);
+}
+
+/* Returns 0 to go on, 1 after --help or --version, or a negative errno
+ * after a message. */
+static int one_opt(uvf_cli_args *a, int c, int long_index, char **argv) {
+  switch (c) {
   case OPT_HELP: fputs(help_text, stdout); return 1;
   case OPT_VERSION: print_version(); return 1;
   case ':':
-    return uvf_cli_usage("option %s needs a value",
-                         strncmp(argv[optind - 1], "--", 2) == 0
-                             ? argv[optind - 1]
-                             : opt_name(optopt, -1));
-  case '?':
-    if (strncmp(argv[optind - 1], "--", 2) == 0)
-      return uvf_cli_usage("unknown or ambiguous option, or misused value: %s",
-                           argv[optind - 1]);
-    return uvf_cli_usage("unknown option -%c", optopt);
+  case '?': return bad_opt(c, argv);
   }
-  return number_opt(a, c, name, optarg);
+  if (flag_opt(a, c))
+    return 0;
+  return value_opt(a, c, opt_name(c, long_index), optarg);
 }
 
 int uvf_cli_args_parse(uvf_cli_args *a, int argc, char **argv) {

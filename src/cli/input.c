@@ -256,50 +256,58 @@ static int refuse(uvf_cli_input *in, uint64_t flag, const char **url,
   return 1;
 }
 
+/* The next line of the file: 1, 0 at the end, or -1 when a pipe or
+ * terminal has no full line yet (it is then watched). */
+static int read_line(uvf_cli_input *in, char **line, size_t *len, int *kind) {
+  int rc;
+
+  while ((rc = raw_line(in, line, len, kind)) < 0 && watch(in) != 0) {
+    /* Cannot watch it: fall back to plain blocking reads. */
+    in->may_wait = 0;
+    if (in->fd_flags >= 0)
+      fcntl(in->fd, F_SETFL, in->fd_flags & ~O_NONBLOCK);
+  }
+  return rc;
+}
+
+/* The next line of the file as a URL: 1 with *url and *tag, or 0 if it
+ * holds none (blank, a comment). */
+static int take_line(uvf_cli_input *in, char *line, size_t len, int kind,
+                     const char **url, uint64_t *tag) {
+  in->lineno++;
+  if (kind != LINE_OK)
+    return kind == LINE_TOO_LONG && refuse(in, UVF_CLI_TAG_TOO_LONG, url, tag);
+  if (in->lineno == 1 && len >= 3 && memcmp(line, BOM, 3) == 0) {
+    line += 3;
+    len -= 3;
+  }
+  trim(&line, &len);
+  if (len == 0)
+    return 0;
+  /* a NUL would cut the URL short into something else */
+  if (memchr(line, '\0', len))
+    return refuse(in, UVF_CLI_TAG_NUL, url, tag);
+  line[len] = '\0';
+  *url = line;
+  *tag = in->lineno;
+  in->urls++;
+  return 1;
+}
+
 int uvf_cli_input_next(uvf_cli_input *in, const char **url, uint64_t *tag) {
   char *line;
   size_t len;
-  int kind;
-  int rc;
+  int kind, rc = 0;
 
   if (in->next_arg < in->n_args)
     return next_arg(in, url, tag);
-  while (in->fd >= 0 && !in->ended) {
-    rc = raw_line(in, &line, &len, &kind);
-    if (rc < 0 && watch(in) == 0)
-      return -1;
-    if (rc < 0) {
-      /* Cannot watch it: fall back to plain blocking reads. */
-      in->may_wait = 0;
-      if (in->fd_flags >= 0)
-        fcntl(in->fd, F_SETFL, in->fd_flags & ~O_NONBLOCK);
-      continue;
-    }
-    if (rc == 0)
-      break;
-    in->lineno++;
-    if (kind == LINE_LONG_COMMENT)
-      continue;
-    if (kind == LINE_TOO_LONG)
-      return refuse(in, UVF_CLI_TAG_TOO_LONG, url, tag);
-    if (in->lineno == 1 && len >= 3 && memcmp(line, BOM, 3) == 0) {
-      line += 3;
-      len -= 3;
-    }
-    trim(&line, &len);
-    if (len == 0)
-      continue;
-    /* a NUL would cut the URL short into something else */
-    if (memchr(line, '\0', len))
-      return refuse(in, UVF_CLI_TAG_NUL, url, tag);
-    line[len] = '\0';
-    *url = line;
-    *tag = in->lineno;
-    in->urls++;
-    return 1;
-  }
-  in->ended = 1;
-  return 0;
+  while (in->fd >= 0 && !in->ended &&
+         (rc = read_line(in, &line, &len, &kind)) > 0 &&
+         !take_line(in, line, len, kind, url, tag))
+    ;
+  if (rc == 0)
+    in->ended = 1;
+  return rc;
 }
 
 void uvf_cli_input_on_ready(uvf_cli_input *in, void (*ready)(void *ud),
