@@ -415,9 +415,6 @@ static int ca_opt(uvf_cli_args *a, int c, const char *name, const char *v) {
   int dir = c == OPT_CAPATH;
   struct stat st;
 
-  if (*v == '\0')
-    return uvf_cli_usage("option %s: empty %s name", name,
-                         dir ? "directory" : "file");
   if (stat(v, &st) != 0)
     return uvf_cli_usage("option %s: %s: %s", name, v, strerror(errno));
   if (dir ? !S_ISDIR(st.st_mode) : S_ISDIR(st.st_mode))
@@ -446,13 +443,28 @@ static int flag_opt(uvf_cli_args *a, int c) {
   return 1;
 }
 
+/* What an option's value names ("file", "directory"), which must not be
+ * empty; NULL if it names none. */
+static const char *names(int c) {
+  switch (c) {
+  case OPT_INPUT:
+  case OPT_JOURNAL:
+  case OPT_CACERT: return "file";
+  case OPT_OUTPUT_DIR:
+  case OPT_CAPATH: return "directory";
+  }
+  return NULL;
+}
+
 /* The options that take a value v. Returns 0, or -EINVAL after a
  * message. */
 static int value_opt(uvf_cli_args *a, int c, const char *name, const char *v) {
+  const char *what = names(c);
+
+  if (what && *v == '\0')
+    return uvf_cli_usage("option %s: empty %s name", name, what);
   switch (c) {
   case OPT_INPUT:
-    if (*v == '\0')
-      return uvf_cli_usage("option %s: empty file name", name);
     if (a->input_path)
       return uvf_cli_usage("option %s: only one input file can be given", name);
     a->input_path = v;
@@ -466,18 +478,10 @@ static int value_opt(uvf_cli_args *a, int c, const char *name, const char *v) {
       return uvf_cli_usage("option %s: line breaks are not allowed", name);
     a->fetch.user_agent = v;
     return 0;
-  case OPT_JOURNAL:
-    if (*v == '\0')
-      return uvf_cli_usage("option %s: empty file name", name);
-    a->journal_path = v;
-    return 0;
+  case OPT_JOURNAL: a->journal_path = v; return 0;
   case OPT_CACERT:
   case OPT_CAPATH: return ca_opt(a, c, name, v);
-  case OPT_OUTPUT_DIR:
-    if (*v == '\0')
-      return uvf_cli_usage("option %s: empty directory name", name);
-    a->output_dir = v;
-    return 0;
+  case OPT_OUTPUT_DIR: a->output_dir = v; return 0;
   case OPT_ORDER:
     if (!uvf_cli_sink_known(v))
       return uvf_cli_usage("option %s: '%s' is not 'input' or 'done'", name, v);
