@@ -746,24 +746,13 @@ static int start(uvf_cli_bodies *b, uv_loop_t *loop) {
   return rc;
 }
 
-int uvf_cli_bodies_open(uvf_cli_bodies **out, uv_loop_t *loop, const char *dir,
-                        unsigned in_flight,
-                        void (*on_finished)(void *ud, uint64_t index,
-                                            void *cookie, const char *path,
-                                            const char *err),
-                        void (*on_news)(void *ud), void *ud) {
-  uvf_cli_bodies *b = calloc(1, sizeof(*b));
+/* What the thread shares with the loop, the table (sized for in_flight
+ * entries) and the directory's name without trailing slashes. Returns 0
+ * or -ENOMEM. */
+static int init(uvf_cli_bodies *b, const char *dir, unsigned in_flight) {
   size_t len;
-  int rc;
 
-  if (!b) {
-    uvf_cli_error("out of memory");
-    return -ENOMEM;
-  }
   b->dirfd = -1;
-  b->on_finished = on_finished;
-  b->on_news = on_news;
-  b->ud = ud;
   atomic_init(&b->backlog, 0);
   atomic_init(&b->waiting, 0);
   atomic_init(&b->pooled, 0);
@@ -773,15 +762,35 @@ int uvf_cli_bodies_open(uvf_cli_bodies **out, uv_loop_t *loop, const char *dir,
   for (b->cap = 16; b->cap < 2 * (size_t)in_flight;)
     b->cap *= 2;
   b->tab = calloc(b->cap, sizeof(*b->tab));
-  if (!(b->dir = strdup(dir)) || !b->tab) {
-    uvf_cli_error("out of memory");
-    uvf_cli_bodies_close(b);
+  if (!(b->dir = strdup(dir)) || !b->tab)
     return -ENOMEM;
-  }
   len = strlen(b->dir);
   while (len > 1 && b->dir[len - 1] == '/')
     b->dir[--len] = '\0';
-  if ((rc = start(b, loop)) != 0)
+  return 0;
+}
+
+int uvf_cli_bodies_open(uvf_cli_bodies **out, uv_loop_t *loop, const char *dir,
+                        unsigned in_flight,
+                        void (*on_finished)(void *ud, uint64_t index,
+                                            void *cookie, const char *path,
+                                            const char *err),
+                        void (*on_news)(void *ud), void *ud) {
+  uvf_cli_bodies *b = calloc(1, sizeof(*b));
+  int rc;
+
+  if (!b) {
+    uvf_cli_error("out of memory");
+    return -ENOMEM;
+  }
+  b->on_finished = on_finished;
+  b->on_news = on_news;
+  b->ud = ud;
+  if ((rc = init(b, dir, in_flight)) != 0)
+    uvf_cli_error("out of memory");
+  else
+    rc = start(b, loop);
+  if (rc != 0)
     uvf_cli_bodies_close(b);
   else
     *out = b;

@@ -89,18 +89,15 @@ static int open_file(uvf_cli_input *in, const char *path) {
 
 int uvf_cli_input_open(uvf_cli_input **out, uv_loop_t *loop, const char *path,
                        char *const *urls, size_t n_urls) {
-  uvf_cli_input *in = calloc(1, sizeof(*in));
+  uvf_cli_input *in = malloc(sizeof(*in));
   int rc;
 
   if (!in) {
     uvf_cli_error("out of memory");
     return -ENOMEM;
   }
-  in->args = urls;
-  in->n_args = n_urls;
-  in->fd = -1;
-  in->fd_flags = -1;
-  in->loop = loop;
+  *in = (uvf_cli_input){
+      .args = urls, .n_args = n_urls, .fd = -1, .fd_flags = -1, .loop = loop};
   if (path && (rc = open_file(in, path)) != 0) {
     uvf_cli_input_close(in);
     return rc;
