@@ -21,8 +21,12 @@ struct uvf_cli_positions {
 };
 
 int uvf_cli_positions_new(uvf_cli_positions **out) {
-  *out = calloc(1, sizeof(uvf_cli_positions));
-  return *out ? 0 : -ENOMEM;
+  uvf_cli_positions *p = calloc(1, sizeof(*p));
+
+  if (!p)
+    return -ENOMEM;
+  *out = p;
+  return 0;
 }
 
 int uvf_cli_positions_note(uvf_cli_positions *p, uint64_t index,
