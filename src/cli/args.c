@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,7 +18,18 @@
 #define MAX_PARALLEL 100000u
 #define MAX_SECONDS (INT_MAX / 1000) /* so milliseconds fit in a long */
 
+/* The options: those with a short form are its letter, the others come
+ * after every letter. */
 enum {
+  OPT_INPUT = 'i',
+  OPT_PARALLEL = 'j',
+  OPT_HEADER = 'H',
+  OPT_USER_AGENT = 'A',
+  OPT_INSECURE = 'k',
+  OPT_OUTPUT_DIR = 'o',
+  OPT_QUIET = 'q',
+  OPT_HELP = 'h',
+  OPT_VERSION = 'V',
   OPT_PER_HOST = 256,
   OPT_TIMEOUT,
   OPT_CONNECT_TIMEOUT,
@@ -48,15 +60,15 @@ enum {
 static const char short_opts[] = ":i:j:H:A:ko:qhV";
 
 static const struct option long_opts[] = {
-    {"input", required_argument, NULL, 'i'},
-    {"parallel", required_argument, NULL, 'j'},
+    {"input", required_argument, NULL, OPT_INPUT},
+    {"parallel", required_argument, NULL, OPT_PARALLEL},
     {"per-host", required_argument, NULL, OPT_PER_HOST},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
     {"max-redirs", required_argument, NULL, OPT_MAX_REDIRS},
     {"no-follow", no_argument, NULL, OPT_NO_FOLLOW},
-    {"header", required_argument, NULL, 'H'},
-    {"user-agent", required_argument, NULL, 'A'},
+    {"header", required_argument, NULL, OPT_HEADER},
+    {"user-agent", required_argument, NULL, OPT_USER_AGENT},
     {"max-body", required_argument, NULL, OPT_MAX_BODY},
     {"retry", required_argument, NULL, OPT_RETRY},
     {"low-speed", required_argument, NULL, OPT_LOW_SPEED},
@@ -66,22 +78,22 @@ static const struct option long_opts[] = {
     {"retry-delay", required_argument, NULL, OPT_RETRY_DELAY},
     {"retry-max-delay", required_argument, NULL, OPT_RETRY_MAX_DELAY},
     {"compressed", no_argument, NULL, OPT_COMPRESSED},
-    {"insecure", no_argument, NULL, 'k'},
+    {"insecure", no_argument, NULL, OPT_INSECURE},
     {"cacert", required_argument, NULL, OPT_CACERT},
     {"capath", required_argument, NULL, OPT_CAPATH},
     {"http1.1", no_argument, NULL, OPT_HTTP1_1},
     {"http2", no_argument, NULL, OPT_HTTP2},
     {"http2-prior-knowledge", no_argument, NULL, OPT_HTTP2_PRIOR},
     {"max-streams", required_argument, NULL, OPT_MAX_STREAMS},
-    {"output-dir", required_argument, NULL, 'o'},
+    {"output-dir", required_argument, NULL, OPT_OUTPUT_DIR},
     {"order", required_argument, NULL, OPT_ORDER},
     {"journal", required_argument, NULL, OPT_JOURNAL},
     {"grace", required_argument, NULL, OPT_GRACE},
-    {"quiet", no_argument, NULL, 'q'},
+    {"quiet", no_argument, NULL, OPT_QUIET},
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
-    {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0}};
 
 static const char help_text[] =
@@ -165,29 +177,15 @@ static const char help_text[] =
     "interrupted, 141 the reader of the report went away (as in\n"
     "`uvfetch ... | head`).\n";
 
-static int usage_error(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...) {
-  va_list ap;
-
-  fputs("uvfetch: ", stderr);
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputs("\nTry 'uvfetch --help' for more information.\n", stderr);
-  return UVF_CLI_EXIT_USAGE;
-}
-
 /* The name of an option as the user could have typed it. */
 static const char *opt_name(int val, int long_index) {
   static char name[32];
   size_t i = long_index >= 0 ? (size_t)long_index : 0;
 
-  for (; long_index < 0 && long_opts[i].name != NULL; i++)
+  for (; long_index < 0 && long_opts[i].name; i++)
     if (long_opts[i].val == val && val >= 256)
       break;
-  if (long_opts[i].name != NULL)
+  if (long_opts[i].name)
     snprintf(name, sizeof(name), "--%s", long_opts[i].name);
   else
     snprintf(name, sizeof(name), "-%c", val);
@@ -201,20 +199,30 @@ static int parse_long(const char *s, long min, long max, long *out) {
   errno = 0;
   v = strtol(s, &end, 10);
   if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
-    return -1;
+    return -EINVAL;
   *out = v;
   return 0;
 }
 
-static int parse_seconds(const char *s, long *ms) {
+/* A finite number from 0 to max, the whole of s. Returns 0 or -EINVAL. */
+static int parse_double(const char *s, double max, double *out) {
   char *end;
   double v;
 
   errno = 0;
   v = strtod(s, &end);
   if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < 0 ||
-      v > MAX_SECONDS)
-    return -1;
+      v > max)
+    return -EINVAL;
+  *out = v;
+  return 0;
+}
+
+static int parse_seconds(const char *s, long *ms) {
+  double v;
+
+  if (parse_double(s, MAX_SECONDS, &v) != 0)
+    return -EINVAL;
   *ms = lround(v * 1000.0);
   if (*ms == 0 && v > 0) /* 0 would mean "no limit" */
     *ms = 1;
@@ -226,51 +234,36 @@ static int parse_seconds(const char *s, long *ms) {
 #define MIN_RATE 0.001
 
 static int parse_rate(const char *s, double *out) {
-  char *end;
   double r;
 
-  errno = 0;
-  r = strtod(s, &end);
-  if (errno != 0 || end == s || *end != '\0' || !isfinite(r) || r < 0 ||
-      r > 1e6 || (r > 0 && r < MIN_RATE))
-    return -1;
+  if (parse_double(s, 1e6, &r) != 0 || (r > 0 && r < MIN_RATE))
+    return -EINVAL;
   *out = r;
   return 0;
 }
 
+/* Size suffixes, two by two: k, M, G (any case). */
+static const char units[] = "kKmMgG";
+
 static int parse_bytes(const char *s, uint64_t *out) {
   char *end;
+  const char *unit;
   unsigned long long v;
   unsigned shift = 0;
 
   if (*s == '-' || *s == '+')
-    return -1;
+    return -EINVAL;
   errno = 0;
   v = strtoull(s, &end, 10);
   if (errno != 0 || end == s)
-    return -1;
-  switch (*end) {
-  case '\0': break;
-  case 'k':
-  case 'K':
-    shift = 10;
+    return -EINVAL;
+  if (*end && (unit = strchr(units, *end))) {
+    shift = 10 * (1 + (unsigned)(unit - units) / 2);
     end++;
-    break;
-  case 'm':
-  case 'M':
-    shift = 20;
-    end++;
-    break;
-  case 'g':
-  case 'G':
-    shift = 30;
-    end++;
-    break;
-  default: return -1;
   }
   /* libcurl takes a size as a signed 64-bit curl_off_t */
   if (*end != '\0' || v > ((uint64_t)INT64_MAX >> shift))
-    return -1;
+    return -EINVAL;
   *out = (uint64_t)v << shift;
   return 0;
 }
@@ -283,7 +276,7 @@ static int header_ok(const char *h) {
   size_t name = strcspn(h, ":;");
 
   if (name == 0 || h[name] == '\0' || strcspn(h, " \t") < name ||
-      strpbrk(h, "\r\n") != NULL)
+      strpbrk(h, "\r\n"))
     return 0;
   return h[name] == ':' || h[name + 1] == '\0'; /* libcurl wants ";" last */
 }
@@ -292,13 +285,13 @@ static int add_header(uvf_cli_args *a, const char *h) {
   const char **grown;
 
   grown = realloc(a->headers, (a->n_headers + 1) * sizeof(*grown));
-  if (grown == NULL) {
+  if (!grown) {
     uvf_cli_error("out of memory");
-    return UVF_CLI_EXIT_USAGE;
+    return -ENOMEM;
   }
   a->headers = grown;
   a->headers[a->n_headers++] = h;
-  return -1;
+  return 0;
 }
 
 static void set_defaults(uvf_cli_args *a) {
@@ -322,91 +315,98 @@ static void print_version(void) {
          curl_version_info(CURLVERSION_NOW)->version, uv_version_string());
 }
 
-/* Handles the options that take a number. Returns -1 when the value is
- * good, or the usage exit status. */
-static int number_opt(uvf_cli_args *a, int c, const char *name, const char *v) {
-  long n;
+/* How an option's number is read and stored, and what it must be. */
+enum {
+  COUNT,   /* unsigned, min to max */
+  LONG,    /* long, min up */
+  WHOLE,   /* long, min up, said "a whole number" */
+  SECONDS, /* long milliseconds, from a number of seconds */
+  RATE,    /* double, requests a second */
+  BYTES    /* uint64_t, with a k, M or G suffix */
+};
 
-  switch (c) {
-  case 'j':
-    if (parse_long(v, 1, MAX_PARALLEL, &n) != 0)
-      return usage_error("option %s: '%s' is not a number from 1 to %u", name,
-                         v, MAX_PARALLEL);
-    a->fetch.max_in_flight = (unsigned)n;
-    return -1;
-  case OPT_PER_HOST:
-    if (parse_long(v, 0, MAX_PARALLEL, &n) != 0)
-      return usage_error("option %s: '%s' is not a number from 0 to %u", name,
-                         v, MAX_PARALLEL);
-    a->fetch.max_per_host = (unsigned)n;
-    return -1;
-  case OPT_MAX_LOOKUPS:
-    if (parse_long(v, 0, MAX_PARALLEL, &n) != 0)
-      return usage_error("option %s: '%s' is not a number from 0 to %u", name,
-                         v, MAX_PARALLEL);
-    a->fetch.max_lookups = (unsigned)n;
-    return -1;
-  case OPT_MAX_STREAMS:
-    if (parse_long(v, 1, 65535, &n) != 0)
-      return usage_error("option %s: '%s' is not a number from 1 to 65535",
-                         name, v);
-    a->fetch.max_streams = (unsigned)n;
-    return -1;
-  case OPT_MAX_REDIRS:
-    if (parse_long(v, -1, INT_MAX, &n) != 0)
-      return usage_error("option %s: '%s' is not a number from -1 up", name, v);
-    a->fetch.max_redirects = n;
-    return -1;
-  case OPT_TIMEOUT:
-  case OPT_CONNECT_TIMEOUT:
-    if (parse_seconds(v, c == OPT_TIMEOUT ? &a->fetch.timeout_ms
-                                          : &a->fetch.connect_timeout_ms))
-      return usage_error("option %s: '%s' is not a number of seconds "
+typedef struct number_rule {
+  int val;
+  int kind;
+  long min, max; /* COUNT, LONG, WHOLE */
+  size_t at;     /* offset of the value in uvf_cli_args */
+} number_rule;
+
+#define AT(field) offsetof(uvf_cli_args, field)
+
+static const number_rule numbers[] = {
+    {OPT_PARALLEL, COUNT, 1, MAX_PARALLEL, AT(fetch.max_in_flight)},
+    {OPT_PER_HOST, COUNT, 0, MAX_PARALLEL, AT(fetch.max_per_host)},
+    {OPT_MAX_LOOKUPS, COUNT, 0, MAX_PARALLEL, AT(fetch.max_lookups)},
+    {OPT_MAX_STREAMS, COUNT, 1, 65535, AT(fetch.max_streams)},
+    {OPT_RETRY, COUNT, 0, 100, AT(fetch.max_retries)},
+    {OPT_MAX_REDIRS, LONG, -1, INT_MAX, AT(fetch.max_redirects)},
+    {OPT_LOW_SPEED, WHOLE, 0, INT_MAX, AT(fetch.low_speed_limit)},
+    {OPT_LOW_SPEED_TIME, WHOLE, 0, INT_MAX, AT(fetch.low_speed_time)},
+    {OPT_TIMEOUT, SECONDS, 0, 0, AT(fetch.timeout_ms)},
+    {OPT_CONNECT_TIMEOUT, SECONDS, 0, 0, AT(fetch.connect_timeout_ms)},
+    {OPT_RETRY_DELAY, SECONDS, 0, 0, AT(fetch.retry_base_ms)},
+    {OPT_RETRY_MAX_DELAY, SECONDS, 0, 0, AT(fetch.retry_max_ms)},
+    {OPT_GRACE, SECONDS, 0, 0, AT(grace_ms)},
+    {OPT_RATE, RATE, 0, 0, AT(fetch.rate_per_host)},
+    {OPT_MAX_BODY, BYTES, 0, 0, AT(fetch.max_body)},
+};
+
+/* Reads v into *to, of the type o->kind says. Returns 0 or -EINVAL. */
+static int read_number(const number_rule *o, const char *v, void *to) {
+  long n = 0;
+  int rc;
+
+  switch (o->kind) {
+  case SECONDS: return parse_seconds(v, to);
+  case RATE: return parse_rate(v, to);
+  case BYTES: return parse_bytes(v, to);
+  }
+  rc = parse_long(v, o->min, o->max, &n);
+  if (rc == 0 && o->kind == COUNT)
+    *(unsigned *)to = (unsigned)n;
+  else if (rc == 0)
+    *(long *)to = n;
+  return rc;
+}
+
+/* Says what the value of option `name` must be; returns -EINVAL. */
+static int bad_number(const number_rule *o, const char *name, const char *v) {
+  switch (o->kind) {
+  case COUNT:
+    return uvf_cli_usage("option %s: '%s' is not a number from %ld to %ld",
+                         name, v, o->min, o->max);
+  case LONG:
+    return uvf_cli_usage("option %s: '%s' is not a number from %ld up", name, v,
+                         o->min);
+  case WHOLE:
+    return uvf_cli_usage("option %s: '%s' is not a whole number from %ld up",
+                         name, v, o->min);
+  case SECONDS:
+    return uvf_cli_usage("option %s: '%s' is not a number of seconds "
                          "from 0 to %d",
                          name, v, MAX_SECONDS);
-    return -1;
-  case OPT_RATE:
-    if (parse_rate(v, &a->fetch.rate_per_host) != 0)
-      return usage_error("option %s: '%s' is not 0 or a rate from %g (one "
+  case RATE:
+    return uvf_cli_usage("option %s: '%s' is not 0 or a rate from %g (one "
                          "request every %g s) to 1000000 per second",
                          name, v, MIN_RATE, 1 / MIN_RATE);
-    return -1;
-  case OPT_LOW_SPEED:
-  case OPT_LOW_SPEED_TIME:
-    if (parse_long(v, 0, INT_MAX, &n) != 0)
-      return usage_error("option %s: '%s' is not a whole number from 0 up",
-                         name, v);
-    *(c == OPT_LOW_SPEED ? &a->fetch.low_speed_limit
-                         : &a->fetch.low_speed_time) = n;
-    return -1;
-  case OPT_RETRY:
-    if (parse_long(v, 0, 100, &n) != 0)
-      return usage_error("option %s: '%s' is not a number from 0 to 100", name,
-                         v);
-    a->fetch.max_retries = (unsigned)n;
-    return -1;
-  case OPT_RETRY_DELAY:
-  case OPT_RETRY_MAX_DELAY:
-    if (parse_seconds(v, c == OPT_RETRY_DELAY ? &a->fetch.retry_base_ms
-                                              : &a->fetch.retry_max_ms))
-      return usage_error("option %s: '%s' is not a number of seconds "
-                         "from 0 to %d",
-                         name, v, MAX_SECONDS);
-    return -1;
-  case OPT_GRACE:
-    if (parse_seconds(v, &a->grace_ms))
-      return usage_error("option %s: '%s' is not a number of seconds "
-                         "from 0 to %d",
-                         name, v, MAX_SECONDS);
-    return -1;
-  case OPT_MAX_BODY:
-    if (parse_bytes(v, &a->fetch.max_body) != 0)
-      return usage_error("option %s: '%s' is not a size in bytes "
-                         "(like 500000, 64k, 10M, 2G) up to %" PRId64,
-                         name, v, INT64_MAX);
-    return -1;
   }
-  return usage_error("option %s: not handled", name);
+  return uvf_cli_usage("option %s: '%s' is not a size in bytes "
+                       "(like 500000, 64k, 10M, 2G) up to %" PRId64,
+                       name, v, INT64_MAX);
+}
+
+/* The options that take a number. Returns 0, or -EINVAL after a
+ * message. */
+static int number_opt(uvf_cli_args *a, int c, const char *name, const char *v) {
+  size_t i;
+
+  for (i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++)
+    if (numbers[i].val == c)
+      return read_number(&numbers[i], v, (char *)a + numbers[i].at) == 0
+                 ? 0
+                 : bad_number(&numbers[i], name, v);
+  return uvf_cli_usage("option %s: not handled", name);
 }
 
 /* A CA file or directory that cannot be read would fail every https://
@@ -415,82 +415,109 @@ static int ca_opt(uvf_cli_args *a, int c, const char *name, const char *v) {
   int dir = c == OPT_CAPATH;
   struct stat st;
 
-  if (*v == '\0')
-    return usage_error("option %s: empty %s name", name,
-                       dir ? "directory" : "file");
   if (stat(v, &st) != 0)
-    return usage_error("option %s: %s: %s", name, v, strerror(errno));
+    return uvf_cli_usage("option %s: %s: %s", name, v, strerror(errno));
   if (dir ? !S_ISDIR(st.st_mode) : S_ISDIR(st.st_mode))
-    return usage_error("option %s: %s is %s", name, v,
-                       dir ? "not a directory" : "a directory");
+    return uvf_cli_usage("option %s: %s is %s", name, v,
+                         dir ? "not a directory" : "a directory");
   if (access(v, dir ? R_OK | X_OK : R_OK) != 0)
-    return usage_error("option %s: %s: %s", name, v, strerror(errno));
+    return uvf_cli_usage("option %s: %s: %s", name, v, strerror(errno));
   *(dir ? &a->fetch.ca_path : &a->fetch.ca_file) = v;
-  return -1;
+  return 0;
 }
 
-/* Returns -1 to go on, or an exit status. */
-static int one_opt(uvf_cli_args *a, int c, int long_index, char **argv) {
-  const char *name = opt_name(c, long_index);
-
+/* The options that take no value. Returns 1 if c is one. */
+static int flag_opt(uvf_cli_args *a, int c) {
   switch (c) {
-  case 'i':
-    if (*optarg == '\0')
-      return usage_error("option %s: empty file name", name);
-    if (a->input_path != NULL)
-      return usage_error("option %s: only one input file can be given", name);
-    a->input_path = optarg;
-    return -1;
-  case 'H':
-    if (!header_ok(optarg))
-      return usage_error("option %s: '%s' is not 'Name: value'", name, optarg);
-    return add_header(a, optarg);
-  case 'A':
-    if (strpbrk(optarg, "\r\n") != NULL)
-      return usage_error("option %s: line breaks are not allowed", name);
-    a->fetch.user_agent = optarg;
-    return -1;
-  case OPT_JOURNAL:
-    if (*optarg == '\0')
-      return usage_error("option %s: empty file name", name);
-    a->journal_path = optarg;
-    return -1;
-  case 'k': a->fetch.insecure = 1; return -1;
-  case OPT_CACERT:
-  case OPT_CAPATH: return ca_opt(a, c, name, optarg);
-  case OPT_HTTP1_1: a->fetch.http_version = UVF_HTTP_1_1; return -1;
-  case OPT_HTTP2: a->fetch.http_version = UVF_HTTP_AUTO; return -1;
-  case OPT_HTTP2_PRIOR: a->fetch.http_version = UVF_HTTP_2_PRIOR; return -1;
-  case 'o':
-    if (*optarg == '\0')
-      return usage_error("option %s: empty directory name", name);
-    a->output_dir = optarg;
-    return -1;
-  case 'q': a->quiet = 1; return -1;
-  case OPT_NO_FOLLOW: a->fetch.max_redirects = -1; return -1;
-  case OPT_COMPRESSED: a->fetch.accept_encoding = ""; return -1;
-  case OPT_PROGRESS: a->progress = UVF_CLI_PROGRESS_ON; return -1;
-  case OPT_NO_PROGRESS: a->progress = UVF_CLI_PROGRESS_OFF; return -1;
-  case OPT_ORDER:
-    if (!uvf_cli_sink_known(optarg))
-      return usage_error("option %s: '%s' is not 'input' or 'done'", name,
-                         optarg);
-    a->order = optarg;
-    return -1;
-  case 'h': fputs(help_text, stdout); return UVF_CLI_EXIT_OK;
-  case 'V': print_version(); return UVF_CLI_EXIT_OK;
-  case ':':
-    return usage_error("option %s needs a value",
-                       strncmp(argv[optind - 1], "--", 2) == 0
-                           ? argv[optind - 1]
-                           : opt_name(optopt, -1));
-  case '?':
-    if (strncmp(argv[optind - 1], "--", 2) == 0)
-      return usage_error("unknown or ambiguous option, or misused value: %s",
-                         argv[optind - 1]);
-    return usage_error("unknown option -%c", optopt);
+  case OPT_INSECURE: a->fetch.insecure = 1; break;
+  case OPT_HTTP1_1: a->fetch.http_version = UVF_HTTP_1_1; break;
+  case OPT_HTTP2: a->fetch.http_version = UVF_HTTP_AUTO; break;
+  case OPT_HTTP2_PRIOR: a->fetch.http_version = UVF_HTTP_2_PRIOR; break;
+  case OPT_QUIET: a->quiet = 1; break;
+  case OPT_NO_FOLLOW: a->fetch.max_redirects = -1; break;
+  case OPT_COMPRESSED: a->fetch.accept_encoding = ""; break;
+  case OPT_PROGRESS: a->progress = UVF_CLI_PROGRESS_ON; break;
+  case OPT_NO_PROGRESS: a->progress = UVF_CLI_PROGRESS_OFF; break;
+  default: return 0;
   }
-  return number_opt(a, c, name, optarg);
+  return 1;
+}
+
+/* What an option's value names ("file", "directory"), which must not be
+ * empty; NULL if it names none. */
+static const char *names(int c) {
+  switch (c) {
+  case OPT_INPUT:
+  case OPT_JOURNAL:
+  case OPT_CACERT: return "file";
+  case OPT_OUTPUT_DIR:
+  case OPT_CAPATH: return "directory";
+  }
+  return NULL;
+}
+
+/* The options that take a value v. Returns 0, or -EINVAL after a
+ * message. */
+static int value_opt(uvf_cli_args *a, int c, const char *name, const char *v) {
+  const char *what = names(c);
+
+  if (what && *v == '\0')
+    return uvf_cli_usage("option %s: empty %s name", name, what);
+  switch (c) {
+  case OPT_INPUT:
+    if (a->input_path)
+      return uvf_cli_usage("option %s: only one input file can be given", name);
+    a->input_path = v;
+    return 0;
+  case OPT_HEADER:
+    if (!header_ok(v))
+      return uvf_cli_usage("option %s: '%s' is not 'Name: value'", name, v);
+    return add_header(a, v);
+  case OPT_USER_AGENT:
+    if (strpbrk(v, "\r\n"))
+      return uvf_cli_usage("option %s: line breaks are not allowed", name);
+    a->fetch.user_agent = v;
+    return 0;
+  case OPT_JOURNAL: a->journal_path = v; return 0;
+  case OPT_CACERT:
+  case OPT_CAPATH: return ca_opt(a, c, name, v);
+  case OPT_OUTPUT_DIR: a->output_dir = v; return 0;
+  case OPT_ORDER:
+    if (!uvf_cli_sink_known(v))
+      return uvf_cli_usage("option %s: '%s' is not 'input' or 'done'", name, v);
+    a->order = v;
+    return 0;
+  }
+  return number_opt(a, c, name, v);
+}
+
+/* What getopt_long() said it could not take: a missing value (':') or an
+ * unknown option ('?'). Returns -EINVAL after a message. */
+static int bad_opt(int c, char **argv) {
+  const char *typed = argv[optind - 1];
+  int is_long = strncmp(typed, "--", 2) == 0;
+
+  if (c == ':')
+    return uvf_cli_usage("option %s needs a value",
+                         is_long ? typed : opt_name(optopt, -1));
+  if (is_long)
+    return uvf_cli_usage("unknown or ambiguous option, or misused value: %s",
+                         typed);
+  return uvf_cli_usage("unknown option -%c", optopt);
+}
+
+/* Returns 0 to go on, 1 after --help or --version, or a negative errno
+ * after a message. */
+static int one_opt(uvf_cli_args *a, int c, int long_index, char **argv) {
+  switch (c) {
+  case OPT_HELP: fputs(help_text, stdout); return 1;
+  case OPT_VERSION: print_version(); return 1;
+  case ':':
+  case '?': return bad_opt(c, argv);
+  }
+  if (flag_opt(a, c))
+    return 0;
+  return value_opt(a, c, opt_name(c, long_index), optarg);
 }
 
 int uvf_cli_args_parse(uvf_cli_args *a, int argc, char **argv) {
@@ -506,19 +533,19 @@ int uvf_cli_args_parse(uvf_cli_args *a, int argc, char **argv) {
     if (c == -1)
       break;
     rc = one_opt(a, c, long_index, argv);
-    if (rc >= 0)
+    if (rc != 0)
       return rc;
   }
   if (a->fetch.low_speed_time > 0 && a->fetch.low_speed_limit == 0)
-    uvf_cli_error("warning: --low-speed-time has no effect without "
-                  "--low-speed");
+    uvf_cli_warn("--low-speed-time has no effect without "
+                 "--low-speed");
   a->urls = argv + optind;
   a->n_urls = (size_t)(argc - optind);
-  if (a->n_urls == 0 && a->input_path == NULL)
-    return usage_error("no URLs: give them as arguments or with -i FILE");
+  if (a->n_urls == 0 && !a->input_path)
+    return uvf_cli_usage("no URLs: give them as arguments or with -i FILE");
   a->fetch.headers = a->headers;
   a->fetch.n_headers = a->n_headers;
-  return -1;
+  return 0;
 }
 
 void uvf_cli_args_free(uvf_cli_args *a) {

@@ -135,7 +135,7 @@ static size_t home(const uvf_cli_bodies *b, uint64_t index) {
 static entry **slot_of(const uvf_cli_bodies *b, uint64_t index) {
   size_t i;
 
-  for (i = home(b, index); b->tab[i] != NULL; i = (i + 1) & (b->cap - 1))
+  for (i = home(b, index); b->tab[i]; i = (i + 1) & (b->cap - 1))
     if (b->tab[i]->index == index)
       return &b->tab[i];
   return NULL;
@@ -144,13 +144,13 @@ static entry **slot_of(const uvf_cli_bodies *b, uint64_t index) {
 static entry *find(const uvf_cli_bodies *b, uint64_t index) {
   entry **s = slot_of(b, index);
 
-  return s != NULL ? *s : NULL;
+  return s ? *s : NULL;
 }
 
 static void insert(uvf_cli_bodies *b, entry *e) {
   size_t i;
 
-  for (i = home(b, e->index); b->tab[i] != NULL; i = (i + 1) & (b->cap - 1))
+  for (i = home(b, e->index); b->tab[i]; i = (i + 1) & (b->cap - 1))
     ;
   b->tab[i] = e;
   b->count++;
@@ -161,14 +161,14 @@ static int grow(uvf_cli_bodies *b) {
   size_t old_cap = b->cap, i;
 
   b->tab = calloc(old_cap * 2, sizeof(*b->tab));
-  if (b->tab == NULL) {
+  if (!b->tab) {
     b->tab = old;
-    return -1;
+    return -ENOMEM;
   }
   b->cap = old_cap * 2;
   b->count = 0;
   for (i = 0; i < old_cap; i++)
-    if (old[i] != NULL)
+    if (old[i])
       insert(b, old[i]);
   free(old);
   return 0;
@@ -186,7 +186,7 @@ static void erase(uvf_cli_bodies *b, entry **s) {
   b->count--;
   for (;;) {
     j = (j + 1) & mask;
-    if (b->tab[j] == NULL)
+    if (!b->tab[j])
       return;
     k = home(b, b->tab[j]->index);
     if (hole <= j ? (hole < k && k <= j) : (hole < k || k <= j))
@@ -340,19 +340,19 @@ static void run_op(uvf_cli_bodies *b, op *o, entry ***done) {
 static void report(uvf_cli_bodies *b, entry *done, op *keep) {
   int wake = done != NULL;
 
-  while (keep != NULL) {
+  while (keep) {
     op *next = keep->next;
 
     keep->next = b->returned;
     b->returned = keep;
     keep = next;
   }
-  if (done != NULL) {
-    if (b->done_tail != NULL)
+  if (done) {
+    if (b->done_tail)
       b->done_tail->done_next = done;
     else
       b->done_head = done;
-    while (done->done_next != NULL)
+    while (done->done_next)
       done = done->done_next;
     b->done_tail = done;
   }
@@ -371,9 +371,9 @@ static void *run(void *arg) {
 
   pthread_mutex_lock(&b->mu);
   for (;;) {
-    while (b->queue_head == NULL && !b->stop)
+    while (!b->queue_head && !b->stop)
       pthread_cond_wait(&b->work, &b->mu);
-    if (b->queue_head == NULL)
+    if (!b->queue_head)
       break;
     chain = b->queue_head;
     b->queue_head = b->queue_tail = NULL;
@@ -381,7 +381,7 @@ static void *run(void *arg) {
     done = NULL;
     tail = &done;
     keep = NULL;
-    for (; chain != NULL; chain = next) {
+    for (; chain; chain = next) {
       next = chain->next;
       run_op(b, chain, &tail);
       drop_op(b, chain, &keep);
@@ -419,7 +419,7 @@ static const char *why_text(uvf_cli_bodies *b, const entry *e,
                        b->prot_what[e->ours]);
   else
     uvf_cli_buf_printf(&b->err, "cannot create %s: %s", shown,
-                       (what = fixed[e->why]) != NULL ? what : "refused");
+                       (what = fixed[e->why]) ? what : "refused");
   return b->err.oom ? "cannot write the body file" : b->err.data;
 }
 
@@ -431,7 +431,7 @@ static const char *path_of(uvf_cli_bodies *b, uint64_t index) {
 
 static void deliver(uvf_cli_bodies *b, entry *e) {
   const char *shown = path_of(b, e->index);
-  const char *err = why_text(b, e, shown != NULL ? shown : b->dir);
+  const char *err = why_text(b, e, shown ? shown : b->dir);
 
   b->open_entries--;
   b->on_finished(b->ud, e->index, e->cookie, e->kept ? shown : NULL, err);
@@ -445,7 +445,7 @@ static void on_async(uv_async_t *h) {
   done = b->done_head;
   b->done_head = b->done_tail = NULL;
   pthread_mutex_unlock(&b->mu);
-  for (; done != NULL; done = next) {
+  for (; done; done = next) {
     next = done->done_next;
     deliver(b, done);
     free(done);
@@ -455,7 +455,7 @@ static void on_async(uv_async_t *h) {
 
 static void queue_op(uvf_cli_bodies *b, op *o) {
   o->next = NULL;
-  if (b->batch_tail != NULL)
+  if (b->batch_tail)
     b->batch_tail->next = o;
   else
     b->batch_head = o;
@@ -466,11 +466,11 @@ static op *new_op(uvf_cli_bodies *b, entry *e, int kind, size_t len) {
   op *o;
   size_t cap = kind == OP_WRITE && len <= OP_CAP ? OP_CAP : len;
 
-  if (cap == OP_CAP && b->spare != NULL) {
+  if (cap == OP_CAP && b->spare) {
     o = b->spare;
     b->spare = o->next;
     atomic_fetch_sub(&b->pooled, 1);
-  } else if ((o = malloc(sizeof(*o) + cap)) == NULL) {
+  } else if (!(o = malloc(sizeof(*o) + cap))) {
     return NULL;
   }
   o->e = e;
@@ -480,26 +480,40 @@ static op *new_op(uvf_cli_bodies *b, entry *e, int kind, size_t len) {
   return o;
 }
 
-void uvf_cli_bodies_flush(uvf_cli_bodies *b) {
-  if (b->batch_head == NULL)
-    return;
-  pthread_mutex_lock(&b->mu);
-  if (b->queue_tail != NULL)
+/* Appends this iteration's operations to the thread's queue and takes
+ * back the buffers it has written. The lock is held. */
+static void queue_batch(uvf_cli_bodies *b) {
+  if (b->queue_tail)
     b->queue_tail->next = b->batch_head;
   else
     b->queue_head = b->batch_head;
   b->queue_tail = b->batch_tail;
-  pthread_cond_signal(&b->work);
-  while (b->returned != NULL) { /* take the written buffers back */
+  while (b->returned) {
     op *o = b->returned;
 
     b->returned = o->next;
     o->next = b->spare;
     b->spare = o;
   }
+}
+
+/* Hands the batch to the thread; with stop, also tells it to end once
+ * its queue is done. */
+static void hand_over(uvf_cli_bodies *b, int stop) {
+  pthread_mutex_lock(&b->mu);
+  if (b->batch_head)
+    queue_batch(b);
+  b->stop |= stop;
+  pthread_cond_signal(&b->work);
   pthread_mutex_unlock(&b->mu);
+  if (b->batch_head)
+    b->batch_no++;
   b->batch_head = b->batch_tail = NULL;
-  b->batch_no++;
+}
+
+void uvf_cli_bodies_flush(uvf_cli_bodies *b) {
+  if (b->batch_head)
+    hand_over(b, 0);
 }
 
 /* Transfers in flight outrun the disk: wait for it rather than hold
@@ -518,12 +532,12 @@ void uvf_cli_bodies_start(uvf_cli_bodies *b, uint64_t index) {
   entry *e = find(b, index);
   op *o;
 
-  if (e == NULL) {
+  if (!e) {
     if (2 * (b->count + 1) > b->cap && grow(b) != 0)
       return; /* no entry: no file, no write, the record says file null */
-    if ((e = calloc(1, sizeof(*e))) == NULL)
+    if (!(e = calloc(1, sizeof(*e))))
       return;
-    if ((e->close_op = new_op(b, e, OP_CLOSE, 0)) == NULL) {
+    if (!(e->close_op = new_op(b, e, OP_CLOSE, 0))) {
       free(e);
       return;
     }
@@ -533,7 +547,7 @@ void uvf_cli_bodies_start(uvf_cli_bodies *b, uint64_t index) {
     insert(b, e);
     b->open_entries++;
   }
-  if ((o = new_op(b, e, OP_OPEN, 0)) == NULL) {
+  if (!(o = new_op(b, e, OP_OPEN, 0))) {
     e->oom = 1;
     return;
   }
@@ -546,22 +560,22 @@ int uvf_cli_bodies_write(uvf_cli_bodies *b, uint64_t index, const char *data,
   entry *e = find(b, index);
   op *o;
 
-  if (e == NULL || e->oom || atomic_load(&e->failed))
-    return -1;
+  if (!e || e->oom || atomic_load(&e->failed))
+    return e && !e->oom ? -EIO : -ENOMEM;
   if (atomic_load(&b->backlog) > BACKLOG_WAIT)
     wait_for_room(b);
   o = e->last;
-  if (o != NULL && e->last_batch == b->batch_no && o->cap - o->len >= len) {
+  if (o && e->last_batch == b->batch_no && o->cap - o->len >= len) {
     memcpy(o->data + o->len, data, len); /* the same buffer, still ours */
     o->len += len;
-  } else if ((o = new_op(b, e, OP_WRITE, len)) != NULL) {
+  } else if ((o = new_op(b, e, OP_WRITE, len))) {
     memcpy(o->data, data, len);
     queue_op(b, o);
     e->last = o;
     e->last_batch = b->batch_no;
   } else {
     e->oom = 1;
-    return -1;
+    return -ENOMEM;
   }
   atomic_fetch_add(&b->backlog, (uint64_t)len);
   return 0;
@@ -572,7 +586,7 @@ int uvf_cli_bodies_finish(uvf_cli_bodies *b, uint64_t index, int replied,
   entry **s = slot_of(b, index);
   entry *e;
 
-  if (s == NULL)
+  if (!s)
     return 0;
   e = *s;
   erase(b, s);
@@ -608,10 +622,6 @@ void uvf_cli_body_path(uvf_cli_buf *out, const char *dir, uint64_t index) {
   uvf_cli_buf_printf(out, "%" PRIu64, index);
 }
 
-const char *uvf_cli_bodies_path(uvf_cli_bodies *b, uint64_t index) {
-  return path_of(b, index);
-}
-
 void uvf_cli_bodies_protect(uvf_cli_bodies *b, int fd, const char *what) {
   struct stat st;
 
@@ -634,20 +644,20 @@ static int all_digits(const char *s) {
 
 int uvf_cli_bodies_claims(const char *dir, const char *path) {
   const char *slash = strrchr(path, '/');
-  const char *base = slash != NULL ? slash + 1 : path;
+  const char *base = slash ? slash + 1 : path;
   struct stat d, p;
   char *parent;
   int same;
 
   if (!all_digits(base) || stat(dir, &d) != 0)
     return 0;
-  if (slash == NULL)
+  if (!slash)
     parent = strdup(".");
   else if (slash == path)
     parent = strdup("/");
   else
     parent = strndup(path, (size_t)(slash - path));
-  if (parent == NULL)
+  if (!parent)
     return 0;
   same = stat(parent, &p) == 0 && p.st_dev == d.st_dev && p.st_ino == d.st_ino;
   free(parent);
@@ -656,53 +666,55 @@ int uvf_cli_bodies_claims(const char *dir, const char *path) {
 
 /* ---- setup and teardown ---- */
 
-/* mkdir -p: the parents of an output directory are often missing too. */
+/* mkdir -p: the parents of an output directory are often missing too.
+ * Returns 0 or a negative errno. */
 static int make_dirs(char *path) {
   char *p;
+  int rc = 0;
 
-  for (p = strchr(path + 1, '/'); p != NULL; p = strchr(p + 1, '/')) {
+  for (p = strchr(path + 1, '/'); p && rc == 0; p = strchr(p + 1, '/')) {
     *p = '\0';
-    if (mkdir(path, 0777) != 0 && errno != EEXIST) {
-      *p = '/';
-      return -1;
-    }
+    if (mkdir(path, 0777) != 0 && errno != EEXIST)
+      rc = -errno;
     *p = '/';
   }
-  if (mkdir(path, 0777) != 0 && errno != EEXIST)
-    return -1;
-  return 0;
+  if (rc == 0 && mkdir(path, 0777) != 0 && errno != EEXIST)
+    rc = -errno;
+  return rc;
 }
 
 /* Catches a read-only or foreign directory now rather than in every
- * record. O_TMPFILE leaves nothing behind; not every file system has it. */
+ * record. O_TMPFILE leaves nothing behind; not every file system has it.
+ * Returns 0, or a negative errno. */
 static int check_writable(int dirfd) {
   int fd;
 
   if (faccessat(dirfd, ".", W_OK | X_OK, AT_EACCESS) != 0)
-    return -1;
+    return -errno;
   fd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
   if (fd >= 0) {
     close(fd);
     return 0;
   }
   return errno == EACCES || errno == EROFS || errno == ENOSPC || errno == EDQUOT
-             ? -1
+             ? -errno
              : 0;
 }
 
 static int open_dir(uvf_cli_bodies *b) {
-  if (make_dirs(b->dir) != 0) {
+  int rc = make_dirs(b->dir);
+
+  if (rc != 0) {
     uvf_cli_error("cannot create output directory %s: %s", b->dir,
-                  strerror(errno));
-    return -1;
+                  strerror(-rc));
+    return rc;
   }
   b->dirfd = open(b->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (b->dirfd < 0 || check_writable(b->dirfd) != 0) {
+  rc = b->dirfd < 0 ? -errno : check_writable(b->dirfd);
+  if (rc != 0)
     uvf_cli_error("cannot write to output directory %s: %s", b->dir,
-                  strerror(errno));
-    return -1;
-  }
-  return 0;
+                  strerror(-rc));
+  return rc;
 }
 
 /* The thread gets no signal: they are the loop's business. */
@@ -715,24 +727,46 @@ static int start_thread(uvf_cli_bodies *b) {
   rc = pthread_create(&b->thread, NULL, run, b);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   b->thread_started = rc == 0;
-  return rc;
+  return -rc;
 }
 
 static int start(uvf_cli_bodies *b, uv_loop_t *loop) {
-  int rc;
+  int rc = open_dir(b);
 
-  if (open_dir(b) != 0)
-    return -1;
+  if (rc != 0)
+    return rc;
   if ((rc = uv_async_init(loop, &b->async, on_async)) != 0) {
     uvf_cli_error("cannot start: %s", uv_strerror(rc));
-    return -1;
+    return rc;
   }
   b->async_init = 1;
   b->async.data = b;
-  if ((rc = start_thread(b)) != 0) {
-    uvf_cli_error("cannot start a thread: %s", strerror(rc));
-    return -1;
-  }
+  if ((rc = start_thread(b)) != 0)
+    uvf_cli_error("cannot start a thread: %s", strerror(-rc));
+  return rc;
+}
+
+/* What the thread shares with the loop, the table (sized for in_flight
+ * entries) and the directory's name without trailing slashes. Returns 0
+ * or -ENOMEM. */
+static int init(uvf_cli_bodies *b, const char *dir, unsigned in_flight) {
+  size_t len;
+
+  b->dirfd = -1;
+  atomic_init(&b->backlog, 0);
+  atomic_init(&b->waiting, 0);
+  atomic_init(&b->pooled, 0);
+  pthread_mutex_init(&b->mu, NULL);
+  pthread_cond_init(&b->work, NULL);
+  pthread_cond_init(&b->room, NULL);
+  for (b->cap = 16; b->cap < 2 * (size_t)in_flight;)
+    b->cap *= 2;
+  b->tab = calloc(b->cap, sizeof(*b->tab));
+  if (!(b->dir = strdup(dir)) || !b->tab)
+    return -ENOMEM;
+  len = strlen(b->dir);
+  while (len > 1 && b->dir[len - 1] == '/')
+    b->dir[--len] = '\0';
   return 0;
 }
 
@@ -743,70 +777,51 @@ int uvf_cli_bodies_open(uvf_cli_bodies **out, uv_loop_t *loop, const char *dir,
                                             const char *err),
                         void (*on_news)(void *ud), void *ud) {
   uvf_cli_bodies *b = calloc(1, sizeof(*b));
-  size_t len;
+  int rc;
 
-  if (b == NULL) {
+  if (!b) {
     uvf_cli_error("out of memory");
-    return -1;
+    return -ENOMEM;
   }
-  b->dirfd = -1;
   b->on_finished = on_finished;
   b->on_news = on_news;
   b->ud = ud;
-  atomic_init(&b->backlog, 0);
-  atomic_init(&b->waiting, 0);
-  atomic_init(&b->pooled, 0);
-  pthread_mutex_init(&b->mu, NULL);
-  pthread_cond_init(&b->work, NULL);
-  pthread_cond_init(&b->room, NULL);
-  for (b->cap = 16; b->cap < 2 * (size_t)in_flight;)
-    b->cap *= 2;
-  b->tab = calloc(b->cap, sizeof(*b->tab));
-  if ((b->dir = strdup(dir)) == NULL || b->tab == NULL) {
+  if ((rc = init(b, dir, in_flight)) != 0)
     uvf_cli_error("out of memory");
+  else
+    rc = start(b, loop);
+  if (rc != 0)
     uvf_cli_bodies_close(b);
-    return -1;
+  else
+    *out = b;
+  return rc;
+}
+
+static void free_ops(op *o) {
+  op *next;
+
+  for (; o; o = next) {
+    next = o->next;
+    free(o);
   }
-  len = strlen(b->dir);
-  while (len > 1 && b->dir[len - 1] == '/')
-    b->dir[--len] = '\0';
-  if (start(b, loop) != 0) {
-    uvf_cli_bodies_close(b);
-    return -1;
-  }
-  *out = b;
-  return 0;
 }
 
 static void release(uvf_cli_bodies *b) {
   size_t i;
-  op *o, *next;
 
-  for (o = b->batch_head; o != NULL; o = next) {
-    next = o->next;
-    free(o);
-  }
-  for (o = b->queue_head; o != NULL; o = next) {
-    next = o->next;
-    free(o);
-  }
-  for (o = b->spare; o != NULL; o = next) {
-    next = o->next;
-    free(o);
-  }
-  for (o = b->returned; o != NULL; o = next) {
-    next = o->next;
-    free(o);
-  }
-  for (i = 0; b->tab != NULL && i < b->cap; i++) {
-    if (b->tab[i] == NULL)
+  free_ops(b->batch_head);
+  free_ops(b->queue_head);
+  free_ops(b->spare);
+  free_ops(b->returned);
+  for (i = 0; b->tab && i < b->cap; i++) {
+    if (!b->tab[i])
       continue;
     if (b->tab[i]->fd >= 0)
       close(b->tab[i]->fd);
     free(b->tab[i]->close_op);
     free(b->tab[i]);
   }
-  while (b->done_head != NULL) { /* finished, never delivered */
+  while (b->done_head) { /* finished, never delivered */
     entry *e = b->done_head;
 
     b->done_head = e->done_next;
@@ -827,18 +842,12 @@ static void release(uvf_cli_bodies *b) {
 static void on_closed(uv_handle_t *h) { release(h->data); }
 
 void uvf_cli_bodies_close(uvf_cli_bodies *b) {
-  if (b == NULL)
-    return;
-  if (b->thread_started) {
-    uvf_cli_bodies_flush(b);
-    pthread_mutex_lock(&b->mu);
-    b->stop = 1;
-    pthread_cond_signal(&b->work);
-    pthread_mutex_unlock(&b->mu);
+  if (b && b->thread_started) { /* it does what is queued, then ends */
+    hand_over(b, 1);
     pthread_join(b->thread, NULL);
   }
-  if (b->async_init) /* finished entries not delivered go with it */
+  if (b && b->async_init) /* finished entries not delivered go with it */
     uv_close((uv_handle_t *)&b->async, on_closed);
-  else
+  else if (b)
     release(b);
 }

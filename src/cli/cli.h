@@ -1,6 +1,17 @@
 /* Internal interfaces of the uvfetch command. Nothing here is installed;
  * the library's public API is include/uvfetch.h. Functions shared between
- * the files of src/cli/ are named uvf_cli_*; the rest are static. */
+ * the files of src/cli/ are named uvf_cli_*; the rest are static.
+ *
+ * Conventions, as libuv's and dav1d's:
+ * - A function that can fail returns an int: 0 on success, or a negative
+ *   errno (-ENOMEM, -EINVAL...; libuv's own codes are the same on Unix).
+ *   A few also have a positive answer on success (1: found, done), said
+ *   where they are declared, as is whether a message was printed.
+ * - A question ("1 if ...") returns 1 or 0 and cannot fail.
+ * - int foo_new/open/start(foo **out, ...) makes one; *out is set only on
+ *   success. foo_free(foo *) releases at once; foo_close(foo *) releases
+ *   through the loop (the memory goes in a close callback, so the loop
+ *   must run afterwards). Both take NULL. */
 #ifndef UVF_CLI_H
 #define UVF_CLI_H
 
@@ -33,11 +44,24 @@
 #define UVF_CLI_TAG_NUL (UINT64_C(1) << 61)      /* had a NUL byte */
 #define UVF_CLI_TAG_NUMBER(t) ((t) & ((UINT64_C(1) << 48) - 1))
 
-/* ---- messages (main.c) ---- */
+/* ---- messages (msgs.c) ---- */
 
-/* Prints "uvfetch: <message>" on stderr, clearing the progress line
- * first. */
+/* "uvfetch: <message>" and a newline on stderr. */
 void uvf_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "uvfetch: warning: <message>". */
+void uvf_cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "uvfetch: <message>", unless -q: news of the run, not of a problem. */
+void uvf_cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* An error and "Try 'uvfetch --help'..."; returns -EINVAL, for the
+ * caller to pass on. */
+int uvf_cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Sends the messages to fp instead of stderr (NULL: stderr again). */
+void uvf_cli_msgs_to(FILE *fp);
+/* With on set, notes are not printed. */
+void uvf_cli_msgs_quiet(int on);
+/* fn(ud) runs before each message: setup.c erases the progress line there.
+ * NULL: nothing. */
+void uvf_cli_msgs_before(void (*fn)(void *ud), void *ud);
 
 /* ---- command line (args.c) ---- */
 
@@ -62,12 +86,19 @@ typedef struct uvf_cli_args {
   int progress; /* enum uvf_cli_progress_mode */
 } uvf_cli_args;
 
-/* Returns -1 to go on with the run, or an exit status: 0 after --help or
- * --version, UVF_CLI_EXIT_USAGE after a message on stderr. */
+/* Returns 0 to go on with the run, 1 after --help or --version (nothing
+ * more to do), or a negative errno after a message: -EINVAL for a usage
+ * error. */
 int uvf_cli_args_parse(uvf_cli_args *a, int argc, char **argv);
 void uvf_cli_args_free(uvf_cli_args *a);
 
-/* ---- growable text buffer and JSON (json.c) ---- */
+/* ---- growable buffers and JSON (json.c) ---- */
+
+/* items (n used of *cap, each size bytes) with room for one more: items
+ * itself, or a larger copy (first items, then twice as many each time).
+ * NULL if out of memory; items is then left as it was. */
+void *uvf_cli_grow(void *items, size_t n, size_t *cap, size_t size,
+                   size_t first);
 
 typedef struct uvf_cli_buf {
   char *data;
@@ -120,7 +151,7 @@ void uvf_cli_tally_print(FILE *fp, const uvf_cli_tally *t, double seconds);
 typedef struct uvf_cli_input uvf_cli_input;
 
 /* Reads the URL arguments first, then the lines of path ("-" = stdin;
- * NULL = none). Returns 0, or -1 after a message. */
+ * NULL = none). Returns 0, or a negative errno after a message. */
 int uvf_cli_input_open(uvf_cli_input **out, uv_loop_t *loop, const char *path,
                        char *const *urls, size_t n_urls);
 /* As uvf_callbacks.next: 1 with *url (valid until the next call) and *tag,
@@ -137,8 +168,8 @@ void uvf_cli_input_precount(uvf_cli_input *in);
 /* 1 with the number of URLs in *n if it is known: the input has ended, or
  * it was counted ahead. */
 int uvf_cli_input_total(const uvf_cli_input *in, uint64_t *n);
-/* Counts the URLs not yet handed out into *n. Returns -1 without reading
- * when that would mean waiting on a pipe or a terminal. */
+/* Counts the URLs not yet handed out into *n. Returns 0, or -EAGAIN
+ * without reading when that would mean waiting on a pipe or a terminal. */
 int uvf_cli_input_count_rest(uvf_cli_input *in, uint64_t *n);
 /* Stops watching and frees; the memory goes in a close callback, so the
  * loop must run afterwards. */
@@ -152,7 +183,7 @@ typedef struct uvf_cli_writer uvf_cli_writer;
  * 0 it also fdatasync()s that often and at the end. notify(ud) runs on
  * the loop when a write fails, when the backlog falls to the mark given
  * to uvf_cli_writer_notify_below(), and when the thread has ended after
- * uvf_cli_writer_finish(). Returns 0 or an errno value. */
+ * uvf_cli_writer_finish(). Returns 0 or a negative errno. */
 int uvf_cli_writer_start(uvf_cli_writer **out, uv_loop_t *loop, int fd,
                          long sync_ms, void (*notify)(void *ud), void *ud);
 /* Copies bytes into this iteration's batch. */
@@ -167,7 +198,7 @@ uint64_t uvf_cli_writer_written(const uvf_cli_writer *w);
 size_t uvf_cli_writer_handed(const uvf_cli_writer *w);
 /* Asks for notify() once no more than mark bytes are pending. */
 void uvf_cli_writer_notify_below(uvf_cli_writer *w, size_t mark);
-/* errno of the first failure (the rest is dropped), or 0. */
+/* The first failure as a negative errno (the rest is dropped), or 0. */
 int uvf_cli_writer_error(uvf_cli_writer *w);
 /* Nothing more comes: write the rest (and sync), then end. Until then the
  * loop keeps running. */
@@ -179,7 +210,7 @@ int uvf_cli_writer_finished(uvf_cli_writer *w);
 uint64_t uvf_cli_writer_abandon(uvf_cli_writer *w);
 /* Lets the thread write what is left and joins it (this waits, unless
  * it has finished or was abandoned), then frees, the memory in a close
- * callback. Returns the errno of the first failure, or 0. NULL is fine. */
+ * callback. Returns 0, or the first failure as a negative errno. */
 int uvf_cli_writer_close(uvf_cli_writer *w);
 
 /* ---- report sinks (sink.c) ---- */
@@ -188,25 +219,28 @@ typedef struct uvf_cli_sink uvf_cli_sink;
 
 /* 1 if name is a known --order value. */
 int uvf_cli_sink_known(const char *name);
-/* A sink handing report lines to w in the given order. Returns 0 or
- * UVF_ENOMEM. */
+/* A sink handing report lines to w in the given order. Returns 0,
+ * -EINVAL for an unknown order, or -ENOMEM. */
 int uvf_cli_sink_new(uvf_cli_sink **out, const char *order, uvf_cli_writer *w);
-/* Takes the line of one index (copied if it must wait). Returns 0 or
- * ENOMEM. Write errors come through the writer. */
+/* Takes the line of one index (copied if it must wait). Returns 0 or a
+ * negative errno (-ENOMEM, -EEXIST for an index put twice). Write errors
+ * come through the writer. */
 int uvf_cli_sink_put(uvf_cli_sink *s, uint64_t index, const char *line,
                      size_t len);
 /* Bytes of the lines waiting for an earlier index. */
 size_t uvf_cli_sink_held(const uvf_cli_sink *s);
-void uvf_cli_sink_free(uvf_cli_sink **s);
+void uvf_cli_sink_free(uvf_cli_sink *s);
 
 /* ---- reorder buffer (reorder.c) ---- */
 
 typedef struct uvf_cli_reorder uvf_cli_reorder;
-/* Writes one line; returns 0 or an errno value. */
+/* Writes one line; returns 0 or a negative errno. */
 typedef int (*uvf_cli_write_fn)(void *ud, const char *line, size_t len);
 
-uvf_cli_reorder *uvf_cli_reorder_new(uvf_cli_write_fn write, void *ud);
-/* Index must not have been put before. Returns 0, ENOMEM, or what write
+/* Returns 0 or -ENOMEM. */
+int uvf_cli_reorder_new(uvf_cli_reorder **out, uvf_cli_write_fn write,
+                        void *ud);
+/* Returns 0, -ENOMEM, -EEXIST if index was put before, or what write
  * returned. */
 int uvf_cli_reorder_put(uvf_cli_reorder *r, uint64_t index, const char *line,
                         size_t len);
@@ -218,9 +252,10 @@ void uvf_cli_reorder_free(uvf_cli_reorder *r);
 
 typedef struct uvf_cli_positions uvf_cli_positions;
 
-uvf_cli_positions *uvf_cli_positions_new(void);
+/* Returns 0 or -ENOMEM. */
+int uvf_cli_positions_new(uvf_cli_positions **out);
 /* Library index `index` is the URL at input position `position`; called
- * for each index in increasing order. Returns 0 or ENOMEM. */
+ * for each index in increasing order. Returns 0 or -ENOMEM. */
 int uvf_cli_positions_note(uvf_cli_positions *p, uint64_t index,
                            uint64_t position);
 uint64_t uvf_cli_positions_of(const uvf_cli_positions *p, uint64_t index);
@@ -239,36 +274,32 @@ typedef struct uvf_cli_journaled {
   uint64_t bytes;
 } uvf_cli_journaled;
 
-enum {
-  UVF_CLI_JOURNAL_NEW = 0,        /* no record: fetch the URL */
-  UVF_CLI_JOURNAL_DONE = 1,       /* a record: do not fetch again */
-  UVF_CLI_JOURNAL_MISMATCH = -1,  /* a record of another URL there */
-  UVF_CLI_JOURNAL_UNREADABLE = -2 /* the file changed during the run */
-};
-
 /* Opens path, creating it if needed, locks it and loads the records of
  * earlier runs; a record cut short at the end is dropped with a warning.
- * Returns 0, or -1 after a message. */
+ * Returns 0, or a negative errno after a message. */
 int uvf_cli_journal_open(uvf_cli_journal **out, const char *path);
 /* Starts the writer thread that appends the records (see writer.c for
- * notify). Returns 0 or an errno value. */
+ * notify). Returns 0 or a negative errno. */
 int uvf_cli_journal_start(uvf_cli_journal *j, uv_loop_t *loop,
                           void (*notify)(void *ud), void *ud);
 int uvf_cli_journal_fd(const uvf_cli_journal *j);
-const char *uvf_cli_journal_path(const uvf_cli_journal *j);
 /* Records loaded from earlier runs. */
 size_t uvf_cli_journal_count(const uvf_cli_journal *j);
 /* What identifies an input URL: its text and the reader's flags. */
 uint64_t uvf_cli_journal_key(const char *url, uint64_t tag);
-/* Asks about each input position in increasing order. On DONE with rec
- * not NULL, rec is filled; its line stays valid until the next call. */
+/* Asks about each input position in increasing order. Returns 1 if the
+ * journal has the record of that URL (do not fetch it again), 0 if it has
+ * none (fetch it), or -EINVAL if its record there is of another URL, and
+ * -EIO if that record cannot be read back (the file changed during the
+ * run). With 1 and rec not NULL, rec is filled; its line stays valid
+ * until the next call. */
 int uvf_cli_journal_lookup(uvf_cli_journal *j, uint64_t position, uint64_t key,
                            uvf_cli_journaled *rec);
 /* Records not reached by the lookups so far: once the input has ended,
  * records of positions past its end. */
 size_t uvf_cli_journal_unmatched(const uvf_cli_journal *j);
-/* The i-th record in input order (0-based), as for lookup: 0, or -1 if
- * there is none or it cannot be read back. */
+/* The i-th record in input order (0-based), as for lookup: 0, -ENOENT if
+ * there is none, or -EIO if it cannot be read back. */
 int uvf_cli_journal_nth(uvf_cli_journal *j, size_t i, uint64_t *position,
                         uvf_cli_journaled *rec);
 /* Starts the lookups over, after a checking pass. */
@@ -276,16 +307,16 @@ void uvf_cli_journal_rewind(uvf_cli_journal *j);
 /* Queues one finished record; it is written by the next flush. */
 void uvf_cli_journal_add(uvf_cli_journal *j, uint64_t position, uint64_t key,
                          const uvf_cli_journaled *rec);
-/* Hands the queued records to the writer. Returns 0 or the errno of the
- * first failure (after which nothing more is written). */
+/* Hands the queued records to the writer. Returns 0, or the first
+ * failure as a negative errno (after which nothing more is written). */
 int uvf_cli_journal_flush(uvf_cli_journal *j);
 int uvf_cli_journal_error(uvf_cli_journal *j);
 /* Flushes; the writer then syncs and ends (uvf_cli_journal_finished()). */
 void uvf_cli_journal_finish(uvf_cli_journal *j);
 int uvf_cli_journal_finished(uvf_cli_journal *j);
 /* Writes what is queued, syncs, closes and frees; this waits for the
- * disk unless uvf_cli_journal_finished() said 1. Returns 0 or an errno
- * value. NULL is fine. */
+ * disk unless uvf_cli_journal_finished() said 1. Returns 0 or a negative
+ * errno. */
 int uvf_cli_journal_close(uvf_cli_journal *j);
 
 /* ---- resuming from a journal (resume.c) ---- */
@@ -293,22 +324,22 @@ int uvf_cli_journal_close(uvf_cli_journal *j);
 /* Opens a->journal_path (see uvf_cli_journal_open); if it has records,
  * makes *positions and checks the records against the input when the
  * input can be read twice. *j is set as soon as the journal is open, for
- * the caller to close. Returns 0, or -1 after a message. */
+ * the caller to close. Returns 0, or a negative errno after a message. */
 int uvf_cli_resume_open(uvf_cli_journal **j, uvf_cli_positions **positions,
                         uv_loop_t *loop, const uvf_cli_args *a);
 /* Says that the record at input position `position` (0-based) is not for
- * the URL the input has there (rc from uvf_cli_journal_lookup). */
+ * the URL the input has there (rc < 0 from uvf_cli_journal_lookup). */
 void uvf_cli_resume_mismatch(const char *path, int rc, uint64_t position,
                              uint64_t tag);
-/* Whether a journaled record at position fits a run with -o dir (NULL:
- * none): 1 yes, 0 no, 2 it names no file, so no telling. scratch is any
+/* 1 if a journaled record at position fits a run with -o dir (NULL:
+ * none), or cannot tell (it names no file); 0 if not. scratch is any
  * buffer. */
 int uvf_cli_resume_fits_dir(const uvf_cli_journaled *rec, const char *dir,
                             uint64_t position, uvf_cli_buf *scratch);
 /* Says that the journal's records name another -o's body files. */
 void uvf_cli_resume_wrong_dir(const char *path);
-/* Once the input has ended after n_urls URLs: -1 after a message if the
- * journal has records past them. */
+/* Once the input has ended after n_urls URLs: 0, or -EINVAL after a
+ * message if the journal has records past them. */
 int uvf_cli_resume_past_end(const char *path, const uvf_cli_journal *j,
                             uint64_t n_urls);
 
@@ -324,7 +355,7 @@ typedef struct uvf_cli_bodies uvf_cli_bodies;
  * removed); err is NULL or why the body is incomplete; both are valid
  * during the call. on_news(ud) runs after those of a batch, and when the
  * backlog has fallen to the mark of uvf_cli_bodies_notify_below().
- * Returns 0, or -1 after a message. */
+ * Returns 0, or a negative errno after a message. */
 int uvf_cli_bodies_open(uvf_cli_bodies **out, uv_loop_t *loop, const char *dir,
                         unsigned in_flight,
                         void (*on_finished)(void *ud, uint64_t index,
@@ -335,8 +366,9 @@ int uvf_cli_bodies_open(uvf_cli_bodies **out, uv_loop_t *loop, const char *dir,
  * report); what names it in records ("the journal"). Before any start. */
 void uvf_cli_bodies_protect(uvf_cli_bodies *b, int fd, const char *what);
 void uvf_cli_bodies_start(uvf_cli_bodies *b, uint64_t index);
-/* Queues a copy. Returns 0, or -1 after a failure (the transfer should
- * stop). May wait for the disk when far behind. */
+/* Queues a copy. Returns 0, or a negative errno when the transfer should
+ * stop: -ENOMEM, or -EIO when its file cannot be written (its record will
+ * say why). May wait for the disk when far behind. */
 int uvf_cli_bodies_write(uvf_cli_bodies *b, uint64_t index, const char *data,
                          size_t len);
 /* The transfer of index has ended. Returns 1 if on_finished(cookie) will
@@ -350,16 +382,13 @@ uint64_t uvf_cli_bodies_backlog(const uvf_cli_bodies *b);
 void uvf_cli_bodies_notify_below(uvf_cli_bodies *b, uint64_t mark);
 /* 1 when every started index has had its on_finished. */
 int uvf_cli_bodies_idle(const uvf_cli_bodies *b);
-/* The name the body of index gets, valid until the next call; NULL if out
- * of memory. */
-const char *uvf_cli_bodies_path(uvf_cli_bodies *b, uint64_t index);
 /* Appends the name of the body of index under dir, as -o dir gives it. */
 void uvf_cli_body_path(uvf_cli_buf *out, const char *dir, uint64_t index);
 /* 1 if path is, or would be created as, a body file of dir: a name of
  * digits in that directory. */
 int uvf_cli_bodies_claims(const char *dir, const char *path);
 /* Stops the thread once its work is done, and frees (the memory in a
- * close callback). NULL is fine. */
+ * close callback). */
 void uvf_cli_bodies_close(uvf_cli_bodies *b);
 
 /* ---- progress line (progress.c) ---- */
@@ -379,16 +408,16 @@ typedef struct uvf_cli_counts {
 typedef struct uvf_cli_progress uvf_cli_progress;
 
 /* Redraws a status line on fp a few times a second from what count(ud)
- * says. Returns 0 or a libuv error. */
+ * says. Returns 0 or a negative errno. */
 int uvf_cli_progress_start(uvf_cli_progress **out, uv_loop_t *loop, FILE *fp,
                            void (*count)(void *ud, uvf_cli_counts *c),
                            void *ud);
-/* Erases the line so other text can be printed; NULL is fine. The line
- * comes back at the next tick. */
+/* Erases the line so other text can be printed (p NULL: nothing to do).
+ * The line comes back at the next tick. */
 void uvf_cli_progress_clear(uvf_cli_progress *p);
 /* Erases the line for good and closes the timer (memory goes in its close
- * callback). NULL is fine. */
-void uvf_cli_progress_stop(uvf_cli_progress *p);
+ * callback). */
+void uvf_cli_progress_close(uvf_cli_progress *p);
 
 /* ---- signals (signals.c) ---- */
 
@@ -396,7 +425,7 @@ typedef struct uvf_cli_signals uvf_cli_signals;
 
 /* Calls on_signal(ud, signum) on the loop for the first SIGINT, SIGTERM or
  * SIGHUP; a second one ends the process at once with status 130. Returns
- * 0 or a libuv error. */
+ * 0 or a negative errno. */
 int uvf_cli_signals_start(uvf_cli_signals **out, uv_loop_t *loop,
                           void (*on_signal)(void *ud, int signum), void *ud);
 /* Closes the handles (memory goes in their close callbacks). */

@@ -54,51 +54,53 @@ struct uvf_cli_input {
   void *ready_ud;
 };
 
+/* Returns 0, or a negative errno after a message. */
 static int open_file(uvf_cli_input *in, const char *path) {
   struct stat st;
+  int err;
 
   in->name = strcmp(path, "-") == 0 ? "standard input" : path;
   in->fd =
       strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
   if (in->fd < 0) {
-    uvf_cli_error("cannot open %s: %s", path, strerror(errno));
-    return -1;
+    err = errno;
+    uvf_cli_error("cannot open %s: %s", path, strerror(err));
+    return -err;
   }
   in->own_fd = in->fd != STDIN_FILENO;
   if (fstat(in->fd, &st) != 0) {
-    uvf_cli_error("cannot read %s: %s", in->name, strerror(errno));
-    return -1;
+    err = errno;
+    uvf_cli_error("cannot read %s: %s", in->name, strerror(err));
+    return -err;
   }
   if (S_ISDIR(st.st_mode)) {
     uvf_cli_error("cannot read %s: it is a directory", in->name);
-    return -1;
+    return -EISDIR;
   }
   in->may_wait = !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode);
   in->fd_flags = fcntl(in->fd, F_GETFL);
   in->buf = malloc(BUF_CAP + 1); /* + 1: room for a NUL after a last line */
-  if (in->buf == NULL) {
+  if (!in->buf) {
     uvf_cli_error("out of memory");
-    return -1;
+    return -ENOMEM;
   }
   return 0;
 }
 
 int uvf_cli_input_open(uvf_cli_input **out, uv_loop_t *loop, const char *path,
                        char *const *urls, size_t n_urls) {
-  uvf_cli_input *in = calloc(1, sizeof(*in));
+  uvf_cli_input *in = malloc(sizeof(*in));
+  int rc;
 
-  if (in == NULL) {
+  if (!in) {
     uvf_cli_error("out of memory");
-    return -1;
+    return -ENOMEM;
   }
-  in->args = urls;
-  in->n_args = n_urls;
-  in->fd = -1;
-  in->fd_flags = -1;
-  in->loop = loop;
-  if (path != NULL && open_file(in, path) != 0) {
+  *in = (uvf_cli_input){
+      .args = urls, .n_args = n_urls, .fd = -1, .fd_flags = -1, .loop = loop};
+  if (path && (rc = open_file(in, path)) != 0) {
     uvf_cli_input_close(in);
-    return -1;
+    return rc;
   }
   *out = in;
   return 0;
@@ -175,7 +177,7 @@ static int raw_line(uvf_cli_input *in, char **line, size_t *len, int *kind) {
     *line = in->buf + in->start;
     *len = in->end - in->start;
     nl = memchr(*line, '\n', *len);
-    if (nl != NULL) {
+    if (nl) {
       *len = (size_t)(nl - *line);
       in->start += *len + 1;
       if (in->skipping)
@@ -212,19 +214,20 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   (void)status; /* an error shows up in the next read() */
   (void)events;
   uv_poll_stop(h);
-  if (in->ready != NULL)
+  if (in->ready)
     in->ready(in->ready_ud);
 }
 
-/* Returns 0, or -1 if the descriptor cannot be watched (then reads wait). */
+/* Returns 0, or a libuv error if the descriptor cannot be watched (then
+ * reads wait). */
 static int watch(uvf_cli_input *in) {
-  if (!in->poll_init) {
-    if (uv_poll_init(in->loop, &in->poll, in->fd) != 0)
-      return -1;
+  int rc = 0;
+
+  if (!in->poll_init && (rc = uv_poll_init(in->loop, &in->poll, in->fd)) == 0) {
     in->poll.data = in;
     in->poll_init = 1;
   }
-  return uv_poll_start(&in->poll, UV_READABLE, on_readable) == 0 ? 0 : -1;
+  return rc ? rc : uv_poll_start(&in->poll, UV_READABLE, on_readable);
 }
 
 #define BOM "\xEF\xBB\xBF" /* UTF-8 byte order mark, as some editors write */
@@ -250,50 +253,58 @@ static int refuse(uvf_cli_input *in, uint64_t flag, const char **url,
   return 1;
 }
 
+/* The next line of the file: 1, 0 at the end, or -1 when a pipe or
+ * terminal has no full line yet (it is then watched). */
+static int read_line(uvf_cli_input *in, char **line, size_t *len, int *kind) {
+  int rc;
+
+  while ((rc = raw_line(in, line, len, kind)) < 0 && watch(in) != 0) {
+    /* Cannot watch it: fall back to plain blocking reads. */
+    in->may_wait = 0;
+    if (in->fd_flags >= 0)
+      fcntl(in->fd, F_SETFL, in->fd_flags & ~O_NONBLOCK);
+  }
+  return rc;
+}
+
+/* The next line of the file as a URL: 1 with *url and *tag, or 0 if it
+ * holds none (blank, a comment). */
+static int take_line(uvf_cli_input *in, char *line, size_t len, int kind,
+                     const char **url, uint64_t *tag) {
+  in->lineno++;
+  if (kind != LINE_OK)
+    return kind == LINE_TOO_LONG && refuse(in, UVF_CLI_TAG_TOO_LONG, url, tag);
+  if (in->lineno == 1 && len >= 3 && memcmp(line, BOM, 3) == 0) {
+    line += 3;
+    len -= 3;
+  }
+  trim(&line, &len);
+  if (len == 0)
+    return 0;
+  /* a NUL would cut the URL short into something else */
+  if (memchr(line, '\0', len))
+    return refuse(in, UVF_CLI_TAG_NUL, url, tag);
+  line[len] = '\0';
+  *url = line;
+  *tag = in->lineno;
+  in->urls++;
+  return 1;
+}
+
 int uvf_cli_input_next(uvf_cli_input *in, const char **url, uint64_t *tag) {
   char *line;
   size_t len;
-  int kind;
-  int rc;
+  int kind, rc = 0;
 
   if (in->next_arg < in->n_args)
     return next_arg(in, url, tag);
-  while (in->fd >= 0 && !in->ended) {
-    rc = raw_line(in, &line, &len, &kind);
-    if (rc < 0 && watch(in) == 0)
-      return -1;
-    if (rc < 0) {
-      /* Cannot watch it: fall back to plain blocking reads. */
-      in->may_wait = 0;
-      if (in->fd_flags >= 0)
-        fcntl(in->fd, F_SETFL, in->fd_flags & ~O_NONBLOCK);
-      continue;
-    }
-    if (rc == 0)
-      break;
-    in->lineno++;
-    if (kind == LINE_LONG_COMMENT)
-      continue;
-    if (kind == LINE_TOO_LONG)
-      return refuse(in, UVF_CLI_TAG_TOO_LONG, url, tag);
-    if (in->lineno == 1 && len >= 3 && memcmp(line, BOM, 3) == 0) {
-      line += 3;
-      len -= 3;
-    }
-    trim(&line, &len);
-    if (len == 0)
-      continue;
-    /* a NUL would cut the URL short into something else */
-    if (memchr(line, '\0', len) != NULL)
-      return refuse(in, UVF_CLI_TAG_NUL, url, tag);
-    line[len] = '\0';
-    *url = line;
-    *tag = in->lineno;
-    in->urls++;
-    return 1;
-  }
-  in->ended = 1;
-  return 0;
+  while (in->fd >= 0 && !in->ended &&
+         (rc = read_line(in, &line, &len, &kind)) > 0 &&
+         !take_line(in, line, len, kind, url, tag))
+    ;
+  if (rc == 0)
+    in->ended = 1;
+  return rc;
 }
 
 void uvf_cli_input_on_ready(uvf_cli_input *in, void (*ready)(void *ud),
@@ -304,7 +315,8 @@ void uvf_cli_input_on_ready(uvf_cli_input *in, void (*ready)(void *ud),
 
 /* Counts the way uvf_cli_input_next() does, with pread() so that the
  * reader's position stays where it is. Only a line of more than 64 KiB of
- * blanks can make the two disagree; the count is only a hint. */
+ * blanks can make the two disagree; the count is only a hint. Returns 0
+ * or a negative errno. */
 static int count_file(int fd, uint64_t *n) {
   char *chunk = malloc(CHUNK);
   const char *p;
@@ -313,16 +325,16 @@ static int count_file(int fd, uint64_t *n) {
   ssize_t got;
   int at_start = 1;
 
-  if (chunk == NULL || off < 0) {
+  if (!chunk || off < 0) {
     free(chunk);
-    return -1;
+    return chunk ? -errno : -ENOMEM;
   }
   *n = 0;
   while ((got = pread(fd, chunk, CHUNK, off)) > 0) {
     off += got;
     stop = chunk + got;
     for (p = chunk; p < stop; p++) {
-      if (!at_start && (p = memchr(p, '\n', (size_t)(stop - p))) == NULL)
+      if (!at_start && !(p = memchr(p, '\n', (size_t)(stop - p))))
         break;
       if (*p == '\n') {
         at_start = 1;
@@ -333,7 +345,7 @@ static int count_file(int fd, uint64_t *n) {
     }
   }
   free(chunk);
-  return got < 0 ? -1 : 0;
+  return got < 0 ? -EIO : 0;
 }
 
 void uvf_cli_input_precount(uvf_cli_input *in) {
@@ -365,7 +377,7 @@ int uvf_cli_input_count_rest(uvf_cli_input *in, uint64_t *n) {
   if (in->fd < 0 || in->ended)
     return 0;
   if (in->may_wait)
-    return -1;
+    return -EAGAIN;
   while (raw_line(in, &line, &len, &kind) > 0) {
     if (kind == LINE_OK)
       trim(&line, &len);
@@ -388,7 +400,7 @@ static void release(uvf_cli_input *in) {
 static void on_closed(uv_handle_t *h) { release(h->data); }
 
 void uvf_cli_input_close(uvf_cli_input *in) {
-  if (in == NULL)
+  if (!in)
     return;
   in->ready = NULL;
   /* The descriptor is closed only after libuv lets go of it. */

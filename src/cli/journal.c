@@ -54,7 +54,7 @@ struct uvf_cli_journal {
   size_t win_cap;
   uvf_cli_buf out;    /* added, not yet handed to the writer */
   uvf_cli_writer *wr; /* NULL until uvf_cli_journal_start() */
-  int err;            /* errno of the first failure */
+  int err;            /* the first failure: a negative errno */
 };
 
 static uint64_t fnv(uint64_t h, const void *data, size_t len) {
@@ -76,7 +76,7 @@ uint64_t uvf_cli_journal_key(const char *url, uint64_t tag) {
 }
 
 /* Parses one line (newline excluded, NUL after it). Returns 0 and fills
- * rec, or -1 if the line is damaged. */
+ * rec, or -EINVAL if the line is damaged. */
 static int parse(const char *line, size_t len, uint64_t *position,
                  uint64_t *key, uvf_cli_journaled *rec) {
   char sum_text[SUM_LEN + 1], *end;
@@ -84,39 +84,32 @@ static int parse(const char *line, size_t len, uint64_t *position,
   int ok, err, at = 0;
 
   if (len < SUM_LEN + 2 || line[SUM_LEN] != ' ')
-    return -1;
+    return -EINVAL;
   memcpy(sum_text, line, SUM_LEN);
   sum_text[SUM_LEN] = '\0';
   sum = strtoull(sum_text, &end, 16);
   if (*end != '\0' ||
       sum != fnv(FNV_INIT, line + SUM_LEN + 1, len - SUM_LEN - 1))
-    return -1;
+    return -EINVAL;
   if (sscanf(line + SUM_LEN + 1, "%" SCNu64 " %" SCNx64 " %d %d %" SCNu64 " %n",
              position, key, &ok, &err, &rec->bytes, &at) != 5 ||
       at == 0)
-    return -1;
+    return -EINVAL;
   rec->ok = ok;
   rec->error = (uvf_err)err;
   rec->line = line + SUM_LEN + 1 + at;
   rec->len = len - SUM_LEN - 1 - (size_t)at;
-  return rec->len > 0 && rec->line[0] == '{' ? 0 : -1;
+  return rec->len > 0 && rec->line[0] == '{' ? 0 : -EINVAL;
 }
 
 static int remember(uvf_cli_journal *j, uint64_t position, uint64_t key,
                     uint64_t off, size_t len) {
-  if (j->n == j->cap) {
-    size_t cap = j->cap ? 2 * j->cap : 1024;
-    entry *e = realloc(j->e, cap * sizeof(*e));
+  entry *e = uvf_cli_grow(j->e, j->n, &j->cap, sizeof(*e), 1024);
 
-    if (e == NULL)
-      return -1;
-    j->e = e;
-    j->cap = cap;
-  }
-  j->e[j->n].position = position;
-  j->e[j->n].key = key;
-  j->e[j->n].where = off << LEN_BITS | len;
-  j->n++;
+  if (!e)
+    return -ENOMEM;
+  j->e = e;
+  e[j->n++] = (entry){position, key, off << LEN_BITS | len};
   return 0;
 }
 
@@ -142,10 +135,26 @@ static void index_entries(uvf_cli_journal *j) {
   j->n = kept;
 }
 
+/* "cannot <doing> the journal <path>: <why>", why from errno; returns
+ * the negative errno. */
+static int failed(const char *doing, const char *path) {
+  int err = errno;
+
+  uvf_cli_error("cannot %s the journal %s: %s", doing, path, strerror(err));
+  return err ? -err : -EIO; /* a short write() sets none */
+}
+
+static int not_a_journal(const uvf_cli_journal *j) {
+  uvf_cli_error("%s is not a uvfetch journal; give --journal a new file "
+                "or one an earlier run wrote",
+                j->path);
+  return -EINVAL;
+}
+
 /* Reads the records of earlier runs; *valid is where the last complete
  * line ends, and *damaged counts the complete lines that are not intact
  * records. A line is checked on its own, so one damaged line costs only
- * its own record. Returns 0, or -1 after a message. */
+ * its own record. Returns 0, or a negative errno after a message. */
 static int load(uvf_cli_journal *j, FILE *fp, uint64_t *valid,
                 size_t *damaged) {
   char *line = NULL;
@@ -156,30 +165,18 @@ static int load(uvf_cli_journal *j, FILE *fp, uint64_t *valid,
   int rc = 0;
 
   got = getline(&line, &cap, fp);
-  if (got != (ssize_t)MAGIC_LEN || memcmp(line, MAGIC, MAGIC_LEN) != 0) {
-    uvf_cli_error("%s is not a uvfetch journal; give --journal a new file "
-                  "or one an earlier run wrote",
-                  j->path);
-    free(line);
-    return -1;
-  }
-  while ((got = getline(&line, &cap, fp)) > 0) {
+  if (got != (ssize_t)MAGIC_LEN || memcmp(line, MAGIC, MAGIC_LEN) != 0)
+    rc = not_a_journal(j);
+  while (rc == 0 && (got = getline(&line, &cap, fp)) > 0) {
     size_t len = (size_t)got - 1;
 
     if (line[len] != '\n')
       break; /* cut short: it goes */
     line[len] = '\0';
-    if (len >= (1u << LEN_BITS) ||
-        parse(line, len, &position, &key, &rec) != 0) {
+    if (len >= (1u << LEN_BITS) || parse(line, len, &position, &key, &rec) != 0)
       (*damaged)++;
-      off += (uint64_t)got;
-      continue;
-    }
-    if (remember(j, position, key, off, len) != 0) {
+    else if ((rc = remember(j, position, key, off, len)) != 0)
       uvf_cli_error("out of memory reading the journal %s", j->path);
-      rc = -1;
-      break;
-    }
     off += (uint64_t)got;
   }
   free(line);
@@ -187,92 +184,98 @@ static int load(uvf_cli_journal *j, FILE *fp, uint64_t *valid,
   return rc;
 }
 
-/* A new or empty file gets the header; otherwise its records are loaded
- * and a line cut short at the end is cut off, so new records start on a
- * line of their own. */
-static int prepare_file(uvf_cli_journal *j) {
-  struct stat st;
+/* A new file, or one with only (part of) the header: nothing to resume. */
+static int start_file(uvf_cli_journal *j) {
+  char head[MAGIC_LEN];
+  ssize_t got = pread(j->fd, head, MAGIC_LEN, 0);
+
+  if (got < 0 || memcmp(head, MAGIC, (size_t)got) != 0)
+    return not_a_journal(j);
+  if (ftruncate(j->fd, 0) != 0 ||
+      write(j->fd, MAGIC, MAGIC_LEN) != (ssize_t)MAGIC_LEN)
+    return failed("write", j->path);
+  return 0;
+}
+
+/* Loads the records of a file of size bytes, and cuts off a line cut
+ * short at its end, so that new records start on a line of their own. */
+static int load_file(uvf_cli_journal *j, uint64_t size) {
   uint64_t valid = 0;
   size_t damaged = 0;
-  FILE *fp;
+  FILE *fp = NULL;
   int fd, rc;
+
+  if ((fd = dup(j->fd)) < 0 || !(fp = fdopen(fd, "r")))
+    rc = failed("read", j->path);
+  else
+    rc = load(j, fp, &valid, &damaged);
+  if (fp)
+    fclose(fp);
+  else if (fd >= 0)
+    close(fd);
+  if (rc == 0 && damaged > 0)
+    uvf_cli_warn("journal %s: skipping %zu damaged record%s; "
+                 "those URLs are fetched again",
+                 j->path, damaged, damaged == 1 ? "" : "s");
+  if (rc == 0 && valid < size) {
+    uvf_cli_warn("journal %s: dropping %" PRIu64 " bytes of an "
+                 "unfinished record at its end",
+                 j->path, size - valid);
+    if (ftruncate(j->fd, (off_t)valid) != 0)
+      rc = failed("repair", j->path);
+  }
+  if (rc == 0)
+    index_entries(j);
+  return rc;
+}
+
+static int prepare_file(uvf_cli_journal *j) {
+  struct stat st;
 
   if (fstat(j->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     uvf_cli_error("journal %s is not a regular file", j->path);
-    return -1;
+    return -EINVAL;
   }
-  if (st.st_size <= (off_t)MAGIC_LEN) {
-    /* new, or only (part of) the header: nothing to resume */
-    char head[MAGIC_LEN];
-    ssize_t got = pread(j->fd, head, MAGIC_LEN, 0);
+  if (st.st_size <= (off_t)MAGIC_LEN)
+    return start_file(j);
+  return load_file(j, (uint64_t)st.st_size);
+}
 
-    if (got < 0 || memcmp(head, MAGIC, (size_t)got) != 0) {
-      uvf_cli_error("%s is not a uvfetch journal; give --journal a new "
-                    "file or one an earlier run wrote",
-                    j->path);
-      return -1;
-    }
-    if (ftruncate(j->fd, 0) != 0 ||
-        write(j->fd, MAGIC, MAGIC_LEN) != (ssize_t)MAGIC_LEN) {
-      uvf_cli_error("cannot write the journal %s: %s", j->path,
-                    strerror(errno));
-      return -1;
-    }
-    return 0;
-  }
-  if ((fd = dup(j->fd)) < 0 || (fp = fdopen(fd, "r")) == NULL) {
-    uvf_cli_error("cannot read the journal %s: %s", j->path, strerror(errno));
-    if (fd >= 0)
-      close(fd);
-    return -1;
-  }
-  rc = load(j, fp, &valid, &damaged);
-  fclose(fp);
-  if (rc != 0)
-    return -1;
-  if (damaged > 0)
-    uvf_cli_error("warning: journal %s: skipping %zu damaged record%s; "
-                  "those URLs are fetched again",
-                  j->path, damaged, damaged == 1 ? "" : "s");
-  if (valid < (uint64_t)st.st_size) {
-    uvf_cli_error("warning: journal %s: dropping %" PRIu64 " bytes of an "
-                  "unfinished record at its end",
-                  j->path, (uint64_t)st.st_size - valid);
-    if (ftruncate(j->fd, (off_t)valid) != 0) {
-      uvf_cli_error("cannot repair the journal %s: %s", j->path,
-                    strerror(errno));
-      return -1;
-    }
-  }
-  index_entries(j);
-  return 0;
+static void release(uvf_cli_journal *j) {
+  if (j->fd >= 0)
+    close(j->fd); /* also drops the lock */
+  uvf_cli_buf_free(&j->out);
+  free(j->win);
+  free(j->e);
+  free(j->path);
+  free(j);
 }
 
 int uvf_cli_journal_open(uvf_cli_journal **out, const char *path) {
   uvf_cli_journal *j = calloc(1, sizeof(*j));
+  int rc;
 
-  if (j == NULL || (j->path = strdup(path)) == NULL) {
+  if (!j || !(j->path = strdup(path))) {
     free(j);
     uvf_cli_error("out of memory");
-    return -1;
+    return -ENOMEM;
   }
   /* O_NONBLOCK: a FIFO there must not hold up open(); it is refused. */
   j->fd =
       open(path, O_RDWR | O_CREAT | O_APPEND | O_NONBLOCK | O_CLOEXEC, 0644);
   if (j->fd < 0) {
-    uvf_cli_error("cannot open the journal %s: %s", path, strerror(errno));
+    rc = failed("open", path);
   } else if (flock(j->fd, LOCK_EX | LOCK_NB) != 0) {
+    rc = -errno;
     uvf_cli_error("journal %s is in use by another run", path);
-  } else if (prepare_file(j) == 0) {
-    *out = j;
-    return 0;
+  } else {
+    rc = prepare_file(j);
   }
-  if (j->fd >= 0)
-    close(j->fd);
-  free(j->e);
-  free(j->path);
-  free(j);
-  return -1;
+  if (rc == 0)
+    *out = j;
+  else
+    release(j);
+  return rc;
 }
 
 size_t uvf_cli_journal_count(const uvf_cli_journal *j) { return j->n; }
@@ -293,7 +296,7 @@ static char *read_back(uvf_cli_journal *j, uint64_t off, size_t len) {
   if (want > j->win_cap) {
     char *w = realloc(j->win, want + 1);
 
-    if (w == NULL)
+    if (!w)
       return NULL;
     j->win = w;
     j->win_cap = want;
@@ -306,59 +309,46 @@ static char *read_back(uvf_cli_journal *j, uint64_t off, size_t len) {
   return j->win;
 }
 
-int uvf_cli_journal_nth(uvf_cli_journal *j, size_t i, uint64_t *position,
-                        uvf_cli_journaled *rec) {
-  const entry *e;
+/* Reads entry e back from the file: 0, or -EIO if the record there is
+ * gone or damaged (the file changed during the run). */
+static int read_entry(uvf_cli_journal *j, const entry *e, uint64_t *position,
+                      uvf_cli_journaled *rec) {
+  size_t len = (size_t)(e->where & ((1u << LEN_BITS) - 1));
+  char *line = read_back(j, e->where >> LEN_BITS, len);
   uint64_t key;
-  size_t len;
-  char *line, saved;
-  int bad;
+  char saved;
+  int rc;
 
-  if (i >= j->n)
-    return -1;
-  e = &j->e[i];
-  len = (size_t)(e->where & ((1u << LEN_BITS) - 1));
-  if ((line = read_back(j, e->where >> LEN_BITS, len)) == NULL)
-    return -1;
+  if (!line)
+    return -EIO;
   saved = line[len];
   line[len] = '\0';
-  bad = parse(line, len, position, &key, rec) != 0;
+  rc = parse(line, len, position, &key, rec) != 0 ? -EIO : 0;
   line[len] = saved;
-  return bad ? -1 : 0;
+  return rc;
+}
+
+int uvf_cli_journal_nth(uvf_cli_journal *j, size_t i, uint64_t *position,
+                        uvf_cli_journaled *rec) {
+  return i < j->n ? read_entry(j, &j->e[i], position, rec) : -ENOENT;
 }
 
 int uvf_cli_journal_lookup(uvf_cli_journal *j, uint64_t position, uint64_t key,
                            uvf_cli_journaled *rec) {
   const entry *e;
-  uint64_t p, k;
-  size_t len;
-  char *line;
+  uint64_t p;
 
   while (j->cursor < j->n && j->e[j->cursor].position < position)
     j->cursor++;
   if (j->cursor == j->n || j->e[j->cursor].position != position)
-    return UVF_CLI_JOURNAL_NEW;
+    return 0;
   e = &j->e[j->cursor];
   if (e->key != key)
-    return UVF_CLI_JOURNAL_MISMATCH;
+    return -EINVAL;
   j->cursor++;
-  if (rec == NULL)
-    return UVF_CLI_JOURNAL_DONE;
-  len = (size_t)(e->where & ((1u << LEN_BITS) - 1));
-  line = read_back(j, e->where >> LEN_BITS, len);
-  if (line == NULL)
-    return UVF_CLI_JOURNAL_UNREADABLE;
-  {
-    char saved = line[len];
-    int bad;
-
-    line[len] = '\0';
-    bad = parse(line, len, &p, &k, rec) != 0 || p != position;
-    line[len] = saved;
-    if (bad)
-      return UVF_CLI_JOURNAL_UNREADABLE; /* the file changed under us */
-  }
-  return UVF_CLI_JOURNAL_DONE;
+  if (rec && (read_entry(j, e, &p, rec) != 0 || p != position))
+    return -EIO;
+  return 1;
 }
 
 void uvf_cli_journal_add(uvf_cli_journal *j, uint64_t position, uint64_t key,
@@ -376,7 +366,7 @@ void uvf_cli_journal_add(uvf_cli_journal *j, uint64_t position, uint64_t key,
                      rec->bytes);
   uvf_cli_buf_add(b, rec->line, len);
   if (b->oom) {
-    j->err = ENOMEM;
+    j->err = -ENOMEM;
     return;
   }
   sum = fnv(FNV_INIT, b->data + start + SUM_LEN + 1,
@@ -395,8 +385,8 @@ int uvf_cli_journal_fd(const uvf_cli_journal *j) { return j->fd; }
 
 int uvf_cli_journal_flush(uvf_cli_journal *j) {
   if (j->out.oom && j->err == 0)
-    j->err = ENOMEM;
-  if (j->wr != NULL && j->err == 0 && j->out.len > 0) {
+    j->err = -ENOMEM;
+  if (j->wr && j->err == 0 && j->out.len > 0) {
     uvf_cli_writer_add(j->wr, j->out.data, j->out.len);
     uvf_cli_writer_flush(j->wr);
   }
@@ -405,37 +395,30 @@ int uvf_cli_journal_flush(uvf_cli_journal *j) {
 }
 
 int uvf_cli_journal_error(uvf_cli_journal *j) {
-  if (j->err == 0 && j->wr != NULL)
+  if (j->err == 0 && j->wr)
     j->err = uvf_cli_writer_error(j->wr);
   return j->err;
 }
 
 void uvf_cli_journal_finish(uvf_cli_journal *j) {
   uvf_cli_journal_flush(j);
-  if (j->wr != NULL)
+  if (j->wr)
     uvf_cli_writer_finish(j->wr);
 }
 
 int uvf_cli_journal_finished(uvf_cli_journal *j) {
-  return j->wr == NULL || uvf_cli_writer_finished(j->wr);
+  return !j->wr || uvf_cli_writer_finished(j->wr);
 }
 
 int uvf_cli_journal_close(uvf_cli_journal *j) {
   int err;
 
-  if (j == NULL)
+  if (!j)
     return 0;
   uvf_cli_journal_flush(j);
   err = uvf_cli_writer_close(j->wr);
-  if (j->err != 0 || j->wr == NULL)
+  if (j->err != 0 || !j->wr)
     err = j->err;
-  close(j->fd); /* also drops the lock */
-  uvf_cli_buf_free(&j->out);
-  free(j->win);
-  free(j->e);
-  free(j->path);
-  free(j);
+  release(j);
   return err;
 }
-
-const char *uvf_cli_journal_path(const uvf_cli_journal *j) { return j->path; }

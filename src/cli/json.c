@@ -1,6 +1,7 @@
-/* A growable text buffer and JSON string escaping. URLs, messages and
- * final URLs come from input files and servers, so nothing is assumed
- * about their bytes. */
+/* Growable buffers (text, and arrays) and JSON string escaping. URLs,
+ * messages and final URLs come from input files and servers, so nothing
+ * is assumed about their bytes. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,31 +10,46 @@
 
 static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
 
+/* Room for more bytes and a NUL. Returns 0, or -ENOMEM once b->oom is
+ * set. */
 static int reserve(uvf_cli_buf *b, size_t more) {
   size_t cap;
   char *grown;
 
   if (b->oom)
-    return -1;
+    return -ENOMEM;
   if (b->cap - b->len > more)
     return 0;
   cap = b->cap ? b->cap : 256;
   while (cap - b->len <= more)
     cap *= 2;
   grown = realloc(b->data, cap);
-  if (grown == NULL) {
+  if (!grown) {
     b->oom = 1;
-    return -1;
+    return -ENOMEM;
   }
   b->data = grown;
   b->cap = cap;
   return 0;
 }
 
+void *uvf_cli_grow(void *items, size_t n, size_t *cap, size_t size,
+                   size_t first) {
+  size_t want = *cap ? 2 * *cap : first;
+  void *grown;
+
+  if (n < *cap)
+    return items;
+  if (!(grown = realloc(items, want * size)))
+    return NULL;
+  *cap = want;
+  return grown;
+}
+
 void uvf_cli_buf_reset(uvf_cli_buf *b) {
   b->len = 0;
   b->oom = 0;
-  if (b->data != NULL)
+  if (b->data)
     b->data[0] = '\0';
 }
 
@@ -125,7 +141,7 @@ void uvf_cli_json_str(uvf_cli_buf *b, const char *s) {
   size_t run;
   size_t n;
 
-  if (s == NULL) {
+  if (!s) {
     uvf_cli_buf_add(b, "null", 4);
     return;
   }

@@ -20,29 +20,26 @@ struct uvf_cli_positions {
   size_t cap;
 };
 
-uvf_cli_positions *uvf_cli_positions_new(void) {
-  return calloc(1, sizeof(uvf_cli_positions));
+int uvf_cli_positions_new(uvf_cli_positions **out) {
+  uvf_cli_positions *p = calloc(1, sizeof(*p));
+
+  if (!p)
+    return -ENOMEM;
+  *out = p;
+  return 0;
 }
 
 int uvf_cli_positions_note(uvf_cli_positions *p, uint64_t index,
                            uint64_t position) {
   uint64_t offset = position - index;
-  uint64_t last = p->n ? p->steps[p->n - 1].offset : 0;
+  step *s;
 
-  if (offset == last)
+  if (offset == (p->n ? p->steps[p->n - 1].offset : 0))
     return 0;
-  if (p->n == p->cap) {
-    size_t cap = p->cap ? 2 * p->cap : 16;
-    step *s = realloc(p->steps, cap * sizeof(*s));
-
-    if (s == NULL)
-      return ENOMEM;
-    p->steps = s;
-    p->cap = cap;
-  }
-  p->steps[p->n].from = index;
-  p->steps[p->n].offset = offset;
-  p->n++;
+  if (!(s = uvf_cli_grow(p->steps, p->n, &p->cap, sizeof(*s), 16)))
+    return -ENOMEM;
+  p->steps = s;
+  s[p->n++] = (step){index, offset};
   return 0;
 }
 
@@ -61,7 +58,7 @@ uint64_t uvf_cli_positions_of(const uvf_cli_positions *p, uint64_t index) {
 }
 
 void uvf_cli_positions_free(uvf_cli_positions *p) {
-  if (p == NULL)
+  if (!p)
     return;
   free(p->steps);
   free(p);

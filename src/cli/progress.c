@@ -2,6 +2,7 @@
  * times a second by a uv_timer on the fetcher's loop. Shorter redraws pad
  * with spaces rather than use escape codes, so a forced --progress into a
  * file or pipe stays plain text. */
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <poll.h>
@@ -121,16 +122,13 @@ static void on_closed(uv_handle_t *h) { free(h->data); }
 int uvf_cli_progress_start(uvf_cli_progress **out, uv_loop_t *loop, FILE *fp,
                            void (*count)(void *ud, uvf_cli_counts *c),
                            void *ud) {
-  uvf_cli_progress *p = calloc(1, sizeof(*p));
+  uvf_cli_progress *p = malloc(sizeof(*p));
   int rc;
 
-  if (p == NULL)
-    return UV_ENOMEM;
-  p->fp = fp;
-  p->count = count;
-  p->ud = ud;
-  p->rate = -1;
-  p->last_ns = uv_hrtime();
+  if (!p)
+    return -ENOMEM;
+  *p = (uvf_cli_progress){
+      .fp = fp, .count = count, .ud = ud, .rate = -1, .last_ns = uv_hrtime()};
   rc = uv_timer_init(loop, &p->timer);
   if (rc != 0) {
     free(p);
@@ -149,15 +147,15 @@ int uvf_cli_progress_start(uvf_cli_progress **out, uv_loop_t *loop, FILE *fp,
 }
 
 void uvf_cli_progress_clear(uvf_cli_progress *p) {
-  if (p == NULL || p->shown == 0 || !writable(p->fp))
+  if (!p || p->shown == 0 || !writable(p->fp))
     return;
   fprintf(p->fp, "\r%*s\r", (int)p->shown, "");
   fflush(p->fp);
   p->shown = 0;
 }
 
-void uvf_cli_progress_stop(uvf_cli_progress *p) {
-  if (p == NULL)
+void uvf_cli_progress_close(uvf_cli_progress *p) {
+  if (!p)
     return;
   uvf_cli_progress_clear(p);
   uv_timer_stop(&p->timer);

@@ -25,14 +25,16 @@ struct uvf_cli_reorder {
   void *ud;
 };
 
-uvf_cli_reorder *uvf_cli_reorder_new(uvf_cli_write_fn write, void *ud) {
+int uvf_cli_reorder_new(uvf_cli_reorder **out, uvf_cli_write_fn write,
+                        void *ud) {
   uvf_cli_reorder *r = calloc(1, sizeof(*r));
 
-  if (r == NULL)
-    return NULL;
+  if (!r)
+    return -ENOMEM;
   r->write = write;
   r->ud = ud;
-  return r;
+  *out = r;
+  return 0;
 }
 
 static slot *slot_of(const uvf_cli_reorder *r, uint64_t index) {
@@ -48,8 +50,8 @@ static int grow(uvf_cli_reorder *r, uint64_t index) {
   while (index - r->next >= bigger.cap)
     bigger.cap *= 2;
   bigger.ring = calloc(bigger.cap, sizeof(slot));
-  if (bigger.ring == NULL)
-    return ENOMEM;
+  if (!bigger.ring)
+    return -ENOMEM;
   for (i = r->next; i < r->next + r->cap; i++)
     *slot_of(&bigger, i) = *slot_of(r, i);
   free(r->ring);
@@ -66,11 +68,11 @@ static int hold(uvf_cli_reorder *r, uint64_t index, const char *line,
   if (index - r->next >= r->cap && (rc = grow(r, index)) != 0)
     return rc;
   s = slot_of(r, index);
-  if (s->line != NULL)
-    return EEXIST;
+  if (s->line)
+    return -EEXIST;
   s->line = malloc(len);
-  if (s->line == NULL)
-    return ENOMEM;
+  if (!s->line)
+    return -ENOMEM;
   memcpy(s->line, line, len);
   s->len = len;
   r->held++;
@@ -83,7 +85,7 @@ static int release(uvf_cli_reorder *r) {
   slot *s;
   int rc = 0;
 
-  while (r->held > 0 && (s = slot_of(r, r->next))->line != NULL) {
+  while (r->held > 0 && (s = slot_of(r, r->next))->line) {
     if (rc == 0)
       rc = r->write(r->ud, s->line, s->len);
     free(s->line);
@@ -101,7 +103,7 @@ int uvf_cli_reorder_put(uvf_cli_reorder *r, uint64_t index, const char *line,
   int rc2;
 
   if (index < r->next)
-    return EEXIST;
+    return -EEXIST;
   if (index > r->next)
     return hold(r, index, line, len);
   rc = r->write(r->ud, line, len);
@@ -115,7 +117,7 @@ size_t uvf_cli_reorder_held(const uvf_cli_reorder *r) { return r->held_bytes; }
 void uvf_cli_reorder_free(uvf_cli_reorder *r) {
   size_t i;
 
-  if (r == NULL)
+  if (!r)
     return;
   for (i = 0; i < r->cap; i++)
     free(r->ring[i].line);

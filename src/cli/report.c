@@ -55,7 +55,7 @@ void uvf_cli_record_format(uvf_cli_buf *b, const uvf_cli_record *rec) {
   uvf_cli_buf_printf(b, ",\"ok\":%s", rec->ok ? "true" : "false");
   uvf_cli_buf_printf(b, ",\"status\":%ld", r->status);
   field_str(b, "error", rec->ok ? NULL : uvf_err_name(rec->error));
-  field_str(b, "message", rec->message != NULL ? rec->message : "");
+  field_str(b, "message", rec->message ? rec->message : "");
   field_u64(b, "bytes", r->bytes);
   field_u64(b, "attempts", r->attempts);
   history(b, r);

@@ -1,6 +1,7 @@
 /* Resuming a run from its journal (--journal): opening it, making sure it
  * was written for this input, and saying so when it was not. The records
- * themselves are replayed in their place by main.c's `next` callback. */
+ * themselves are replayed in their place by feed.c's `next` callback. */
+#include <errno.h>
 #include <inttypes.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -9,7 +10,7 @@
 
 void uvf_cli_resume_mismatch(const char *path, int rc, uint64_t position,
                              uint64_t tag) {
-  if (rc == UVF_CLI_JOURNAL_UNREADABLE) {
+  if (rc == -EIO) {
     uvf_cli_error("cannot read back the journal %s: it changed during the "
                   "run",
                   path);
@@ -33,36 +34,55 @@ int uvf_cli_resume_past_end(const char *path, const uvf_cli_journal *j,
                 "past its last URL (%" PRIu64 "); resume with the input it "
                 "was written for, or start a new journal",
                 path, n, n == 1 ? "" : "s", n_urls);
-  return -1;
+  return -EINVAL;
+}
+
+/* The value of a record's "file" field, to the end of the line; NULL if
+ * it has none (a run without -o). */
+static const char *file_field(const uvf_cli_journaled *rec, size_t *len) {
+  static const char key[] = ",\"file\":";
+  const char *at = memmem(rec->line, rec->len, key, sizeof(key) - 1);
+
+  if (!at)
+    return NULL;
+  at += sizeof(key) - 1;
+  *len = rec->len - (size_t)(at - rec->line);
+  return at;
+}
+
+/* 1 if the record's "file" is null: no file then, so no telling. */
+static int names_no_file(const uvf_cli_journaled *rec) {
+  size_t len;
+  const char *at = file_field(rec, &len);
+
+  return at && len == 5 && memcmp(at, "null}", 5) == 0;
+}
+
+/* 1 if `at` (len bytes) is the JSON of body file path and the closing
+ * brace. */
+static int same_file(const char *at, size_t len, const char *path) {
+  uvf_cli_buf quoted = {0};
+  int same;
+
+  uvf_cli_json_str(&quoted, path);
+  uvf_cli_buf_add(&quoted, "}", 1);
+  same = !quoted.oom && quoted.len == len && memcmp(quoted.data, at, len) == 0;
+  uvf_cli_buf_free(&quoted);
+  return same;
 }
 
 int uvf_cli_resume_fits_dir(const uvf_cli_journaled *rec, const char *dir,
                             uint64_t position, uvf_cli_buf *scratch) {
-  static const char key[] = ",\"file\":";
-  const char *at = memmem(rec->line, rec->len, key, sizeof(key) - 1);
   size_t len;
+  const char *at = file_field(rec, &len);
 
-  if (dir == NULL || at == NULL)
-    return dir == NULL && at == NULL;
-  at += sizeof(key) - 1;
-  len = rec->len - (size_t)(at - rec->line);
-  if (len == 5 && memcmp(at, "null}", 5) == 0)
-    return 2; /* no file then: no telling */
+  if (!dir || !at)
+    return !dir && !at;
+  if (names_no_file(rec))
+    return 1;
   uvf_cli_buf_reset(scratch);
   uvf_cli_body_path(scratch, dir, position);
-  if (scratch->oom)
-    return 0;
-  {
-    uvf_cli_buf quoted = {0};
-    int same;
-
-    uvf_cli_json_str(&quoted, scratch->data);
-    uvf_cli_buf_add(&quoted, "}", 1);
-    same =
-        !quoted.oom && quoted.len == len && memcmp(quoted.data, at, len) == 0;
-    uvf_cli_buf_free(&quoted);
-    return same;
-  }
+  return !scratch->oom && same_file(at, len, scratch->data);
 }
 
 /* Records looked at before the run for the -o they were written with. */
@@ -83,26 +103,27 @@ static int check_dir(uvf_cli_journal *j, const uvf_cli_args *a) {
   uvf_cli_journaled rec;
   uint64_t position;
   size_t i;
-  int fits = 2;
+  int fits = 1, told = 0;
 
-  for (i = 0; fits == 2 && i < DIR_LOOKS; i++)
+  for (i = 0; !told && i < DIR_LOOKS; i++) {
     if (uvf_cli_journal_nth(j, i, &position, &rec) != 0)
       break;
-    else
-      fits = uvf_cli_resume_fits_dir(&rec, a->output_dir, position, &scratch);
+    fits = uvf_cli_resume_fits_dir(&rec, a->output_dir, position, &scratch);
+    told = !fits || !names_no_file(&rec);
+  }
   uvf_cli_buf_free(&scratch);
-  if (fits != 0)
+  if (fits)
     return 0;
   uvf_cli_resume_wrong_dir(a->journal_path);
-  return -1;
+  return -EINVAL;
 }
 
 /* 1 if the input can be read twice: URL arguments and regular files. */
 static int rereadable(const char *path) {
   struct stat st;
 
-  return path == NULL || (strcmp(path, "-") != 0 && stat(path, &st) == 0 &&
-                          S_ISREG(st.st_mode));
+  return !path || (strcmp(path, "-") != 0 && stat(path, &st) == 0 &&
+                   S_ISREG(st.st_mode));
 }
 
 /* Reads the input once before any transfer starts, so that a journal
@@ -116,15 +137,16 @@ static int check(uvf_cli_journal *j, uv_loop_t *loop, const uvf_cli_args *a) {
 
   if (!rereadable(a->input_path))
     return 0;
-  if (uvf_cli_input_open(&in, loop, a->input_path, a->urls, a->n_urls) != 0)
-    return -1;
+  rc = uvf_cli_input_open(&in, loop, a->input_path, a->urls, a->n_urls);
+  if (rc != 0)
+    return rc;
   while (rc == 0 && uvf_cli_input_next(in, &url, &tag) == 1) {
     int found = uvf_cli_journal_lookup(j, position,
                                        uvf_cli_journal_key(url, tag), NULL);
 
     if (found < 0) {
       uvf_cli_resume_mismatch(a->journal_path, found, position, tag);
-      rc = -1;
+      rc = found;
     }
     position++;
   }
@@ -138,20 +160,20 @@ static int check(uvf_cli_journal *j, uv_loop_t *loop, const uvf_cli_args *a) {
 int uvf_cli_resume_open(uvf_cli_journal **j, uvf_cli_positions **positions,
                         uv_loop_t *loop, const uvf_cli_args *a) {
   size_t n;
+  int rc;
 
   *positions = NULL;
-  if (uvf_cli_journal_open(j, a->journal_path) != 0)
-    return -1;
+  if ((rc = uvf_cli_journal_open(j, a->journal_path)) != 0)
+    return rc;
   if ((n = uvf_cli_journal_count(*j)) == 0)
     return 0; /* a new journal: no URL to skip */
-  if ((*positions = uvf_cli_positions_new()) == NULL) {
+  if ((rc = uvf_cli_positions_new(positions)) != 0) {
     uvf_cli_error("out of memory");
-    return -1;
+    return rc;
   }
-  if (check(*j, loop, a) != 0 || check_dir(*j, a) != 0)
-    return -1;
-  if (!a->quiet)
-    uvf_cli_error("resuming: %zu URL%s done by an earlier run (journal %s)", n,
-                  n == 1 ? "" : "s", a->journal_path);
+  if ((rc = check(*j, loop, a)) != 0 || (rc = check_dir(*j, a)) != 0)
+    return rc;
+  uvf_cli_note("resuming: %zu URL%s done by an earlier run (journal %s)", n,
+               n == 1 ? "" : "s", a->journal_path);
   return 0;
 }

@@ -70,7 +70,7 @@ static int install(void) {
   sa.sa_flags = SA_RESTART;
   for (i = 0; i < N_WATCHED; i++)
     if (sigaction(watched[i], &sa, NULL) != 0)
-      return -errno; /* libuv errors are negated errnos on Unix */
+      return -errno;
   return 0;
 }
 
@@ -79,8 +79,8 @@ int uvf_cli_signals_start(uvf_cli_signals **out, uv_loop_t *loop,
   uvf_cli_signals *s = calloc(1, sizeof(*s));
   int rc;
 
-  if (s == NULL)
-    return UV_ENOMEM;
+  if (!s)
+    return -ENOMEM;
   s->on_signal = on_signal;
   s->ud = ud;
   rc = uv_async_init(loop, &s->async, on_async);
@@ -105,7 +105,7 @@ int uvf_cli_signals_start(uvf_cli_signals **out, uv_loop_t *loop,
 static void on_closed(uv_handle_t *h) { free(h->data); }
 
 void uvf_cli_signals_close(uvf_cli_signals *s) {
-  if (s == NULL)
+  if (!s)
     return;
   /* From here a signal ends the process at once: the run is over but
    * the final flush of stdout may still wait on a pipe. */

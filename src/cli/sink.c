@@ -38,8 +38,7 @@ static int done_put(uvf_cli_sink *s, uint64_t index, const char *line,
 
 /* --order input: lines wait in a reorder buffer for earlier indexes. */
 static int input_open(uvf_cli_sink *s) {
-  s->reorder = uvf_cli_reorder_new(write_line, s);
-  return s->reorder != NULL ? 0 : UVF_ENOMEM;
+  return uvf_cli_reorder_new(&s->reorder, write_line, s);
 }
 
 static int input_put(uvf_cli_sink *s, uint64_t index, const char *line,
@@ -75,20 +74,20 @@ int uvf_cli_sink_known(const char *name) { return find(name) != NULL; }
 int uvf_cli_sink_new(uvf_cli_sink **out, const char *order, uvf_cli_writer *w) {
   uvf_cli_sink *s;
   const sink_ops *ops = find(order);
+  int rc = 0;
 
-  if (ops == NULL)
-    return UVF_EINVAL;
+  if (!ops)
+    return -EINVAL;
   s = calloc(1, sizeof(*s));
-  if (s == NULL)
-    return UVF_ENOMEM;
+  if (!s)
+    return -ENOMEM;
   s->ops = ops;
   s->w = w;
-  if (ops->open != NULL && ops->open(s) != 0) {
+  if (ops->open && (rc = ops->open(s)) != 0)
     free(s);
-    return UVF_ENOMEM;
-  }
-  *out = s;
-  return 0;
+  else
+    *out = s;
+  return rc;
 }
 
 int uvf_cli_sink_put(uvf_cli_sink *s, uint64_t index, const char *line,
@@ -97,14 +96,13 @@ int uvf_cli_sink_put(uvf_cli_sink *s, uint64_t index, const char *line,
 }
 
 size_t uvf_cli_sink_held(const uvf_cli_sink *s) {
-  return s->ops->held != NULL ? s->ops->held(s) : 0;
+  return s->ops->held ? s->ops->held(s) : 0;
 }
 
-void uvf_cli_sink_free(uvf_cli_sink **s) {
-  if (*s == NULL)
+void uvf_cli_sink_free(uvf_cli_sink *s) {
+  if (!s)
     return;
-  if ((*s)->ops->close != NULL)
-    (*s)->ops->close(*s);
-  free(*s);
-  *s = NULL;
+  if (s->ops->close)
+    s->ops->close(s);
+  free(s);
 }

@@ -45,7 +45,7 @@ struct uvf_cli_writer {
   uvf_cli_buf out;          /* being written by the thread */
   size_t out_done;          /* of out, written */
   size_t notify_below;      /* tell the loop once pending <= this */
-  int err;                  /* errno of the first failure */
+  int err;                  /* the first failure: a negative errno */
   int finishing;            /* no more bytes will come */
   int finished;             /* the thread has ended */
   pthread_cond_t ended;     /* the loop waits on it to abandon */
@@ -82,7 +82,7 @@ static int install_wake_signal(void) {
   sa.sa_handler = on_wake_signal;
   sigemptyset(&sa.sa_mask);
   if (sigaction(WAKE_SIGNAL, &sa, NULL) != 0)
-    return errno;
+    return -errno;
   installed = 1;
   return 0;
 }
@@ -96,24 +96,24 @@ static size_t chunk(const uvf_cli_writer *w, const char *p, size_t len) {
 
   if (!w->pipe || len <= PIPE_BUF)
     return len;
-  if ((nl = memrchr(p, '\n', PIPE_BUF)) != NULL)
+  if ((nl = memrchr(p, '\n', PIPE_BUF)))
     return (size_t)(nl - p) + 1;
   nl = memchr(p, '\n', len); /* one line longer than PIPE_BUF */
-  return nl != NULL ? (size_t)(nl - p) + 1 : len;
+  return nl ? (size_t)(nl - p) + 1 : len;
 }
 
-/* Writes w->out without the lock held. Returns 0 or an errno value. */
+/* Writes w->out without the lock held. Returns 0 or a negative errno. */
 static int write_out(uvf_cli_writer *w) {
   while (w->out_done < w->out.len) {
     const char *p = w->out.data + w->out_done;
     ssize_t n = write(w->fd, p, chunk(w, p, w->out.len - w->out_done));
 
     if (n < 0 && errno == EINTR && atomic_load(&w->abandon))
-      return ECANCELED;
+      return -ECANCELED;
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0)
-      return errno != 0 ? errno : EIO;
+      return errno != 0 ? -errno : -EIO;
     w->out_done += (size_t)n;
     atomic_fetch_add(&w->written, (uint64_t)n);
   }
@@ -159,11 +159,20 @@ static uint64_t lines_in(const char *p, size_t len) {
   uint64_t n = 0;
   const char *end = p + len;
 
-  while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+  while (p < end && (p = memchr(p, '\n', (size_t)(end - p)))) {
     n++;
     p++;
   }
   return n;
+}
+
+/* Keeps err (a negative errno; 0: none) if it is the first failure, and
+ * tells the loop. The lock is held. */
+static void failed(uvf_cli_writer *w, int err) {
+  if (err == 0 || w->err != 0)
+    return;
+  w->err = err;
+  wake_loop(w);
 }
 
 /* Takes the queue and writes it; the lock is held on entry and exit. */
@@ -182,10 +191,7 @@ static void write_queue(uvf_cli_writer *w, int *dirty) {
   w->dropped += lines_in(w->out.data + w->out_done, w->out.len - w->out_done);
   atomic_fetch_add(&w->written, (uint64_t)(w->out.len - w->out_done));
   w->out.len = w->out_done = 0;
-  if (err != 0 && w->err == 0) {
-    w->err = err;
-    wake_loop(w);
-  }
+  failed(w, err);
   if (w->notify_below > 0 &&
       w->queue.len <= w->notify_below) { /* nothing else is in flight */
     w->notify_below = 0;
@@ -194,15 +200,12 @@ static void write_queue(uvf_cli_writer *w, int *dirty) {
 }
 
 static void sync_now(uvf_cli_writer *w) {
-  int rc;
+  int err;
 
   pthread_mutex_unlock(&w->mu);
-  rc = fdatasync(w->fd);
+  err = fdatasync(w->fd) != 0 ? -errno : 0;
   pthread_mutex_lock(&w->mu);
-  if (rc != 0 && w->err == 0) {
-    w->err = errno;
-    wake_loop(w);
-  }
+  failed(w, err);
 }
 
 static void *run(void *arg) {
@@ -254,7 +257,7 @@ static int start_thread(uvf_cli_writer *w) {
   rc = pthread_create(&w->thread, NULL, run, w);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   w->thread_started = rc == 0;
-  return rc;
+  return -rc;
 }
 
 int uvf_cli_writer_start(uvf_cli_writer **out, uv_loop_t *loop, int fd,
@@ -263,8 +266,8 @@ int uvf_cli_writer_start(uvf_cli_writer **out, uv_loop_t *loop, int fd,
   struct stat st;
   int rc;
 
-  if (w == NULL)
-    return ENOMEM;
+  if (!w)
+    return -ENOMEM;
   w->fd = fd;
   w->pipe = fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
   w->sync_ms = sync_ms;
@@ -280,7 +283,7 @@ int uvf_cli_writer_start(uvf_cli_writer **out, uv_loop_t *loop, int fd,
     pthread_cond_destroy(&w->cond);
     pthread_mutex_destroy(&w->mu);
     free(w);
-    return -rc;
+    return rc;
   }
   w->async.data = w;
   uv_unref((uv_handle_t *)&w->async); /* until finish: see there */
@@ -297,28 +300,36 @@ void uvf_cli_writer_add(uvf_cli_writer *w, const char *data, size_t len) {
     uvf_cli_buf_add(&w->batch, data, len);
 }
 
-void uvf_cli_writer_flush(uvf_cli_writer *w) {
-  if (w->batch.len == 0 && !w->batch.oom)
-    return;
-  pthread_mutex_lock(&w->mu);
-  if (w->batch.oom && w->err == 0) {
-    w->err = ENOMEM;
-    wake_loop(w);
-  }
+/* Moves the batch to the queue. The lock is held. */
+static void queue_batch(uvf_cli_writer *w) {
+  if (w->batch.oom)
+    failed(w, -ENOMEM);
   w->handed += w->batch.len;
   if (w->queue.len == 0 && !w->queue.oom) {
     swap(&w->queue, &w->batch); /* no copy */
   } else {
     uvf_cli_buf_add(&w->queue, w->batch.data, w->batch.len);
-    if (w->queue.oom && w->err == 0) {
-      w->err = ENOMEM;
-      wake_loop(w);
-    }
+    if (w->queue.oom)
+      failed(w, -ENOMEM);
   }
+}
+
+/* Hands the batch to the thread; with last, also tells it that nothing
+ * more comes: it writes the rest, then ends. */
+static void hand_over(uvf_cli_writer *w, int last) {
+  pthread_mutex_lock(&w->mu);
+  if (w->batch.len > 0 || w->batch.oom)
+    queue_batch(w);
+  w->finishing |= last;
   pthread_cond_signal(&w->cond);
   pthread_mutex_unlock(&w->mu);
   uvf_cli_buf_reset(&w->batch);
   w->batch.oom = 0;
+}
+
+void uvf_cli_writer_flush(uvf_cli_writer *w) {
+  if (w->batch.len > 0 || w->batch.oom)
+    hand_over(w, 0);
 }
 
 size_t uvf_cli_writer_pending(const uvf_cli_writer *w) {
@@ -344,32 +355,26 @@ void uvf_cli_writer_notify_below(uvf_cli_writer *w, size_t mark) {
   pthread_mutex_unlock(&w->mu);
 }
 
-int uvf_cli_writer_error(uvf_cli_writer *w) {
-  int err;
+/* A field the thread sets, read under the lock. */
+static int read_locked(uvf_cli_writer *w, const int *field) {
+  int v;
 
   pthread_mutex_lock(&w->mu);
-  err = w->err;
+  v = *field;
   pthread_mutex_unlock(&w->mu);
-  return err;
+  return v;
 }
 
+int uvf_cli_writer_error(uvf_cli_writer *w) { return read_locked(w, &w->err); }
+
 void uvf_cli_writer_finish(uvf_cli_writer *w) {
-  uvf_cli_writer_flush(w);
-  pthread_mutex_lock(&w->mu);
-  w->finishing = 1;
-  pthread_cond_signal(&w->cond);
-  pthread_mutex_unlock(&w->mu);
+  hand_over(w, 1);
   /* From now on the loop runs until the thread is done. */
   uv_ref((uv_handle_t *)&w->async);
 }
 
 int uvf_cli_writer_finished(uvf_cli_writer *w) {
-  int done;
-
-  pthread_mutex_lock(&w->mu);
-  done = w->finished;
-  pthread_mutex_unlock(&w->mu);
-  return done;
+  return read_locked(w, &w->finished);
 }
 
 /* Interrupts the thread's write() until it has ended. A signal sent just
@@ -426,14 +431,10 @@ static void on_closed(uv_handle_t *h) {
 int uvf_cli_writer_close(uvf_cli_writer *w) {
   int err;
 
-  if (w == NULL)
+  if (!w)
     return 0;
-  if (w->thread_started) { /* it writes what is left, then ends */
-    uvf_cli_writer_flush(w);
-    pthread_mutex_lock(&w->mu);
-    w->finishing = 1;
-    pthread_cond_signal(&w->cond);
-    pthread_mutex_unlock(&w->mu);
+  if (w->thread_started) {
+    hand_over(w, 1);
     pthread_join(w->thread, NULL);
     w->thread_started = 0;
   }

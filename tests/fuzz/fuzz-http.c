@@ -6,6 +6,8 @@
 
 #include "ts.h"
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char *buf = malloc(size ? size : 1); /* exact size: ASan sees overreads */
   size_t scan = 0;

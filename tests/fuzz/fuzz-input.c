@@ -3,7 +3,6 @@
  * NUL-terminated, at most UVF_CLI_MAX_LINE long, free of surrounding
  * blanks, with strictly growing line numbers; and the escaper must write
  * JSON strings with no raw control byte. ASan/UBSan catch the rest. */
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +12,15 @@
 
 #include "cli.h"
 
-void uvf_cli_error(const char *fmt, ...) {
-  (void)fmt; /* the reader reports read errors; none are expected here */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The reader reports read errors; none are expected here. */
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  (void)argc;
+  (void)argv;
+  uvf_cli_msgs_to(fopen("/dev/null", "w"));
+  return 0;
 }
 
 static void check_json(const char *s, size_t n) {
