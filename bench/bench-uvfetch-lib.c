@@ -51,13 +51,23 @@ static void on_done(void *ud) {
   uvf_fetcher_close(s->fetcher, NULL);
 }
 
-static void options(uvf_options *o, unsigned n) {
+/* -c, -1/-2 and -m as the curl designs take them; without them the
+ * library's defaults, as before the TLS rows. */
+static void options(uvf_options *o, const bench_args *a) {
   uvf_options_init(o);
-  o->max_in_flight = n;
+  o->max_in_flight = a->conc;
   o->timeout_ms = 60000;
+  o->ca_file = a->ca_file;
+  if (a->http == BENCH_HTTP_1_1)
+    o->http_version = UVF_HTTP_1_1;
+  else if (a->http == BENCH_HTTP_2)
+    o->http_version = UVF_HTTP_AUTO;
+  if (a->streams)
+    o->max_streams = a->streams;
 }
 
-static int run_fetcher(const bench_urls *u, unsigned n, bench_result *res) {
+static int run_fetcher(const bench_urls *u, const bench_args *a,
+                       bench_result *res) {
   uv_loop_t loop;
   uvf_options o;
   uvf_callbacks cb;
@@ -70,7 +80,7 @@ static int run_fetcher(const bench_urls *u, unsigned n, bench_result *res) {
   cb.next = next_url;
   cb.on_result = on_result;
   cb.on_done = on_done;
-  options(&o, n);
+  options(&o, a);
   if (uv_loop_init(&loop) != 0)
     return UVF_EBACKEND;
   rc = uvf_fetcher_new(&s.fetcher, &loop, &o, &cb, &s);
@@ -84,13 +94,14 @@ static int run_fetcher(const bench_urls *u, unsigned n, bench_result *res) {
   return rc;
 }
 
-static int run_fetch_all(const bench_urls *u, unsigned n, bench_result *res) {
+static int run_fetch_all(const bench_urls *u, const bench_args *a,
+                         bench_result *res) {
   uvf_results *r = NULL;
   uvf_options o;
   int rc;
   size_t i;
 
-  options(&o, n);
+  options(&o, a);
   rc = uvf_fetch_all((const char *const *)u->url, u->n, &o, 0, &r);
   if (rc == UVF_OK) {
     for (i = 0; i < u->n; i++)
@@ -110,8 +121,7 @@ int main(int argc, char **argv) {
   bench_read_urls(a.input, &u);
   bench_global_init();
   res = bench_results_new(u.n);
-  rc = a.fetch_all ? run_fetch_all(&u, a.conc, res)
-                   : run_fetcher(&u, a.conc, res);
+  rc = a.fetch_all ? run_fetch_all(&u, &a, res) : run_fetcher(&u, &a, res);
   if (rc != UVF_OK)
     fprintf(stderr, "uvfetch: %s (%s)\n", uvf_strerror(rc), uvf_err_name(rc));
   code = bench_report(res, u.n, "", uvf_err_name);

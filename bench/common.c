@@ -7,13 +7,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What bench_easy_setup() needs from the command line. */
+static const char *setup_ca_file;
+static int setup_http;
+
 static void usage(const char *prog) {
   fprintf(stderr,
-          "usage: %s -w W -i urls.txt\n"
+          "usage: %s -w W -i urls.txt [-c CAFILE] [-1|-2] [-m K]\n"
           "  -w W, -j N  worker threads or processes, or transfers in flight\n"
           "              (ignored by bench-threads: one thread per URL)\n"
           "  -i FILE     URL list, one a line\n"
           "  -a          bench-uvfetch-lib only: use uvf_fetch_all()\n"
+          "  -c FILE     trust the CAs in FILE (PEM)\n"
+          "  -1, -2      HTTP/1.1 only; HTTP/2 over TLS when offered (ALPN)\n"
+          "  -m K        bench-uvfetch-lib only: HTTP/2 streams a connection\n"
           "Prints \"ok=K total=N bytes=B\"; exits 0 iff every URL is ok.\n",
           prog);
   exit(2);
@@ -26,7 +33,7 @@ void bench_parse_args(int argc, char **argv, bench_args *a) {
 
   memset(a, 0, sizeof(*a));
   a->conc = 50;
-  while ((c = getopt(argc, argv, "w:j:i:ah")) != -1) {
+  while ((c = getopt(argc, argv, "w:j:i:ac:12m:h")) != -1) {
     switch (c) {
     case 'w':
     case 'j':
@@ -36,13 +43,25 @@ void bench_parse_args(int argc, char **argv, bench_args *a) {
         usage(argv[0]);
       a->conc = (unsigned)v;
       break;
+    case 'm':
+      errno = 0;
+      v = strtoul(optarg, &end, 10);
+      if (errno || *end || v == 0 || v > 65535)
+        usage(argv[0]);
+      a->streams = (unsigned)v;
+      break;
     case 'i': a->input = optarg; break;
     case 'a': a->fetch_all = 1; break;
+    case 'c': a->ca_file = optarg; break;
+    case '1': a->http = BENCH_HTTP_1_1; break;
+    case '2': a->http = BENCH_HTTP_2; break;
     default: usage(argv[0]);
     }
   }
   if (a->input == NULL || optind != argc)
     usage(argv[0]);
+  setup_ca_file = a->ca_file;
+  setup_http = a->http;
 }
 
 static char *read_file(const char *path, size_t *len) {
@@ -126,7 +145,11 @@ void bench_easy_setup(CURL *e) {
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, count_body);
   curl_easy_setopt(e, CURLOPT_TIMEOUT, 60L);
-  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+                   setup_http == BENCH_HTTP_2 ? (long)CURL_HTTP_VERSION_2TLS
+                                              : (long)CURL_HTTP_VERSION_1_1);
+  if (setup_ca_file)
+    curl_easy_setopt(e, CURLOPT_CAINFO, setup_ca_file);
 }
 
 void bench_easy_fetch(CURL *e, const char *url, bench_result *r) {

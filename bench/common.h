@@ -19,10 +19,19 @@ typedef struct bench_result {
   int err;
 } bench_result;
 
+/* The HTTP version asked for (-1, -2); BENCH_HTTP_DEFAULT leaves each
+ * design as it was before TLS rows existed: HTTP/1.1 for the curl designs,
+ * uvfetch's own default. */
+enum { BENCH_HTTP_DEFAULT = 0, BENCH_HTTP_1_1 = 1, BENCH_HTTP_2 = 2 };
+
 typedef struct bench_args {
-  unsigned conc;     /* -w W or -j N: workers, or transfers in flight */
-  const char *input; /* -i FILE: one URL a line */
-  int fetch_all;     /* -a: bench-uvfetch-lib uses uvf_fetch_all() */
+  unsigned conc;       /* -w W or -j N: workers, or transfers in flight */
+  const char *input;   /* -i FILE: one URL a line */
+  int fetch_all;       /* -a: bench-uvfetch-lib uses uvf_fetch_all() */
+  const char *ca_file; /* -c FILE: trusted CAs (PEM); NULL: libcurl's */
+  int http;            /* -1 or -2: BENCH_HTTP_1_1 or BENCH_HTTP_2 */
+  unsigned streams;    /* -m K: bench-uvfetch-lib's max_streams; 0: its
+                          default */
 } bench_args;
 
 typedef struct bench_urls {
@@ -31,7 +40,8 @@ typedef struct bench_urls {
   char *buf; /* the file's text; url[i] points into it */
 } bench_urls;
 
-/* Parses -w/-j, -i and -a; prints usage and exits 2 on a bad command line. */
+/* Parses -w/-j, -i, -a, -c, -1/-2 and -m; prints usage and exits 2 on a
+ * bad command line. -c and -1/-2 are also kept for bench_easy_setup(). */
 void bench_parse_args(int argc, char **argv, bench_args *a);
 
 /* Reads the URL list (blank lines skipped); exits 2 if it cannot. */
@@ -43,7 +53,11 @@ void bench_free_urls(bench_urls *u);
 void bench_global_init(void);
 
 /* The options every design sets once per easy handle: no signals, a body
- * sink that counts and discards, a 60 s timeout, HTTP/1.1, keep-alive. */
+ * sink that counts and discards, a 60 s timeout, HTTP/1.1 (-2: HTTP/2 over
+ * TLS when the server offers it by ALPN, one stream per handle since each
+ * transfer blocks), keep-alive; with -c the CA file as CURLOPT_CAINFO, the
+ * CA directory left at libcurl's default (Debian: /etc/ssl/certs), as a
+ * program that sets only CURLOPT_CAINFO has it. */
 void bench_easy_setup(CURL *e);
 
 /* One blocking transfer of url on e into *r. */

@@ -8,11 +8,12 @@ import shutil
 import statistics
 import subprocess
 
-from workloads import (BY_KEY, CURL_PARALLEL_MAX, DESIGNS, MIB, REFERENCE,
-                       UVFETCH)
+from workloads import (BY_KEY, CURL_PARALLEL_MAX, DESIGNS, GO, MIB,
+                       REFERENCE, UVFETCH)
 
 FIGURES = ["wall", "cpu", "cpu_us_per_req", "rss_kb", "rss_sum_kb",
-           "req_s", "mib_s"]
+           "req_s", "mib_s", "conns", "tls_handshakes", "tls_resumed",
+           "h2_conns"]
 
 
 def aggregate(results):
@@ -83,8 +84,11 @@ def columns(wl):
     head += ["CPU s", "CPU µs/req", "peak RSS MiB", "req/s"]
     if wl.body >= MIB:
         head.append("MiB/s")
-    return head + ["wall vs lib", "RSS vs lib", "CPU/req vs lib",
-                   "server peak in flight", "notes"]
+    head += ["wall vs lib", "RSS vs lib", "CPU/req vs lib",
+             "server peak in flight", "conns"]
+    if wl.tls:
+        head += ["TLS resumed", "h2 conns"]
+    return head + ["notes"]
 
 
 def row(wl, d, n, a, ref):
@@ -108,17 +112,21 @@ def row(wl, d, n, a, ref):
         cells.append(cell(a, "mib_s", 0))
     cells += [ratio(a, ref, "wall"), ratio(a, ref, "rss_kb"),
               ratio(a, ref, "cpu_us_per_req"),
-              cell(a, "server_peak_in_flight", 0), "; ".join(notes)]
-    return "| " + " | ".join(cells) + " |"
+              cell(a, "server_peak_in_flight", 0), cell(a, "conns", 0)]
+    if wl.tls:
+        cells += [cell(a, "tls_resumed", 0), cell(a, "h2_conns", 0)]
+    return "| " + " | ".join(cells + ["; ".join(notes)]) + " |"
 
 
 def table(wl, agg, skipped):
     head = columns(wl)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    ran = set(k[1] for k in agg)
     for d in DESIGNS:
-        if d.key in skipped:
-            lines.append("| %s | – | skipped |" % d.label +
-                         " |" * (len(head) - 4) + " %s |" % skipped[d.key])
+        why = skipped.get(d.key) or (d.key in ran and d.not_run(wl))
+        if why:
+            lines.append("| %s | – | not run |" % d.label +
+                         " |" * (len(head) - 4) + " %s |" % why)
             continue
         for n in wl.ns if d.per_n else [wl.urls]:
             a = agg.get((wl.name, d.key, n))
@@ -170,6 +178,44 @@ def lowest_cpu(agg, wl, d, n, _):
         mine, best[0], best[1])
 
 
+def versus_go(agg, wl, d, n, fig):
+    """(mine, Go's) medians of fig, or None if either is missing."""
+    mine = median(agg, wl, d, n, fig)
+    go = median(agg, wl, BY_KEY[GO], n, fig)
+    return None if mine is None or go is None else (mine, go)
+
+
+def wall_vs_go(agg, wl, d, n, factor):
+    v = versus_go(agg, wl, d, n, "wall")
+    return v and (v[0] <= factor * v[1], "%.3f s, Go %.3f s" % v)
+
+
+def rss_vs_go(agg, wl, d, n, factor):
+    v = versus_go(agg, wl, d, n, "rss_kb")
+    return v and (v[0] <= factor * v[1], "%.1f MiB, Go %.1f MiB: %.2fx" % (
+        v[0] / 1024, v[1] / 1024, v[0] / v[1]))
+
+
+def cpu_vs_go(agg, wl, d, n, factor):
+    v = versus_go(agg, wl, d, n, "cpu_us_per_req")
+    return v and (v[0] <= factor * v[1], "%.1f µs, Go %.1f µs" % v)
+
+
+def reqs_vs_go(agg, wl, d, n, factor):
+    v = versus_go(agg, wl, d, n, "req_s")
+    return v and (v[0] >= factor * v[1], "%.0f req/s, Go %.0f: %.2fx" % (
+        v[0], v[1], v[0] / v[1]))
+
+
+def conns_at_most(agg, wl, d, n, k):
+    """The most connections any passing run opened (server /stats)."""
+    a = agg.get((wl.name, d.key, d.n_key(wl, n)))
+    if not a or "conns" not in a:
+        return None
+    return a["conns"][2] <= k, "%d at most (median %d)" % (
+        a["conns"][2], a["conns"][0])
+
+
 def near_best_mbs(agg, wl, d, n, pct):
     mine = median(agg, wl, d, n, "mib_s")
     best = max((v for v in (median(agg, wl, o, n, "mib_s") for o in DESIGNS)
@@ -195,20 +241,140 @@ TARGETS = {
     "wide": [("every URL, within 2.5 s", wall_under, 10000, 2.5),
              ("peak RSS under 96 MiB", rss_under, 10000, 96)],
     "bulk": [("within 10% of the best MiB/s", near_best_mbs, 16, 10)],
+    # "HTTPS and HTTP/2 as fast and as lean as plain HTTP"
+    "latency-tls": [("wall within 1.65 s", wall_under, 400, 1.65),
+                    ("peak RSS at most 0.7x Go's", rss_vs_go, 400, 0.7)],
+    "wide-tls": [("wall no slower than Go's", wall_vs_go, 2000, 1.0),
+                 ("peak RSS at most 0.7x Go's", rss_vs_go, 2000, 0.7)],
+    "throughput-tls": [("CPU per request no more than Go's", cpu_vs_go, 100,
+                        1.0)],
+    "wide-h2": [("wall within 1.3 s", wall_under, 2000, 1.3),
+                ("peak RSS under 40 MiB", rss_under, 2000, 40),
+                ("at most 4 connections", conns_at_most, 2000, 4)],
+    "throughput-h2": [("req/s at least 1.5x Go's", reqs_vs_go, 100, 1.5)],
+    "latency-h2": [("wall within 1.6 s", wall_under, 400, 1.6)],
 }
+# The rows of the issue's targets, in the order of its text.
+TLS_TARGET_ROWS = [("HTTP/1.1 over TLS", ["latency-tls", "wide-tls",
+                                          "throughput-tls"]),
+                   ("h2", ["wide-h2", "throughput-h2", "latency-h2"])]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def targets(wl, agg):
+def targets(wl, agg, words=("met", "missed"), name=False):
     """Lines checking the issue's targets on uvfetch's medians."""
     lines = []
     for text, check, n, arg in TARGETS.get(wl.name, []):
         for key in UVFETCH:
             v = check(agg, wl, BY_KEY[key], n, arg)
             verdict = "no data" if v is None else \
-                "%s (%s)" % ("met" if v[0] else "missed", v[1])
-            lines.append("- %s at N=%d, %s: %s" % (text, n, BY_KEY[key].label,
-                                                   verdict))
+                "%s (%s)" % (words[0] if v[0] else words[1], v[1])
+            lines.append("- %s%s at N=%d, %s: %s" % (
+                wl.name + ": " if name else "", text, n, BY_KEY[key].label,
+                verdict))
     return lines
+
+
+# Regressions of the plain rows: a figure of uvfetch's is a regression when
+# it is worse than the baseline's median by more than this share, or than
+# the baseline's own spread ((max - min) / median) if that is larger.
+REGRESSION_TOLERANCE = {"wall": 0.03, "rss_kb": 0.05, "cpu_us_per_req": 0.10}
+REGRESSION_TOLERANCE_NO_DELAY = {"wall": 0.05}  # throughput, bulk
+
+
+def load_baseline(path):
+    """The runs of a latest.json to compare the plain rows with, or None."""
+    try:
+        with open(path) as f:
+            old = json.load(f)
+    except (OSError, ValueError):
+        return None
+    runs = old.get("runs", [])
+    path = os.path.abspath(path)
+    if path.startswith(ROOT + os.sep):
+        path = os.path.relpath(path, ROOT)  # no paths outside the repo
+    else:
+        path = os.path.basename(path)
+    return {"path": path, "date": old.get("machine", {}).get("date", "?"),
+            "agg": aggregate(runs), "meta": old.get("workloads", {})}
+
+
+def regression(agg, wl, d, n, base):
+    """(pass, detail) for design d at N=n against the baseline, or None."""
+    now = agg.get((wl.name, d.key, d.n_key(wl, n)))
+    old = base["agg"].get((wl.name, d.key, d.n_key(wl, n)))
+    if not now or not old:
+        return None
+    worse, parts = [], []
+    for fig, unit, scale, digits in (("wall", "s", 1, 3),
+                                     ("rss_kb", "MiB", 1 / 1024, 1),
+                                     ("cpu_us_per_req", "µs/req", 1, 1)):
+        if fig not in now or fig not in old or not old[fig][0]:
+            continue
+        (m, lo, hi), m0 = old[fig], now[fig][0]
+        tol = REGRESSION_TOLERANCE[fig]
+        if not wl.delay_ms:
+            tol = REGRESSION_TOLERANCE_NO_DELAY.get(fig, tol)
+        tol = max(tol, (hi - lo) / m)
+        change = m0 / m - 1
+        parts.append("%s %.*f vs %.*f %s (%+.1f%%, allowed +%.1f%%)" % (
+            fig.replace("_kb", "").replace("cpu_us_per_req", "CPU"), digits,
+            m0 * scale, digits, m * scale, unit, 100 * change, 100 * tol))
+        if change > tol:
+            worse.append(fig)
+    return not worse, ", ".join(parts)
+
+
+def regressions(workloads, agg, meta, base):
+    """Lines checking uvfetch's figures on the plain rows against the
+    baseline's."""
+    if base is None:
+        return ["- no baseline (no earlier latest.json): not checked"]
+    lines = ["Against %s, written %s:" % (base["path"], base["date"]), ""]
+    for wl in workloads:
+        if wl.tls or meta.get(wl.name, {}).get("skipped"):
+            continue
+        same = meta.get(wl.name, {}).get("started") == \
+            base["meta"].get(wl.name, {}).get("started")
+        for key in UVFETCH:
+            for n in wl.ns:
+                if same:
+                    v = "not re-run: the baseline's own runs"
+                else:
+                    r = regression(agg, wl, BY_KEY[key], n, base)
+                    v = "no data" if r is None else "%s (%s)" % (
+                        "pass" if r[0] else "miss", r[1])
+                lines.append("- %s N=%d, %s: %s" % (wl.name, n,
+                                                    BY_KEY[key].label, v))
+    return lines
+
+
+def tls_section(workloads, agg, meta, base):
+    """The issue's targets, each with pass/miss and its figures."""
+    by_name = {wl.name: wl for wl in workloads}
+    md = ["## Targets: HTTPS and HTTP/2 as fast and as lean as plain HTTP",
+          "", "Client on one core; medians of the passing runs; "
+          "connections from the server's /stats (the most any run opened). "
+          "Reported, not enforced.", ""]
+    for group, names in TLS_TARGET_ROWS:
+        md += ["%s:" % group, ""]
+        for name in names:
+            wl = by_name.get(name)
+            why = meta.get(name, {}).get("skipped") if wl else "not run"
+            if wl is None or why:
+                md.append("- %s: %s" % (name, why or "not run"))
+                continue
+            md += targets(wl, agg, ("pass", "miss"), name=True)
+        md.append("")
+    md += ["No regression of the plain-HTTP rows: uvfetch's wall, peak "
+           "RSS and CPU per request may each be worse than the baseline's "
+           "median by the baseline's own spread ((max - min) / median) or "
+           "by %s (wall 5%% on rows without a delay), whichever is more." %
+           ", ".join("%s %d%%" % (k.replace("_kb", "").replace(
+               "cpu_us_per_req", "CPU"), 100 * v)
+               for k, v in REGRESSION_TOLERANCE.items()), ""]
+    md += regressions(workloads, agg, meta, base)
+    return md + [""]
 
 
 # ---------------------------------------------------------------- files
@@ -242,16 +408,32 @@ def preamble(mach, quick, skipped):
           "`server peak in flight`: requests the server held at once, from "
           "its /stats.",
           "- curl --parallel-max is capped at %d by the curl tool; Python's "
-          "urllib opens a new connection per request." % CURL_PARALLEL_MAX]
+          "urllib opens a new connection per request." % CURL_PARALLEL_MAX,
+          "- `conns`: connections the client opened (the server's /stats, "
+          "less the runner's own); TLS rows: `TLS resumed`, handshakes that "
+          "resumed a session, and `h2 conns`, connections that spoke h2. "
+          "TLS rows trust %s, given to each design the way it takes a CA "
+          "file (see bench/README.md)." % mach.get("ca_bundle", "?")]
     md += ["- skipped: %s: %s" % (BY_KEY[k].label, why)
            for k, why in sorted(skipped.items())]
     return md + [""]
 
 
-def write_report(out, workloads, agg, meta, mach, plots, quick, skipped):
+def write_report(out, workloads, agg, meta, mach, plots, quick, skipped,
+                 baseline=None):
+    """latest.md; returns its path and the issue's target lines (none in a
+    quick run) for the console."""
     md = preamble(mach, quick, skipped)
+    checks = []
+    if not quick and any(wl.tls for wl in workloads):
+        checks = tls_section(workloads, agg, meta, baseline)
+        md += checks
     for wl in workloads:
         m = meta.get(wl.name, {})
+        if m.get("skipped"):
+            md += ["## %s: %s" % (wl.name, wl.about()), "",
+                   "Not run: %s." % m["skipped"], ""]
+            continue
         restarts = m.get("server_starts", 1) - 1
         md += ["## %s: %s" % (wl.name, wl.about()), "",
                "%d runs per figure, started %s at a load average of %s "
@@ -273,14 +455,16 @@ def write_report(out, workloads, agg, meta, mach, plots, quick, skipped):
     path = os.path.join(out, "latest.md")
     with open(path, "w") as f:
         f.write("\n".join(md) + "\n")
-    return path
+    return path, [line for line in checks if line.startswith("- ")]
 
 
 def write_raw(out, results, meta, mach):
     cols = ["workload", "design", "n", "n_eff", "rep", "ok", "ok_count",
             "total", "urls", "bytes", "wall", "user", "sys", "cpu",
             "cpu_us_per_req", "rss_kb", "rss_sum_kb", "req_s", "mib_s",
-            "server_peak_in_flight", "rc", "timed_out", "notes"]
+            "server_peak_in_flight", "conns", "tls_handshakes",
+            "tls_resumed", "h2_conns", "time_wait_before", "rc", "timed_out",
+            "notes"]
     path = os.path.join(out, "latest.csv")
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
@@ -312,7 +496,7 @@ PANELS = [("wall", "wall seconds", 1.0, False),
           ("cpu_us_per_req", "CPU µs per request", 1.0, False)]
 COLORS = {"threads": "#8c6bb1", "workers": "#41ab5d", "procs": "#4292c6",
           "uvfetch-lib": "#e6550d", "uvfetch-cli": "#fdae6b",
-          "curl": "#737373", "python": "#c7b42c"}
+          "curl": "#737373", "python": "#c7b42c", "go": "#00add8"}
 
 
 def gnuplot_terminal():
