@@ -274,6 +274,10 @@ int uvf__alloc_failed(void);
 /* error.c */
 uvf_err uvf__kind_from_curl(CURLcode rc, int redirected);
 
+/* ca_index.c */
+struct x509_store_st;
+int uvf__ca_file_lookup(struct x509_store_st *store, const char *path);
+
 /* tls.c */
 int uvf__tls_init(uvf__engine *e, const uvf_options *o);
 CURLcode uvf__tls_setup(uvf__xfer *x, CURL *easy, int insecure);

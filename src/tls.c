@@ -4,8 +4,9 @@
  * and fills its certificate store from the CA file, a parse of about 20 ms
  * for Debian's bundle. Its own cache of the parsed store lives in one
  * multi handle, and Debian's compiled-in CA directory turns even that off.
- * Here the store is parsed once per process for each (CA file, CA
- * directory) pair and installed into every new SSL_CTX from the
+ * Here the store is made once per process for each (CA file, CA
+ * directory) pair (its certificates parsed only as chains need them: see
+ * ca_index.c) and installed into every new SSL_CTX from the
  * CURLOPT_SSL_CTX_FUNCTION callback, which libcurl calls after it has set
  * the context up and before the handshake. libcurl still checks the host
  * name, and OpenSSL the chain and the dates, against exactly the CAs
@@ -62,7 +63,7 @@ static X509_STORE *store_load(const char *ca_file, const char *ca_path,
     return NULL;
   }
   ERR_clear_error();
-  if (ca_file && !X509_STORE_load_file(s, ca_file)) {
+  if (ca_file && uvf__ca_file_lookup(s, ca_file)) {
     snprintf(err, errlen, "cannot load CA file %s", ca_file);
     X509_STORE_free(s);
     return NULL;
