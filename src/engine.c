@@ -41,6 +41,21 @@ static void release(uvf__engine *e) {
 
 static void on_idle(uv_idle_t *i);
 
+/* Whether any variable libcurl takes a proxy from is set. When none is,
+ * the engine tells libcurl "no proxy" outright instead of letting it read
+ * them again for every transfer; so a long-lived client sees proxy
+ * variables as they were when it was made. */
+static int proxy_env(void) {
+  static const char *const names[] = {
+      "http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy",
+      "ALL_PROXY",  "no_proxy",    "NO_PROXY"};
+  size_t i;
+  for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+    if (getenv(names[i]))
+      return 1;
+  return 0;
+}
+
 int uvf__engine_new(uvf__engine **out, uv_loop_t *loop, const uvf_options *o) {
   uvf__engine *e;
   int rc;
@@ -53,6 +68,7 @@ int uvf__engine_new(uvf__engine **out, uv_loop_t *loop, const uvf_options *o) {
   e->loop = loop;
   e->max_lookups = o->max_lookups;
   e->max_streams = o->max_streams;
+  e->proxy_env = proxy_env();
   uvf__lists_init(&e->due, &e->batches, &e->paused, &e->idle_xfers, NULL);
   /* The first group last: it is the only part that puts a handle on the
    * loop, so a failure before it leaves none behind. */

@@ -181,6 +181,7 @@ struct uvf__engine {
   unsigned lookups;     /* transfers with x->looking set */
   unsigned max_lookups;
   unsigned max_streams;
+  int proxy_env; /* a proxy variable was set when the engine was made */
   uint64_t connects;
 };
 

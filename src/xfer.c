@@ -128,6 +128,10 @@ static int engine_setup(uvf__xfer *x) {
   SET(CURLOPT_CLOSESOCKETFUNCTION, uvf__close_socket);
   SET(CURLOPT_CLOSESOCKETDATA, (void *)x->e);
   SET(CURLOPT_SHARE, x->e->share);
+  if (!x->e->proxy_env) { /* spares libcurl 7 getenv() calls a transfer */
+    SET(CURLOPT_PROXY, "");
+    SET(CURLOPT_NOPROXY, "");
+  }
   return rc == CURLE_OK ? 0 : UVF_EBACKEND;
 }
 

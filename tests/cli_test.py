@@ -1417,6 +1417,34 @@ def a_429_with_retry_after_pauses_its_host():
         srv.server_close()
 
 
+@test
+def proxies_come_from_the_environment_and_no_proxy_is_honoured():
+    # The test server stands in for a proxy: a request through it reaches
+    # it (it answers, whatever the status); one not through it goes to a
+    # loopback port where nothing listens (the connect is refused).
+    unroutable = "http://127.0.0.3:1/bytes/5"
+    with Server() as s:
+        proxy = "http://127.0.0.1:%d" % s.port
+        env = dict(os.environ, http_proxy=proxy)
+        for k in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+            env.pop(k, None)
+        args = [UVFETCH, "-q", "--connect-timeout", "0.3", unroutable]
+        p = subprocess.run(args, capture_output=True, env=env, timeout=60)
+        rec = records(p.stdout.decode())[0]
+        check(rec["status"] != 0, "not through the proxy: %s" % rec)
+        before = s.stats()["requests"]
+        env["no_proxy"] = "127.0.0.3"
+        p = subprocess.run(args, capture_output=True, env=env, timeout=60)
+        rec = records(p.stdout.decode())[0]
+        check(rec["error"] in ("timeout", "connect"), rec)
+        check(s.stats()["requests"] == before, "no_proxy ignored")
+        env = dict(env)
+        del env["http_proxy"]
+        del env["no_proxy"]
+        p = subprocess.run(args, capture_output=True, env=env, timeout=60)
+        check(records(p.stdout.decode())[0]["status"] == 0)
+
+
 def main():
     if len(sys.argv) < 2:
         print("\n".join(TESTS))
