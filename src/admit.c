@@ -61,6 +61,7 @@ static void host_unref(uvf__batch *b, uvf__host *h) {
 
 /* Drops the references a URL holds and frees it. */
 void uvf__url_release(uvf__batch *b, uvf__url *u) {
+  uvf__tls_gate_done(b->e, u); /* if it was to bring a TLS session */
   if (u->host)
     host_unref(b, u->host);
   if (u->origin)
@@ -297,6 +298,8 @@ static void begin_transfer(uvf__batch *b, uvf__url *u) {
  * host: the host's cap, rate and pauses are checked when it leaves. */
 static void pass_lookup_gate(uvf__batch *b, uvf__url *u) {
   uvf__host *h = u->host;
+  if (!uvf__tls_gate_pass(b, u))
+    return; /* waits for its origin's first TLS session */
   if (u->named && !uvf__lookup_room(b->e)) {
     uvf__lookup_wait(b, u);
     return;
@@ -358,12 +361,24 @@ static void start_parked(uvf__batch *b) {
 /* URLs indexed, not queued and not in flight: parked behind their host,
  * waiting for a lookup slot or for a retry. */
 uint64_t uvf__waiting(const uvf__batch *b) {
-  return (uint64_t)b->parked + b->lookup_waiting + b->retry_waiting;
+  return (uint64_t)b->parked + b->lookup_waiting + b->tls_waiting +
+         b->retry_waiting;
 }
 
+/* URLs at a gate hold one of the N slots, so they count here. */
 static int may_start(const uvf__batch *b) {
   return b->state == UVF__RUNNING &&
-         b->st.in_flight + b->lookup_waiting < b->o.max_in_flight;
+         b->st.in_flight + b->lookup_waiting + b->tls_waiting <
+             b->o.max_in_flight;
+}
+
+/* URLs whose origin's TLS gate opened go on their way. */
+static void release_gated(uvf__batch *b) {
+  uvf__link released, *l;
+  uvf__list_init(&released);
+  uvf__tls_gate_release(b, &released);
+  while ((l = uvf__list_pop(&released)))
+    route(b, UVF__CONTAINER(l, uvf__url, link));
 }
 
 /* Fills free slots: URLs that waited for a lookup slot, then parked URLs
@@ -377,6 +392,7 @@ void uvf__admit(uvf__batch *b) {
   if (b->admitting || b->state >= UVF__CLOSING)
     return; /* the loop further up the stack re-checks everything */
   b->admitting = 1;
+  release_gated(b);
   while (b->state == UVF__RUNNING && (u = uvf__lookup_next(b)))
     route(b, u);
   while (may_start(b)) {
@@ -417,6 +433,7 @@ static void collect_waiting(uvf__batch *b, uvf__link *all) {
   uvf__link *l;
   uvf__list_splice(all, &b->queue);
   uvf__lookup_collect(b, all);
+  uvf__tls_gate_collect(b, all);
   b->st.queued = 0;
   list_clear(&b->ready);
   list_clear(&b->timed);

@@ -82,7 +82,8 @@ int uvf__engine_new(uvf__engine **out, uv_loop_t *loop, const uvf_options *o) {
   e->idle.data = e;
   uv_timer_init(loop, &e->pause_timer);
   e->pause_timer.data = e;
-  e->open_handles += 2;
+  uvf__tls_gate_init(e);
+  e->open_handles += 3;
   *out = e;
   return 0;
 }
@@ -155,6 +156,7 @@ static void teardown(uvf__engine *e) {
     uvf__group_close(e->groups[i]);
   uv_close((uv_handle_t *)&e->idle, on_handle_close);
   uv_close((uv_handle_t *)&e->pause_timer, on_handle_close);
+  uv_close((uv_handle_t *)&e->gate_timer, on_handle_close);
 }
 
 /* The idle callback runs libcurl's timeouts of 0 (R7), deferred admission

@@ -131,8 +131,9 @@ int uvf__batch_alloc(uvf__batch **out, const uvf_options *o,
     return UVF_ENOMEM;
   b->cb = *cb;
   b->ud = ud;
-  uvf__lists_init(&b->queue, &b->live, &b->hosts, &b->lookup, &b->ready,
-                  &b->timed, &b->retry_wait, &b->retry_ready, NULL);
+  uvf__lists_init(&b->queue, &b->live, &b->hosts, &b->lookup, &b->tls_wait,
+                  &b->ready, &b->timed, &b->retry_wait, &b->retry_ready,
+                  NULL);
   if ((rc = copy_options(b, o)) || !(b->cu = curl_url())) {
     uvf__batch_free(b);
     return rc ? rc : UVF_ENOMEM;

@@ -44,7 +44,13 @@ typedef struct uvf__origin {
   struct uvf__origin *hash_next;
   uvf__link hosts;      /* uvf__host of each batch that sends here */
   uvf__link pause_link; /* on engine->paused while a pause holds it */
+  uvf__link idle_link;  /* on origins.idle_list while nothing refers to it */
+  uvf__link gate_link;  /* on engine->gating while tls_give_up_us is set */
   unsigned refs;
+  int tls_warm;            /* a TLS session exists, or waiting is over */
+  unsigned tls_first;      /* transfers that may bring the first session */
+  uint64_t tls_give_up_us; /* when to stop waiting for it; 0: not yet */
+  struct ssl_session_st *tls_session; /* latest, for copies (tls_session.c) */
   int proto;                /* enum uvf__proto */
   unsigned home;            /* group of lane 0 */
   unsigned *lanes;          /* transfers in flight per lane */
@@ -53,10 +59,15 @@ typedef struct uvf__origin {
   char key[];
 } uvf__origin;
 
+/* Origins nothing refers to are kept, this many at the most. */
+#define UVF__IDLE_ORIGINS 1024
+
 typedef struct uvf__origins {
   uvf__origin **buckets;
   size_t nbuckets; /* power of two */
   size_t count;
+  uvf__link idle_list; /* oldest first */
+  size_t idle;
 } uvf__origins;
 
 /* ---- groups: one multi handle each ---- */
@@ -118,8 +129,9 @@ typedef struct uvf__url {
   uvf_attempt *history; /* failed attempts, oldest first */
   unsigned n_history;
   unsigned attempts;   /* transfers started so far */
-  unsigned char named; /* the host is a name, not an IP address */
+  unsigned char named;     /* the host is a name, not an IP address */
   unsigned char https;
+  unsigned char tls_first; /* may bring its origin's first TLS session */
   char url[];
 } uvf__url;
 
@@ -175,6 +187,9 @@ struct uvf__engine {
   uvf__origins origins;
   uvf__link paused; /* origins held by a Retry-After pause */
   uv_timer_t pause_timer;
+  uvf__link gating; /* origins whose first TLS session may come late */
+  uv_timer_t gate_timer;
+  uint64_t gate_epoch; /* bumped when an origin's TLS gate opens */
 
   uvf__link idle_xfers; /* pooled easy handles */
   unsigned nxfers;      /* easy handles made */
@@ -221,6 +236,9 @@ struct uvf_fetcher {
   uvf__link hosts;  /* every uvf__host of the batch */
   uvf__link lookup; /* waiting for a lookup slot */
   unsigned lookup_waiting;
+  uvf__link tls_wait; /* waiting for their origin's first TLS session */
+  unsigned tls_waiting;
+  uint64_t gate_epoch; /* the engine's, when tls_wait was last looked at */
   unsigned parked; /* URLs parked behind their hosts */
   uvf__link ready; /* hosts with parked URLs and room */
   uvf__link timed; /* hosts with parked URLs waiting for a time */
@@ -279,10 +297,23 @@ uvf_err uvf__kind_from_curl(CURLcode rc, int redirected);
 struct x509_store_st;
 int uvf__ca_file_lookup(struct x509_store_st *store, const char *path);
 
+/* tls_gate.c */
+void uvf__tls_gate_init(uvf__engine *e);
+void uvf__tls_gate_soon(uvf__engine *e, uvf__origin *o);
+int uvf__tls_gate_pass(uvf__batch *b, uvf__url *u);
+void uvf__tls_gate_connected(uvf__xfer *x, uint64_t handshake_us);
+void uvf__tls_gate_done(uvf__engine *e, uvf__url *u);
+void uvf__tls_gate_release(uvf__batch *b, uvf__link *to);
+void uvf__tls_gate_collect(uvf__batch *b, uvf__link *to);
+
 /* tls.c */
 int uvf__tls_init(uvf__engine *e, const uvf_options *o);
-CURLcode uvf__tls_setup(uvf__xfer *x, CURL *easy, int insecure);
+CURLcode uvf__tls_setup(uvf__xfer *x, CURL *easy);
 void uvf__tls_free(uvf__engine *e);
+
+/* tls_session.c */
+void uvf__tls_watch(void *ssl_ctx, uvf__xfer *x);
+void uvf__tls_session_free(uvf__origin *o);
 
 /* engine.c */
 int uvf__engine_new(uvf__engine **out, uv_loop_t *loop, const uvf_options *o);

@@ -56,7 +56,8 @@ static size_t hash(const char *s) {
 }
 
 int uvf__origins_init(uvf__origins *t) {
-  t->count = 0;
+  t->count = t->idle = 0;
+  uvf__list_init(&t->idle_list);
   t->buckets = uvf__calloc(64, sizeof(*t->buckets));
   t->nbuckets = t->buckets ? 64 : 0;
   return t->buckets ? 0 : UVF_ENOMEM;
@@ -88,7 +89,10 @@ uvf__origin *uvf__origin_ref(uvf__engine *e, const char *key) {
   uvf__origin *o;
   for (o = t->buckets[slot]; o; o = o->hash_next)
     if (strcmp(o->key, key) == 0) {
-      o->refs++;
+      if (o->refs++ == 0) { /* back from the idle ones */
+        uvf__list_remove(&o->idle_link);
+        t->idle--;
+      }
       return o;
     }
   len = strlen(key);
@@ -96,8 +100,8 @@ uvf__origin *uvf__origin_ref(uvf__engine *e, const char *key) {
     return NULL;
   memcpy(o->key, key, len + 1);
   o->refs = 1;
-  uvf__list_init(&o->hosts);
-  uvf__list_init(&o->pause_link);
+  uvf__lists_init(&o->hosts, &o->pause_link, &o->idle_link, &o->gate_link,
+                  NULL);
   /* Lane 0 lands where the hash says, so origins spread over the groups
    * and an origin seen again finds its idle connections where it left
    * them (as long as the number of groups has not changed). */
@@ -109,18 +113,32 @@ uvf__origin *uvf__origin_ref(uvf__engine *e, const char *key) {
   return o;
 }
 
-void uvf__origin_unref(uvf__engine *e, uvf__origin *o) {
-  uvf__origins *t = &e->origins;
-  uvf__origin **pp;
-  if (--o->refs > 0)
-    return;
-  pp = &t->buckets[hash(o->key) & (t->nbuckets - 1)];
+static void origin_free(uvf__origins *t, uvf__origin *o) {
+  uvf__origin **pp = &t->buckets[hash(o->key) & (t->nbuckets - 1)];
   while (*pp != o)
     pp = &(*pp)->hash_next;
   *pp = o->hash_next;
   t->count--;
+  uvf__tls_session_free(o);
   free(o->lanes);
   free(o);
+}
+
+/* An origin nothing refers to is kept, among the most recent
+ * UVF__IDLE_ORIGINS, with what was learnt of it (its protocol, its lanes
+ * and so where its idle connections are, whether a TLS session exists):
+ * the next batch to the same hosts starts from there. */
+void uvf__origin_unref(uvf__engine *e, uvf__origin *o) {
+  uvf__origins *t = &e->origins;
+  uvf__link *oldest;
+  if (--o->refs > 0)
+    return;
+  uvf__list_push(&t->idle_list, &o->idle_link);
+  if (++t->idle <= UVF__IDLE_ORIGINS)
+    return;
+  oldest = uvf__list_pop(&t->idle_list);
+  t->idle--;
+  origin_free(t, UVF__CONTAINER(oldest, uvf__origin, idle_link));
 }
 
 void uvf__origins_free(uvf__origins *t) {
@@ -129,6 +147,7 @@ void uvf__origins_free(uvf__origins *t) {
     uvf__origin *o = t->buckets[i], *next;
     for (; o; o = next) {
       next = o->hash_next;
+      uvf__tls_session_free(o);
       free(o->lanes);
       free(o);
     }

@@ -13,6 +13,7 @@
  * libcurl would have loaded: its compiled-in defaults unless the caller
  * names others. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +138,9 @@ static CURLcode on_ssl_ctx(CURL *easy, void *ssl_ctx, void *userp) {
   uvf__xfer *x = userp;
   uvf__engine *e = x->e;
   (void)easy;
+  uvf__tls_watch(ssl_ctx, x);
+  if (x->b->o.insecure) /* nothing to verify against */
+    return CURLE_OK;
   if (!e->tls_store && !e->tls_error[0])
     e->tls_store =
         store_get(e->ca_file, e->ca_path, e->tls_error, sizeof(e->tls_error));
@@ -148,14 +152,13 @@ static CURLcode on_ssl_ctx(CURL *easy, void *ssl_ctx, void *userp) {
   return CURLE_OK;
 }
 
-/* libcurl is told of no CA file or directory, so it loads nothing itself;
- * with verification off there is nothing to install. */
-CURLcode uvf__tls_setup(uvf__xfer *x, CURL *easy, int insecure) {
+/* libcurl is told of no CA file or directory, so it loads nothing itself:
+ * on_ssl_ctx installs the shared store (none with verification off). */
+CURLcode uvf__tls_setup(uvf__xfer *x, CURL *easy) {
   CURLcode rc;
   if ((rc = curl_easy_setopt(easy, CURLOPT_CAINFO, (char *)NULL)) ||
       (rc = curl_easy_setopt(easy, CURLOPT_CAPATH, (char *)NULL)) ||
-      (rc = curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION,
-                             insecure ? NULL : on_ssl_ctx)))
+      (rc = curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx)))
     return rc;
   return curl_easy_setopt(easy, CURLOPT_SSL_CTX_DATA, (void *)x);
 }

@@ -72,13 +72,20 @@ long uvf__buffer_size(const uvf_options *o) {
   return size < 1024 ? 1024 : size;
 }
 
+/* The connection is set up (or reused), the request about to go out. */
 static int on_prereq(void *clientp, char *primary_ip, char *local_ip,
                      int primary_port, int local_port) {
+  uvf__xfer *x = clientp;
+  curl_off_t handshake_us = 0;
   (void)primary_ip;
   (void)local_ip;
   (void)primary_port;
   (void)local_port;
-  uvf__lookup_over(clientp); /* a reused connection opens no socket */
+  uvf__lookup_over(x); /* a reused connection opens no socket */
+  if (x->u->tls_first) {
+    curl_easy_getinfo(x->easy, CURLINFO_APPCONNECT_TIME_T, &handshake_us);
+    uvf__tls_gate_connected(x, (uint64_t)handshake_us);
+  }
   return CURL_PREREQFUNC_OK;
 }
 
@@ -128,6 +135,8 @@ static int engine_setup(uvf__xfer *x) {
   SET(CURLOPT_CLOSESOCKETFUNCTION, uvf__close_socket);
   SET(CURLOPT_CLOSESOCKETDATA, (void *)x->e);
   SET(CURLOPT_SHARE, x->e->share);
+  if (rc == CURLE_OK)
+    rc = uvf__tls_setup(x, easy);
   if (!x->e->proxy_env) { /* spares libcurl 7 getenv() calls a transfer */
     SET(CURLOPT_PROXY, "");
     SET(CURLOPT_NOPROXY, "");
@@ -155,8 +164,6 @@ static int batch_setup(uvf__xfer *x, uvf__batch *b) {
   SET(CURLOPT_ACCEPT_ENCODING, b->accept_encoding);
   SET(CURLOPT_SSL_VERIFYPEER, o->insecure ? 0L : 1L);
   SET(CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L);
-  if (rc == CURLE_OK)
-    rc = uvf__tls_setup(x, easy, o->insecure);
   SET(CURLOPT_HTTP_VERSION, http_version(o->http_version));
   SET(CURLOPT_MAXAGE_CONN, (o->idle_timeout_ms + 999) / 1000);
   if (rc != CURLE_OK)
@@ -403,6 +410,7 @@ static void complete(uvf__xfer *x, CURLcode rc, uvf_err forced) {
   b->st.in_flight--;
   b->admit_due = 1; /* its slot: the loop glue runs admission next */
   uvf__lane_give(u->origin, x->lane);
+  uvf__tls_gate_done(e, u);
   fill_result(x, rc, &r);
   if (forced != UVF_OK) {
     forced_result(x, forced, &r);

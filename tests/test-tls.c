@@ -312,6 +312,63 @@ TEST_IMPL(later_connections_resume_the_tls_session) {
   ts_stop(&srv);
 }
 
+/* A burst to a new https origin: the first transfer connects alone, and
+ * the others wait for its session and resume it, whatever their number.
+ * (HTTP/1.1 asked for: without it libcurl holds the others back itself
+ * until the first handshake tells whether they may share its connection,
+ * but only within each of the engine's multi handles.) */
+TEST_IMPL(a_burst_to_a_new_origin_makes_one_full_handshake) {
+  uvf_options o = with_ca();
+  char *u[20];
+  uvf_result *r;
+  size_t i;
+  start_tls("server", "--no-h2");
+  for (i = 0; i < 20; i++)
+    u[i] = tls_url("127.0.0.1", "/delay/200?i=%zu", i);
+  o.max_in_flight = 20;
+  o.http_version = UVF_HTTP_1_1;
+  r = fetch_urls(u, 20, &o, 0);
+  for (i = 0; i < 20; i++)
+    if (!r[i].ok)
+      FAIL("%zu: %s", i, r[i].message);
+  results_done(r);
+  ASSERT_EQ(ts_stat(&srv, "tls_handshakes"), 20);
+  ASSERT_EQ(ts_stat(&srv, "tls_resumed"), 19);
+  for (i = 0; i < 20; i++)
+    free(u[i]);
+  ts_stop(&srv);
+}
+
+/* OpenSSL resumes a TLS 1.3 session object once; connections that start
+ * after one resumed it, before any new ticket came (this server sends it
+ * with the first reply, a second later), still resume. */
+TEST_IMPL(a_session_serves_connections_that_start_after_it_was_resumed) {
+  uvf_options o = with_ca();
+  char *u[7];
+  uvf_result *r;
+  size_t i;
+  const char *args[] = {"--tls", ts_cert_arg("server"), "--no-h2",
+                        "--late-tickets", NULL};
+  ts_start_args(&srv, NULL, args);
+  u[0] = tls_url("127.0.0.1", "/bytes/1"); /* brings the session */
+  for (i = 1; i < 7; i++)
+    u[i] = tls_url("127.0.0.1", "/delay/1000?i=%zu", i);
+  o.max_in_flight = 7;
+  o.rate_per_host = 20; /* one start every 50 ms */
+  o.headers = close_each;  /* no connection serves two */
+  o.n_headers = 1;
+  r = fetch_urls(u, 7, &o, 0);
+  for (i = 0; i < 7; i++)
+    if (!r[i].ok)
+      FAIL("%zu: %s", i, r[i].message);
+  results_done(r);
+  ASSERT_EQ(ts_stat(&srv, "tls_handshakes"), 7);
+  ASSERT_EQ(ts_stat(&srv, "tls_resumed"), 6);
+  for (i = 0; i < 7; i++)
+    free(u[i]);
+  ts_stop(&srv);
+}
+
 /* ---- HTTP/2 ---- */
 
 static void many_to_one_h2_host(size_t n, unsigned max_streams,
@@ -455,6 +512,8 @@ int main(int argc, char **argv) {
       TEST_ENTRY(the_ca_file_is_read_once_however_large_n),
       TEST_ENTRY(the_ca_file_is_read_once_for_a_clients_life),
       TEST_ENTRY(later_connections_resume_the_tls_session),
+      TEST_ENTRY(a_burst_to_a_new_origin_makes_one_full_handshake),
+      TEST_ENTRY(a_session_serves_connections_that_start_after_it_was_resumed),
       TEST_ENTRY(two_thousand_transfers_to_one_h2_host_share_four_connections),
       TEST_ENTRY(by_default_an_h2_connection_carries_100_transfers),
       TEST_ENTRY(rst_stream_ends_only_its_stream_as_a_retryable_protocol_error),

@@ -25,6 +25,8 @@ static const unsigned char alpn_h2[] = "\x02h2\x08http/1.1";
 static const unsigned char alpn_h1[] = "\x08http/1.1";
 static const unsigned char *alpn;
 static unsigned alpn_len;
+/* --late-tickets: SSL ex_data, set once the connection's ticket is out. */
+static int ticket_sent = -1;
 
 /* Errors stay queued per thread and would confuse the next
  * SSL_get_error, whichever connection it is for: log and drop them. */
@@ -76,6 +78,10 @@ void ts_tls_init(const char *cert, const char *key, int h2) {
   alpn = h2 ? alpn_h2 : alpn_h1;
   alpn_len = (unsigned)(h2 ? sizeof(alpn_h2) : sizeof(alpn_h1)) - 1;
   SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
+  if (ts_srv.late_tickets) {
+    SSL_CTX_set_num_tickets(ctx, 0); /* none right after the handshake */
+    ticket_sent = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+  }
 }
 
 void ts_tls_cleanup(void) {
@@ -162,8 +168,14 @@ int ts_tls_readable(SSL *ssl) {
   return SSL_pending(ssl) > 0 || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0;
 }
 
-/* A memory BIO takes everything, so one call writes it all. */
+/* A memory BIO takes everything, so one call writes it all.  With
+ * --late-tickets a TLS 1.3 connection's one ticket goes just before the
+ * first bytes written on it: a client sees it with its first reply. */
 int ts_tls_write(SSL *ssl, const char *p, size_t n) {
+  if (ticket_sent >= 0 && SSL_version(ssl) == TLS1_3_VERSION &&
+      SSL_get_ex_data(ssl, ticket_sent) == NULL &&
+      SSL_new_session_ticket(ssl) == 1)
+    SSL_set_ex_data(ssl, ticket_sent, (void *)1);
   if (SSL_write(ssl, p, (int)n) == (int)n)
     return 0;
   log_errors("TLS write");

@@ -52,6 +52,7 @@ struct ts_server {
   struct ts_stats st;
   struct ts_conn *conns; /* every open connection, for shutdown */
   uint32_t h2_max_streams;
+  int late_tickets; /* TLS 1.3 tickets go with each connection's first reply */
   int quiet;
   int stopping;
 };

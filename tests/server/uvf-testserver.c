@@ -3,6 +3,7 @@
  *
  *   uvf-testserver [--bind ADDR[,ADDR...]] [--port P]
  *                  [--tls CERTFILE,KEYFILE [--tls-port P]] [--no-h2]
+ *                  [--late-tickets]
  *                  [--h2-max-streams N] [--max-seconds S] [--quiet]
  *
  * Prints "PORT <n>" on stdout once listening and, with --tls, "TLSPORT
@@ -19,7 +20,10 @@
  * "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" speaks h2 from then on.  The TLS port
  * (--tls: PEM files, the certificate file may hold the chain; TLS 1.2
  * and 1.3; session tickets) offers h2 and http/1.1 by ALPN, h2 first;
- * --no-h2 offers http/1.1 only; no ALPN is HTTP/1.1.  h2 announces
+ * --no-h2 offers http/1.1 only; no ALPN is HTTP/1.1.  --late-tickets
+ * sends a TLS 1.3 connection's one session ticket with its first reply
+ * instead of two right after the handshake, so that a client's first
+ * reply carries it (tests of session reuse).  h2 announces
  * SETTINGS_MAX_CONCURRENT_STREAMS N (--h2-max-streams, default 128) and
  * 1 MiB windows (16 MiB for the connection).  tests/server/make-certs
  * makes certificates to test with.
@@ -134,7 +138,7 @@ void ts_log(const char *fmt, ...) {
 static void usage(FILE *f) {
   fputs("usage: uvf-testserver [--bind ADDR[,ADDR...]] [--port P]\n"
         "                      [--tls CERTFILE,KEYFILE [--tls-port P]]\n"
-        "                      [--no-h2] [--h2-max-streams N]\n"
+        "                      [--no-h2] [--late-tickets] [--h2-max-streams N]\n"
         "                      [--max-seconds S] [--quiet]\n"
         "ADDR is in 127.0.0.0/8 or \"localhost\" (default 127.0.0.1);\n"
         "port 0 (default) picks a free port, shared by every ADDR.\n",
@@ -238,6 +242,8 @@ static void parse_args(int argc, char **argv, struct options *o) {
           (uint32_t)number(v, INT32_MAX, "--h2-max-streams");
     else if (strcmp(argv[i], "--no-h2") == 0)
       o->no_h2 = 1;
+    else if (strcmp(argv[i], "--late-tickets") == 0)
+      ts_srv.late_tickets = 1;
     else if (strcmp(argv[i], "--quiet") == 0)
       ts_srv.quiet = 1;
     else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)

@@ -50,7 +50,7 @@ TEST_IMPL(an_origin_key_is_scheme_host_and_port_with_the_host_folded) {
 
 /* ---- the origin table ---- */
 
-TEST_IMPL(origins_are_shared_by_key_and_freed_with_the_last_reference) {
+TEST_IMPL(origins_are_shared_by_key_and_kept_a_while_unreferenced) {
   uv_loop_t loop;
   uvf__engine *e = engine_on(&loop, 100);
   uvf__origin *a = uvf__origin_ref(e, "http://a:80");
@@ -60,18 +60,24 @@ TEST_IMPL(origins_are_shared_by_key_and_freed_with_the_last_reference) {
   ASSERT(a == a2);
   ASSERT(a != b);
   ASSERT_EQ(a->refs, 2);
-  ASSERT_EQ(e->origins.count, 2);
+  uvf__origin_learn(b, 20);
   uvf__origin_unref(e, a2);
+  uvf__origin_unref(e, b); /* kept, with what was learnt of it */
+  ASSERT_EQ(e->origins.count, 2);
+  ASSERT(uvf__origin_ref(e, "http://b:80") == b);
+  ASSERT_EQ(b->proto, UVF__PROTO_MUX);
   uvf__origin_unref(e, b);
-  ASSERT_EQ(e->origins.count, 1);
-  for (i = 0; i < 1000; i++) { /* the table grows and still finds them */
+  for (i = 0; i < UVF__IDLE_ORIGINS + 10; i++) { /* the table grows */
     char key[32];
     snprintf(key, sizeof(key), "http://h%zu:80", i);
-    ASSERT_EQ(uvf__origin_ref(e, key)->refs, 1);
+    uvf__origin_unref(e, uvf__origin_ref(e, key));
   }
-  ASSERT_EQ(e->origins.count, 1001);
+  /* a (referenced) and the most recent idle ones; b was the oldest */
+  ASSERT_EQ(e->origins.idle, UVF__IDLE_ORIGINS);
+  ASSERT_EQ(e->origins.count, UVF__IDLE_ORIGINS + 1);
   ASSERT(uvf__origin_ref(e, "http://a:80") == a);
   ASSERT_EQ(a->refs, 2);
+  ASSERT_EQ(uvf__origin_ref(e, "http://b:80")->proto, UVF__PROTO_UNKNOWN);
   engine_done(&loop, e);
 }
 
@@ -261,7 +267,7 @@ TEST_IMPL(the_retry_budget_is_ten_plus_one_per_ten_first_attempts) {
 int main(int argc, char **argv) {
   static const test_entry tests[] = {
       TEST_ENTRY(an_origin_key_is_scheme_host_and_port_with_the_host_folded),
-      TEST_ENTRY(origins_are_shared_by_key_and_freed_with_the_last_reference),
+      TEST_ENTRY(origins_are_shared_by_key_and_kept_a_while_unreferenced),
       TEST_ENTRY(a_multiplexing_origin_fills_lanes_of_max_streams_each),
       TEST_ENTRY(a_serial_origin_fills_lanes_of_64),
       TEST_ENTRY(an_unknown_origin_sizes_lanes_by_whether_transfers_pipewait),
