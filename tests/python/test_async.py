@@ -41,7 +41,7 @@ def test_the_event_loop_runs_while_a_call_waits(server, client):
         return ticks, results
     ticks, results = run(main())
     assert all(r.ok for r in results)
-    assert 15 <= ticks <= 60  # 400 ms of 10 ms sleeps; blocked: 1
+    assert 10 <= ticks <= 60  # 400 ms of 10 ms sleeps; blocked: 1
 
 
 def test_cancelling_the_task_cancels_the_call(server, client):

@@ -85,7 +85,7 @@ def test_the_gil_is_released_while_a_call_waits(server, client):
         stop.set()
         t.join()
     # 400 ms of 10 ms sleeps: about 40 ticks; a held GIL would give 1 or 2.
-    assert 15 <= len(ticks) <= 60
+    assert 10 <= len(ticks) <= 60
 
 
 def test_cancel_all_from_another_thread_ends_a_blocked_call(server, client):

@@ -2,6 +2,7 @@
 what is wrong; the package documents itself."""
 import os
 import pydoc
+import time
 
 import pytest
 
@@ -111,3 +112,29 @@ def test_version_and_help_are_there():
         assert name in text, name
     stub = os.path.join(os.path.dirname(uvfetch.__file__), "__init__.pyi")
     assert "def fetch_all" in open(stub).read()
+
+
+def test_a_forked_child_gets_runtime_error_and_exits_clean(server):
+    c = uvfetch.Client()
+    assert c.fetch_all([server.url("/bytes/1")])[0].ok
+    pid = os.fork()
+    if pid == 0:  # the child: the client's loop thread stayed behind
+        code = 3
+        try:
+            c.fetch_all([server.url("/bytes/1")])
+        except RuntimeError as e:
+            code = 0 if "fork" in str(e) else 4
+        del c  # must not wait for a thread that is not there
+        os._exit(code)
+    for _ in range(1000):  # 10 s at most
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.01)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        raise AssertionError("the forked child hung")
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert c.fetch_all([server.url("/bytes/1")])[0].ok  # the parent's works
+    c.close()
