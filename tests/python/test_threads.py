@@ -42,8 +42,9 @@ def test_eight_threads_share_one_client_and_its_connections(server):
     assert not any(t.is_alive() for t in threads)
     assert errors == []
     assert server.stats()["requests"] == THREADS * CALLS * URLS
-    # Without reuse each call would connect anew: 8 x 25 x 10 = 2000.
-    assert server.connections_opened() <= THREADS * N
+    # Connections are reused across calls and threads: about THREADS x N
+    # in all, where a connection per call and slot would be 8 x 25 x 10.
+    assert server.connections_opened() <= 2 * THREADS * N
 
 
 CHILD = r"""
