@@ -169,3 +169,12 @@ def test_retries_are_counted_with_their_history(server):
         (r,) = c.fetch_all([server.url("/flaky/2?t=%f" % time.time())])
     assert r.ok and r.attempts == 3
     assert r.history == ("http 503", "http 503")
+
+
+def test_one_shot_functions_bring_a_client_of_their_own(server):
+    urls = [server.url("/bytes/%d" % i) for i in range(5)]
+    assert [r.bytes for r in uvfetch.fetch_all(urls, concurrency=2,
+                                                deadline=5.0)] == [0, 1, 2,
+                                                                   3, 4]
+    got = sorted(r.bytes for r in uvfetch.fetch(iter(urls), per_host=1))
+    assert got == [0, 1, 2, 3, 4]
