@@ -97,7 +97,7 @@ static void refuse(uvfpy_fetch *f) {
   f->refused = 1;
   if (!f->every)
     Py_CLEAR(f->pending);
-  f->ended = 1; /* no uvf_call_end_input(): see below */
+  f->ended = 1; /* without uvf_call_end_input(), as said above */
 }
 
 /* Hands URLs to the call while it has room. Unless forced, it waits until
