@@ -1,0 +1,54 @@
+"""A million URLs through fetch() from a generator: RSS stays flat.
+
+The run is a child process, so that its RSS is the fetch's alone. 99% of
+the URLs are invalid (their results come from the library at once, through
+the same submit window and Result objects) and 1% are real transfers, so a
+million take seconds, not minutes. Under ASan the child's quarantine is
+made small: freed memory parked there would look like growth."""
+import os
+import subprocess
+import sys
+
+URLS = 1000000
+GROWTH_KIB = 4096  # from 10% to 90% of the run
+
+CHILD = r"""
+import sys
+import uvfetch
+n, base = int(sys.argv[1]), sys.argv[2]
+
+def rss():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+
+def urls():
+    for i in range(n):
+        yield base + "/bytes/16?i=%d" % i if i % 100 == 0 else "u%d" % i
+
+seen = ok = 0
+marks = {n // 10: None, 9 * n // 10: None}
+with uvfetch.Client(concurrency=100) as c:
+    for r in c.fetch(urls()):
+        seen += 1
+        ok += r.ok
+        if seen in marks:
+            marks[seen] = rss()
+print(seen, ok, marks[n // 10], marks[9 * n // 10])
+"""
+
+
+def test_a_million_urls_through_fetch_keep_rss_flat(server):
+    env = dict(os.environ)
+    if "LD_PRELOAD" in env and "asan" in env["LD_PRELOAD"]:
+        env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + \
+            ":quarantine_size_mb=1:thread_local_quarantine_size_kb=16"
+    p = subprocess.run([sys.executable, "-c", CHILD, str(URLS),
+                        server.url("")], env=env, capture_output=True,
+                       timeout=100)
+    assert p.returncode == 0, p.stderr.decode()[-3000:]
+    seen, ok, at10, at90 = map(int, p.stdout.split())
+    assert (seen, ok) == (URLS, URLS // 100)
+    assert at90 - at10 <= GROWTH_KIB, "RSS %d KiB at 10%%, %d at 90%%" % (
+        at10, at90)
