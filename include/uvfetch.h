@@ -380,7 +380,9 @@ UVF_EXTERN int uvf_call_end_input(uvf_call *call);
 /* The next finished result, in completion order, waiting at most
  * timeout_ms (0 = do not wait, -1 = as long as it takes). Returns 0 with
  * *r set (free it with uvf_result_free()); UVF_EAGAIN if none came in time;
- * UVF_EOF once the input has ended and every result has been taken. */
+ * UVF_ENOMEM in place of a result that could not be kept (out of memory);
+ * UVF_EOF once the call is over (input ended, cancelled or past its
+ * deadline) and every URL submitted has had its result taken. */
 UVF_EXTERN int uvf_call_next(uvf_call *call, long timeout_ms, uvf_result **r);
 
 /* A file descriptor that is readable while a result waits to be taken or

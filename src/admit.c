@@ -452,8 +452,10 @@ static void collect_waiting(uvf__batch *b, uvf__link *all) {
  * again with nothing left. */
 void uvf__abort_all(uvf__batch *b, uvf_err kind) {
   uvf__link all, *l;
-  if (b->state < UVF__ABORTED)
+  if (b->state < UVF__ABORTED) {
     b->state = UVF__ABORTED;
+    b->aborted_by = kind;
+  }
   b->input_ended = 1;
   while ((l = b->live.next) != &b->live)
     uvf__xfer_abort(UVF__CONTAINER(l, uvf__xfer, link), kind);

@@ -67,7 +67,8 @@ struct uvf_call {
    * while the caller waits) */
   int from_array;
   uvf__collector col;
-  int oom; /* a result could not be kept */
+  uint64_t lost;    /* results that could not be kept (out of memory) */
+  uvf_err ended_by; /* loop thread: why the batch ended (see refused) */
 };
 
 /* ---- options the client keeps ---- */
@@ -163,6 +164,13 @@ static int post(uvf_call *call, unsigned news) {
   return rc;
 }
 
+/* Under the call's lock: the batch is over and each URL submitted has had
+ * its result taken (results of URLs submitted just before the end may
+ * come after it). */
+static int all_taken(const uvf_call *call) {
+  return call->done && call->taken >= call->submitted;
+}
+
 /* Under the call's lock. Most callers never ask for the descriptor, so
  * it costs nothing until one does. */
 static void eventfd_set(uvf_call *call, int on) {
@@ -191,21 +199,24 @@ static void call_result(void *ud, const uvf_result *r) {
     uvf__collector_put(&call->col, r);
     return;
   }
-  if (!(q = uvf__malloc(sizeof(*q))) || !(q->r = uvf__result_dup(r))) {
-    free(q); /* no way to hand this one over: the call reports it */
-    call->oom = 1;
-    return;
+  if ((q = uvf__malloc(sizeof(*q))) && !(q->r = uvf__result_dup(r))) {
+    free(q);
+    q = NULL; /* uvf_call_next() says UVF_ENOMEM in its place */
   }
   uv_mutex_lock(&call->lock);
-  if (uvf__list_empty(&call->output))
+  if (uvf__list_empty(&call->output) && !call->lost)
     eventfd_set(call, 1);
-  uvf__list_push(&call->output, &q->link);
+  if (q)
+    uvf__list_push(&call->output, &q->link);
+  else
+    call->lost++;
   uv_cond_broadcast(&call->cond);
   uv_mutex_unlock(&call->lock);
 }
 
 static void call_done(void *ud) {
   uvf_call *call = ud;
+  call->ended_by = call->b->aborted_by ? call->b->aborted_by : UVF_EABORTED;
   uvf_fetcher_close(call->b, NULL); /* its memory goes, then call_freed */
   uv_mutex_lock(&call->lock);
   call->done = 1;
@@ -214,11 +225,23 @@ static void call_done(void *ud) {
   uv_mutex_unlock(&call->lock);
 }
 
-/* The batch's memory is gone: the loop lets go of the call. */
+static void refused(uvf_call *call, const pending *p, uvf_err kind);
+
+/* The batch's memory is gone: the loop lets go of the call. URLs the
+ * caller submitted after the batch ended still get their results. */
 static void call_freed(void *ud) {
   uvf_call *call = ud;
   uvf_client *c = call->c;
+  uvf__link late, *l;
   uvf__list_remove(&call->live_link);
+  uvf__list_init(&late);
+  uv_mutex_lock(&call->lock);
+  uvf__list_splice(&late, &call->input);
+  uv_mutex_unlock(&call->lock);
+  while ((l = uvf__list_pop(&late))) {
+    refused(call, UVF__CONTAINER(l, pending, link), call->ended_by);
+    free(UVF__CONTAINER(l, pending, link));
+  }
   uv_mutex_lock(&call->lock);
   /* News posted since the batch closed has nowhere to go; the call must
    * leave the client's list before the caller may free it. */
@@ -232,17 +255,17 @@ static void call_freed(void *ud) {
   call_unref_unlock(call);
 }
 
-/* A URL the batch would not take (it was cancelled or is closing) still
- * gets its one result. */
-static void refused(uvf_call *call, const pending *p) {
+/* A URL the batch would not take (it was cancelled, reached its deadline
+ * or is closing) still gets its one result, saying why. */
+static void refused(uvf_call *call, const pending *p, uvf_err kind) {
   uvf_result r;
   memset(&r, 0, sizeof(r));
   r.size = sizeof(r);
   r.index = p->index;
   r.tag = p->tag;
   r.url = p->url;
-  r.error = UVF_EABORTED;
-  r.message = uvf_strerror(UVF_EABORTED);
+  r.error = kind;
+  r.message = uvf_strerror(kind);
   call_result(call, &r);
 }
 
@@ -265,7 +288,8 @@ static void call_news(uvf_call *call, unsigned news) {
   while ((l = uvf__list_pop(&in))) {
     pending *p = UVF__CONTAINER(l, pending, link);
     if (uvf_submit(call->b, p->url, p->tag, NULL) != 0)
-      refused(call, p);
+      refused(call, p,
+              call->b->aborted_by ? call->b->aborted_by : UVF_EABORTED);
     free(p);
   }
   if (ended && !from_array)
@@ -494,7 +518,8 @@ int uvf_call_fd(uvf_call *call) {
   uv_mutex_lock(&call->lock);
   if (call->efd < 0 &&
       (call->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) >= 0)
-    eventfd_set(call, !uvf__list_empty(&call->output) || call->done);
+    eventfd_set(call, !uvf__list_empty(&call->output) || call->lost ||
+                          all_taken(call));
   fd = call->efd < 0 ? UVF_EBACKEND : call->efd;
   uv_mutex_unlock(&call->lock);
   return fd;
@@ -522,7 +547,8 @@ int uvf_call_next(uvf_call *call, long timeout_ms, uvf_result **r) {
   if (!call || !r || call->from_array)
     return UVF_EINVAL;
   uv_mutex_lock(&call->lock);
-  while (uvf__list_empty(&call->output) && !call->done && rc == 0)
+  while (uvf__list_empty(&call->output) && !call->lost && !all_taken(call) &&
+         rc == 0)
     rc = wait_locked(call, timeout_ms, until);
   if ((l = uvf__list_pop(&call->output))) {
     queued *q = UVF__CONTAINER(l, queued, link);
@@ -530,10 +556,14 @@ int uvf_call_next(uvf_call *call, long timeout_ms, uvf_result **r) {
     free(q);
     call->taken++;
     rc = 0;
+  } else if (call->lost) {
+    call->lost--;
+    call->taken++;
+    rc = UVF_ENOMEM;
   } else {
-    rc = call->done ? UVF_EOF : UVF_EAGAIN;
+    rc = all_taken(call) ? UVF_EOF : UVF_EAGAIN;
   }
-  if (uvf__list_empty(&call->output) && !call->done)
+  if (uvf__list_empty(&call->output) && !call->lost && !all_taken(call))
     eventfd_set(call, 0);
   uv_mutex_unlock(&call->lock);
   return rc;

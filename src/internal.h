@@ -221,6 +221,7 @@ struct uvf_fetcher {
   int owns_engine; /* uvf_fetcher_new() made the engine for this batch */
   void (*on_freed)(void *ud); /* the batch's memory is gone (client calls) */
   long deadline_ms;           /* from the start; 0 = none */
+  uvf_err aborted_by;         /* the first abort's kind; UVF_OK: none */
   uv_timer_t deadline_timer;
   uvf_options o;
   uvf_callbacks cb;

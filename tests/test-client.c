@@ -203,6 +203,48 @@ TEST_IMPL(call_deadline_ends_what_is_left_as_deadline) {
   ts_stop(&srv);
 }
 
+/* URLs submitted while the deadline ends the call get one result each,
+ * labelled deadline, before uvf_call_next() says EOF; ending the input
+ * after that is harmless. */
+TEST_IMPL(urls_submitted_as_the_deadline_ends_a_call_still_get_results) {
+  uvf_client *c = client_new(4);
+  uvf_call *call = NULL;
+  uvf_result *r;
+  uint64_t t0 = uv_hrtime(), submitted = 0, got = 0;
+  int rc = UVF_OK;
+  ts_start(&srv, NULL);
+  ASSERT_EQ(uvf_call_start(&call, c, NULL, 100), UVF_OK);
+  /* Submits without pause across the deadline, taking results when the
+   * window is full: some URLs go in just before the loop learns of it. */
+  while (rc != UVF_ESTATE && ms_since(t0) < 1000) {
+    char *u = urlf("/delay/5000?i=%llu", (unsigned long long)submitted);
+    rc = uvf_call_submit(call, u, 0, NULL);
+    free(u);
+    if (rc == UVF_OK)
+      submitted++;
+    else if (rc == UVF_EAGAIN && uvf_call_next(call, 10, &r) == UVF_OK) {
+      if (r->error != UVF_EDEADLINE)
+        FAIL("%s: %s", r->url, uvf_err_name(r->error));
+      got++;
+      uvf_result_free(r);
+    }
+  }
+  ASSERT_EQ(rc, UVF_ESTATE); /* the call knows it is over */
+  ASSERT_EQ(uvf_call_end_input(call), UVF_OK);
+  while ((rc = uvf_call_next(call, 2000, &r)) == UVF_OK) {
+    if (r->error != UVF_EDEADLINE)
+      FAIL("%s: %s", r->url, uvf_err_name(r->error));
+    got++;
+    uvf_result_free(r);
+  }
+  ASSERT_EQ(rc, UVF_EOF);
+  ASSERT_EQ(got, submitted);
+  ASSERT_LE(8, submitted); /* the window, and any taken in the race */
+  uvf_call_free(&call);
+  uvf_client_free(&c);
+  ts_stop(&srv);
+}
+
 /* ---- many threads on one warm client ---- */
 
 #define THREADS 8
@@ -400,6 +442,7 @@ int main(int argc, char **argv) {
       TEST_ENTRY(call_submit_waits_for_the_caller_past_twice_n),
       TEST_ENTRY(cancel_from_another_thread_returns_within_50_ms),
       TEST_ENTRY(call_deadline_ends_what_is_left_as_deadline),
+      TEST_ENTRY(urls_submitted_as_the_deadline_ends_a_call_still_get_results),
       TEST_ENTRY(eight_threads_share_one_client_and_every_result_is_right),
       TEST_ENTRY(kept_bodies_are_binary_nul_bytes_included),
       TEST_ENTRY(every_function_takes_null_handles),
