@@ -89,15 +89,12 @@ static int missed_kind(const uvfpy_fetch *f) {
 
 /* The call refused a URL: it has ended (deadline, cancel, client
  * closed). Nothing more is read from the input, unless `every` asks for
- * a result per URL. Nothing more is said to the call either: in uvfetch
- * 0.2.0 news posted to a call whose batch is closing may reach the loop
- * after the batch is gone, which crashes it (uvf__batch_kick(NULL) from
- * call_news()). */
+ * a result per URL; the call needs no end of input any more. */
 static void refuse(uvfpy_fetch *f) {
   f->refused = 1;
   if (!f->every)
     Py_CLEAR(f->pending);
-  f->ended = 1; /* without uvf_call_end_input(), as said above */
+  f->ended = 1;
 }
 
 /* Hands URLs to the call while it has room. Unless forced, it waits until
@@ -191,10 +188,10 @@ static PyObject *result(uvfpy_fetch *f, uvf_result *r) {
   return (PyObject *)o;
 }
 
-/* The library may say UVF_EOF while a URL it took just as the call ended
- * has yet to get its (refused) result, which it hands out later: until
- * every URL it took has its result, or for STRAGGLE_MS at most, EOF only
- * means "not yet". */
+/* The library says UVF_EOF once every URL it took has had its result
+ * taken. Should that ever not hold (a library bug), EOF means "not yet"
+ * for STRAGGLE_MS at most, and the indexes without a result are then
+ * reported as such rather than waited for. */
 static int eof(uvfpy_fetch *f) {
   double t = now();
   if (f->taken >= f->submitted)
