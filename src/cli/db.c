@@ -82,6 +82,8 @@ struct uvf_cli_db {
   /* loop side */
   uvf_cli_buf batch;
   size_t group_at; /* where the open group began in batch */
+  int read_ref;    /* the async is ref'd for a read */
+  int finish_ref;  /* ...and for the end */
   uint64_t groups; /* ended */
   uint64_t handed; /* bytes handed to the thread */
   /* shared, under mu */
@@ -678,6 +680,9 @@ int uvf_cli_db_read(uvf_cli_db *d, unsigned stmt, const int64_t *args, size_t n,
   d->read_wanted = 1;
   pthread_cond_signal(&d->cond);
   pthread_mutex_unlock(&d->mu);
+  /* A loop that waits for the rows alone must not end meanwhile. */
+  uv_ref((uv_handle_t *)&d->async);
+  d->read_ref = 1;
   return 0;
 }
 
@@ -692,6 +697,9 @@ int uvf_cli_db_rows(uvf_cli_db *d, char ***rows, size_t *n_rows, size_t *cols) {
     *cols = d->read_cols;
   }
   pthread_mutex_unlock(&d->mu);
+  if (done && d->read_ref && !d->finish_ref)
+    uv_unref((uv_handle_t *)&d->async);
+  d->read_ref = d->read_ref && !done;
   return done;
 }
 
@@ -713,6 +721,7 @@ void uvf_cli_db_finish(uvf_cli_db *d) {
   pthread_cond_signal(&d->cond);
   pthread_mutex_unlock(&d->mu);
   uv_ref((uv_handle_t *)&d->async); /* the loop runs until the thread ends */
+  d->finish_ref = 1;
 }
 
 int uvf_cli_db_finished(uvf_cli_db *d) {
