@@ -356,8 +356,6 @@ static int judge(const job *j, const uvf_result *res, const char **error,
                  const char **why) {
   *error = NULL;
   *why = NULL;
-  if (res->error == UVF_EABORTED && res->attempts == 0)
-    return O_ABORTED;
   if (res->status == 304)
     return O_NOT_MODIFIED;
   if (res->status == 410) {
@@ -365,10 +363,12 @@ static int judge(const job *j, const uvf_result *res, const char **error,
     *why = "410 Gone: the feed is not fetched again";
     return O_GONE;
   }
+  if (res->error == UVF_EABORTED)
+    return O_ABORTED; /* by a signal: the feed stays due */
   if (!res->ok) {
     *error = uvf_err_name(res->error);
     *why = res->message;
-    return res->error == UVF_EABORTED && !j->parser ? O_ABORTED : O_ERROR;
+    return O_ERROR;
   }
   if (!j->parser || uvf_cli_feedparser_end(j->parser) != 0) {
     *error = "feed";
