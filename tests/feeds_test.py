@@ -366,6 +366,87 @@ def feeds_second_run_against_honouring_server_is_all_304():
         check("0 items new or changed" in err, err)
 
 
+def fetch(args, timeout=120):
+    p = subprocess.run([UVFETCH] + args, capture_output=True, timeout=timeout)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+@test
+def db_keeps_every_record_of_a_fetch():
+    with Server() as s, Tmp() as db:
+        urls = [s.url("/bytes/%d?i=%d" % (i % 50, i)) for i in range(500)]
+        rc, out, err = fetch(["-q", "-j", "50", "--db", db] + urls)
+        check(rc == 0, err)
+        report = [json.loads(line) for line in out.splitlines()]
+        rows = query(db, "SELECT idx, url, ok, status, outcome, bytes, record"
+                     " FROM records ORDER BY idx")
+        check(len(rows) == 500, "%d rows" % len(rows))
+        for (idx, url, ok, status, outcome, nbytes, record), rep in \
+                zip(rows, report):
+            check(idx == rep["index"] and url == urls[idx] and ok == 1 and
+                  status == 200 and outcome == "ok" and nbytes == idx % 50,
+                  (idx, url, ok, status, outcome, nbytes))
+            check(json.loads(record) == rep, record)
+        check(scalar(db, "SELECT count(*) FROM runs WHERE finished IS NOT"
+                     " NULL") == 1)
+
+
+@test
+def db_bodies_kept_with_db_bodies():
+    with Server() as s, Tmp() as db:
+        rc, out, err = fetch(["-q", "--db", db, "--db-bodies",
+                              s.url("/bytes/30")])
+        check(rc == 0, err)
+        check(query(db, "SELECT body FROM records") ==
+              [(b"abcdefghijklmnopqrstuvwxyzabcd",)])
+
+
+@test
+def db_not_modified_is_ok():
+    with Server() as s, Tmp() as db:
+        rc, out, err = fetch(["-q", "--db", db, s.url("/status/304")])
+        check(rc == 0, "exit %d: %s" % (rc, err))
+        rec = json.loads(out)
+        check(rec["ok"] is True and rec["status"] == 304 and
+              rec["error"] is None, rec)
+        check(query(db, "SELECT ok, outcome FROM records") ==
+              [(1, "not_modified")])
+        # Without --db, a 304 stays what the library says.
+        rc, out, err = fetch(["-q", s.url("/status/304")])
+        check(rc == 1 and json.loads(out)["error"] == "http", out)
+
+
+@test
+def db_kill9_leaves_a_consistent_database():
+    with Server() as s, Tmp() as db:
+        urls = [s.url("/delay/%d?i=%d" % (5 + i % 30, i)) for i in range(3000)]
+        inp = db + ".txt"
+        with open(inp, "w") as f:
+            f.write("".join(u + "\n" for u in urls))
+        p = subprocess.Popen([UVFETCH, "-q", "-j", "50", "--db", db, "-i",
+                              inp], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL,
+                             preexec_fn=die_with_parent)
+        deadline = time.time() + 30
+        n = 0
+        while time.time() < deadline and p.poll() is None and n < 300:
+            time.sleep(0.05)
+            try:
+                n = scalar(db, "SELECT count(*) FROM records")
+            except sqlite3.OperationalError:
+                pass
+        check(p.poll() is None, "the run ended before it could be killed")
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=10)
+        check(scalar(db, "PRAGMA integrity_check") == "ok")
+        rows = query(db, "SELECT idx, url, record FROM records")
+        check(len(rows) >= n, "%d rows, %d seen before" % (len(rows), n))
+        for idx, url, record in rows:
+            check(url == urls[idx] and json.loads(record)["index"] == idx)
+        check(scalar(db, "SELECT count(*) FROM runs WHERE finished IS"
+                     " NULL") == 1)
+
+
 def main():
     if len(sys.argv) < 2:
         print("\n".join(TESTS))

@@ -584,6 +584,9 @@ static int parse(uvf_cli_args *a, int argc, char **argv) {
   a->fetch.n_headers = a->n_headers;
   if (a->db_bodies && !a->db_path)
     return uvf_cli_usage("--db-bodies needs --db FILE");
+  if (a->db_bodies && a->output_dir)
+    return uvf_cli_usage("--db-bodies and -o: keep bodies in one place");
+  a->fetch.keep_body |= a->db_bodies;
   return 0;
 }
 

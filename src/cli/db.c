@@ -37,7 +37,7 @@ const char uvf_cli_db_schema[] =
     " run INTEGER NOT NULL, idx INTEGER NOT NULL, url TEXT NOT NULL,"
     " ok INTEGER NOT NULL, status INTEGER NOT NULL, outcome TEXT NOT NULL,"
     " bytes INTEGER NOT NULL, attempts INTEGER NOT NULL,"
-    " time_total REAL NOT NULL, record TEXT NOT NULL, body BLOB,"
+    " time_us INTEGER NOT NULL, record TEXT NOT NULL, body BLOB,"
     " PRIMARY KEY(run, idx));"
     "CREATE TABLE IF NOT EXISTS validators("
     " url TEXT PRIMARY KEY, etag TEXT, last_modified TEXT,"
@@ -104,6 +104,7 @@ struct uvf_cli_db {
   uint64_t lat[LAT_BUCKETS];
   uint64_t n_lat;
   _Atomic uint64_t committed;       /* groups */
+  _Atomic uint64_t commits;         /* transactions */
   _Atomic uint64_t committed_bytes; /* of the encoded groups */
   /* thread side */
   sqlite3 *db;
@@ -214,6 +215,7 @@ static void commit(uvf_cli_db *d) {
   memset(d->txn_changes, 0, sizeof(d->txn_changes));
   atomic_fetch_add(&d->committed_bytes, d->txn_bytes);
   atomic_fetch_add(&d->committed, d->txn_groups);
+  atomic_fetch_add(&d->commits, 1);
   d->txn_groups = d->txn_bytes = 0;
   uv_async_send(&d->async);
 }
@@ -502,6 +504,7 @@ int uvf_cli_db_open(uvf_cli_db **out, uv_loop_t *loop, const char *path,
   d->news = news;
   d->ud = ud;
   atomic_init(&d->committed, 0);
+  atomic_init(&d->commits, 0);
   atomic_init(&d->committed_bytes, 0);
   pthread_mutex_init(&d->mu, NULL);
   pthread_cond_init(&d->cond, NULL);
@@ -614,6 +617,10 @@ uint64_t uvf_cli_db_groups(const uvf_cli_db *d) { return d->groups; }
 
 uint64_t uvf_cli_db_committed(const uvf_cli_db *d) {
   return atomic_load(&d->committed);
+}
+
+uint64_t uvf_cli_db_commits(const uvf_cli_db *d) {
+  return atomic_load(&d->commits);
 }
 
 size_t uvf_cli_db_pending(const uvf_cli_db *d) {

@@ -53,6 +53,8 @@ void uvf_cli_db_flush(uvf_cli_db *d);
 /* Groups ended so far, and of them those committed. */
 uint64_t uvf_cli_db_groups(const uvf_cli_db *d);
 uint64_t uvf_cli_db_committed(const uvf_cli_db *d);
+/* Transactions committed so far. */
+uint64_t uvf_cli_db_commits(const uvf_cli_db *d);
 /* Bytes of groups not yet committed: the backlog that pauses admission. */
 size_t uvf_cli_db_pending(const uvf_cli_db *d);
 /* Asks for news once pending is at most mark. */
