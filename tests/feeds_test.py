@@ -5,6 +5,7 @@ feeds_test.py NAME (env: UVFETCH, UVF_TESTSERVER). With no NAME, lists the
 tests."""
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -445,6 +446,29 @@ def db_kill9_leaves_a_consistent_database():
             check(url == urls[idx] and json.loads(record)["index"] == idx)
         check(scalar(db, "SELECT count(*) FROM runs WHERE finished IS"
                      " NULL") == 1)
+
+
+@test
+def feeds_help_matches_the_man_page():
+    p = subprocess.run([UVFETCH, "feeds", "--help"], capture_output=True)
+    check(p.returncode == 0)
+    out = p.stdout.decode()
+    man = open(os.path.join(os.path.dirname(os.environ["UVF_MANPAGE"]),
+                            "uvfetch-feeds.1")).read().replace("\\-", "-")
+    opts = set(re.findall(r"--[a-z][a-z-]+", out))
+    missing = [o for o in opts if o not in man]
+    check(not missing, "not in the man page: %s" % missing)
+    for cmd in ("add", "import", "list", "run", "items"):
+        check(cmd in out and re.search(r"^\.B[IR]? %s\b" % cmd, man, re.M),
+              cmd)
+    rc = subprocess.run([UVFETCH, "feeds", "nope"], capture_output=True)
+    check(rc.returncode == 2 and b"unknown command" in rc.stderr)
+    rc = subprocess.run([UVFETCH, "feeds", "list"], capture_output=True)
+    check(rc.returncode == 2 and b"--db FILE is required" in rc.stderr)
+    rc = subprocess.run([UVFETCH, "feeds", "run", "--db", "x.db", "-o", "d"],
+                        capture_output=True)
+    check(rc.returncode == 2 and b"not for uvfetch feeds" in rc.stderr,
+          rc.stderr)
 
 
 def main():
