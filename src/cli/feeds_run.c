@@ -81,8 +81,8 @@ typedef struct frun {
   int grace_init;
   job **buckets;
   size_t n_buckets;
-  char **rows; /* the page of due feeds */
-  size_t n_rows, cols, at;
+  job *ready[2 * PAGE]; /* due feeds read, not started: a ring */
+  size_t ready_head, n_ready;
   int64_t last_id;
   int reading, source_end;
   int64_t due_by; /* feeds due by then are fetched */
@@ -141,6 +141,7 @@ static void job_free(frun *r, job *j) {
 
 /* ---- the source: due feeds, a page at a time ---- */
 
+/* Asks the database thread for the next page of due feeds. */
 static void ask_page(frun *r) {
   int64_t args[3] = {r->due_by, r->last_id, PAGE};
 
@@ -149,39 +150,55 @@ static void ask_page(frun *r) {
   r->reading = uvf_cli_db_read(r->db, S_DUE, args, 3, PAGE) == 0;
 }
 
-/* The page read, if it has come: the loop's to hand out. */
-static void take_page(frun *r) {
-  if (!r->reading || !uvf_cli_db_rows(r->db, &r->rows, &r->n_rows, &r->cols))
-    return;
-  r->reading = 0;
-  r->at = 0;
-  if (r->n_rows < PAGE)
-    r->source_end = 1; /* the last page */
-  if (r->f && !r->paused && !r->stopping)
-    uvf_resume(r->f);
-}
-
-static char *col(frun *r, size_t row, size_t c) {
-  return c < r->cols ? r->rows[row * r->cols + c] : NULL;
-}
-
 static char *dup_str(const char *s) { return s ? strdup(s) : NULL; }
 
-static job *job_of_row(frun *r, size_t i) {
+static job *job_of_row(char **row) {
   job *j = calloc(1, sizeof(*j));
 
   if (!j)
     return NULL;
-  j->id = strtoll(col(r, i, 0), NULL, 10);
-  j->url = dup_str(col(r, i, 1));
-  j->errors = (unsigned)strtoul(col(r, i, 2) ? col(r, i, 2) : "0", NULL, 10);
-  j->etag = dup_str(col(r, i, 3));
-  j->last_modified = dup_str(col(r, i, 4));
+  j->id = strtoll(row[0], NULL, 10);
+  j->url = dup_str(row[1]);
+  j->errors = (unsigned)strtoul(row[2] ? row[2] : "0", NULL, 10);
+  j->etag = dup_str(row[3]);
+  j->last_modified = dup_str(row[4]);
   if (!j->url) {
+    free(j->etag);
+    free(j->last_modified);
     free(j);
     return NULL;
   }
   return j;
+}
+
+/* The page read, if it has come, becomes jobs waiting their turn, and
+ * the next page is asked for at once: the fetcher never waits for the
+ * database between pages. At most two pages wait. */
+static void take_page(frun *r) {
+  char **rows;
+  size_t n, cols, i;
+
+  if (!r->reading || !uvf_cli_db_rows(r->db, &rows, &n, &cols))
+    return;
+  r->reading = 0;
+  for (i = 0; i < n && cols >= 5; i++) {
+    job *j = job_of_row(rows + i * cols);
+
+    if (!j) {
+      uvf_cli_error("out of memory");
+      r->local_err = 1;
+      r->source_end = 1;
+      break;
+    }
+    r->ready[(r->ready_head + r->n_ready++) % (2 * PAGE)] = j;
+    r->last_id = j->id;
+  }
+  if (n < PAGE)
+    r->source_end = 1; /* the last page */
+  if (r->n_ready <= PAGE)
+    ask_page(r);
+  if (r->f && !r->paused && !r->stopping)
+    uvf_resume(r->f);
 }
 
 /* uvf_callbacks.next: the next due feed.
@@ -195,20 +212,17 @@ static int next(void *ud, const char **url, uint64_t *tag) {
 
   if (r->stopping)
     return 0;
-  if (r->at >= r->n_rows) {
+  if (r->n_ready == 0) {
     if (r->source_end)
       return 0;
     ask_page(r);
     return -1;
   }
-  j = job_of_row(r, r->at);
-  r->last_id = strtoll(col(r, r->at, 0), NULL, 10);
-  r->at++;
-  if (!j) {
-    uvf_cli_error("out of memory");
-    r->local_err = 1;
-    return 0;
-  }
+  j = r->ready[r->ready_head];
+  r->ready_head = (r->ready_head + 1) % (2 * PAGE);
+  r->n_ready--;
+  if (r->n_ready <= PAGE)
+    ask_page(r);
   r->started++;
   *url = j->url;
   *tag = (uint64_t)(uintptr_t)j;
@@ -649,6 +663,11 @@ static int setup(frun *r) {
 
 /* After a failed setup, or at the end: whatever is still open. */
 static void release(frun *r) {
+  while (r->n_ready > 0) { /* not started: they stay due */
+    job_free(r, r->ready[r->ready_head]);
+    r->ready_head = (r->ready_head + 1) % (2 * PAGE);
+    r->n_ready--;
+  }
   if (r->f)
     uvf_fetcher_close(r->f, fetcher_closed);
   r->f = NULL;
