@@ -493,10 +493,12 @@ static char *copy(const uint8_t *v, size_t n) {
   return p;
 }
 
-/* Pseudo-headers come first, so :path is known by the first field. */
+/* Pseudo-headers come first, so :path is known by the first field.
+ * /headers shows them, /feed/ looks for validators among them. */
 static int wants_echo(const struct ts_stream *st) {
-  return st->path_len >= 8 && memcmp(st->path, "/headers", 8) == 0 &&
-         (st->path_len == 8 || st->path[8] == '?');
+  return (st->path_len >= 8 && memcmp(st->path, "/headers", 8) == 0 &&
+          (st->path_len == 8 || st->path[8] == '?')) ||
+         (st->path_len > 6 && memcmp(st->path, "/feed/", 6) == 0);
 }
 
 static int echo_add(struct ts_stream *st, const uint8_t *name, size_t nlen,
