@@ -54,7 +54,11 @@ enum {
   OPT_HTTP1_1,
   OPT_HTTP2,
   OPT_HTTP2_PRIOR,
-  OPT_MAX_STREAMS
+  OPT_MAX_STREAMS,
+  OPT_DB,
+  OPT_DB_BODIES,
+  OPT_ALL,
+  OPT_LIMIT
 };
 
 static const char short_opts[] = ":i:j:H:A:ko:qhV";
@@ -92,6 +96,10 @@ static const struct option long_opts[] = {
     {"quiet", no_argument, NULL, OPT_QUIET},
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+    {"db", required_argument, NULL, OPT_DB},
+    {"db-bodies", no_argument, NULL, OPT_DB_BODIES},
+    {"all", no_argument, NULL, OPT_ALL},
+    {"limit", required_argument, NULL, OPT_LIMIT},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0}};
@@ -153,6 +161,10 @@ static const char help_text[] =
     "  -o, --output-dir DIR      save each body as DIR/INDEX (created if\n"
     "                            missing); default: bodies are discarded\n"
     "      --order input|done    order of the report lines (default input)\n"
+    "      --db FILE             also keep each record in the SQLite database\n"
+    "                            FILE (created if missing), in batched\n"
+    "                            transactions written by a thread of its own\n"
+    "      --db-bodies           with --db, keep each body there too\n"
     "Interruptions:\n"
     "      --journal FILE        keep each finished record in FILE; run the\n"
     "                            same command again to resume: URLs done\n"
@@ -168,6 +180,8 @@ static const char help_text[] =
     "      --no-progress         do not show the progress line\n"
     "  -h, --help                show this help and exit\n"
     "  -V, --version             show versions and exit\n"
+    "\n"
+    "Collecting feeds: uvfetch feeds --help.\n"
     "\n"
     "Report fields: index url ok status error message bytes attempts\n"
     "history time_total final_url http_version, and file with -o.\n"
@@ -350,6 +364,7 @@ static const number_rule numbers[] = {
     {OPT_GRACE, SECONDS, 0, 0, AT(grace_ms)},
     {OPT_RATE, RATE, 0, 0, AT(fetch.rate_per_host)},
     {OPT_MAX_BODY, BYTES, 0, 0, AT(fetch.max_body)},
+    {OPT_LIMIT, LONG, 1, LONG_MAX, AT(limit)},
 };
 
 /* Reads v into *to, of the type o->kind says. Returns 0 or -EINVAL. */
@@ -438,6 +453,8 @@ static int flag_opt(uvf_cli_args *a, int c) {
   case OPT_COMPRESSED: a->fetch.accept_encoding = ""; break;
   case OPT_PROGRESS: a->progress = UVF_CLI_PROGRESS_ON; break;
   case OPT_NO_PROGRESS: a->progress = UVF_CLI_PROGRESS_OFF; break;
+  case OPT_DB_BODIES: a->db_bodies = 1; break;
+  case OPT_ALL: a->feeds_all = 1; break;
   default: return 0;
   }
   return 1;
@@ -449,6 +466,7 @@ static const char *names(int c) {
   switch (c) {
   case OPT_INPUT:
   case OPT_JOURNAL:
+  case OPT_DB:
   case OPT_CACERT: return "file";
   case OPT_OUTPUT_DIR:
   case OPT_CAPATH: return "directory";
@@ -479,6 +497,7 @@ static int value_opt(uvf_cli_args *a, int c, const char *name, const char *v) {
     a->fetch.user_agent = v;
     return 0;
   case OPT_JOURNAL: a->journal_path = v; return 0;
+  case OPT_DB: a->db_path = v; return 0;
   case OPT_CACERT:
   case OPT_CAPATH: return ca_opt(a, c, name, v);
   case OPT_OUTPUT_DIR: a->output_dir = v; return 0;
@@ -506,11 +525,31 @@ static int bad_opt(int c, char **argv) {
   return uvf_cli_usage("unknown option -%c", optopt);
 }
 
+/* Options that mean nothing to `uvfetch feeds`, and those that mean
+ * nothing elsewhere. */
+static int misplaced(const uvf_cli_args *a, int c) {
+  switch (c) {
+  case OPT_INPUT:
+  case OPT_OUTPUT_DIR:
+  case OPT_ORDER:
+  case OPT_JOURNAL:
+  case OPT_DB_BODIES: return a->feeds;
+  case OPT_ALL:
+  case OPT_LIMIT: return !a->feeds;
+  }
+  return 0;
+}
+
 /* Returns 0 to go on, 1 after --help or --version, or a negative errno
  * after a message. */
 static int one_opt(uvf_cli_args *a, int c, int long_index, char **argv) {
+  if (misplaced(a, c))
+    return uvf_cli_usage("option %s: not for %s", opt_name(c, long_index),
+                         a->feeds ? "uvfetch feeds" : "a fetch");
   switch (c) {
-  case OPT_HELP: fputs(help_text, stdout); return 1;
+  case OPT_HELP:
+    fputs(a->feeds ? uvf_cli_feeds_help : help_text, stdout);
+    return 1;
   case OPT_VERSION: print_version(); return 1;
   case ':':
   case '?': return bad_opt(c, argv);
@@ -520,12 +559,11 @@ static int one_opt(uvf_cli_args *a, int c, int long_index, char **argv) {
   return value_opt(a, c, opt_name(c, long_index), optarg);
 }
 
-int uvf_cli_args_parse(uvf_cli_args *a, int argc, char **argv) {
+static int parse(uvf_cli_args *a, int argc, char **argv) {
   int c;
   int long_index;
   int rc;
 
-  set_defaults(a);
   opterr = 0; /* our messages, with our prefix */
   for (;;) {
     long_index = -1;
@@ -541,10 +579,32 @@ int uvf_cli_args_parse(uvf_cli_args *a, int argc, char **argv) {
                  "--low-speed");
   a->urls = argv + optind;
   a->n_urls = (size_t)(argc - optind);
-  if (a->n_urls == 0 && !a->input_path)
-    return uvf_cli_usage("no URLs: give them as arguments or with -i FILE");
+  a->max_body_given = a->fetch.max_body != 0;
   a->fetch.headers = a->headers;
   a->fetch.n_headers = a->n_headers;
+  if (a->db_bodies && !a->db_path)
+    return uvf_cli_usage("--db-bodies needs --db FILE");
+  if (a->db_bodies && a->output_dir)
+    return uvf_cli_usage("--db-bodies and -o: keep bodies in one place");
+  a->fetch.keep_body |= a->db_bodies;
+  return 0;
+}
+
+int uvf_cli_args_parse_feeds(uvf_cli_args *a, int argc, char **argv) {
+  set_defaults(a);
+  a->feeds = 1;
+  optind = 1; /* argv[0] is the subcommand */
+  return parse(a, argc, argv);
+}
+
+int uvf_cli_args_parse(uvf_cli_args *a, int argc, char **argv) {
+  int rc;
+
+  set_defaults(a);
+  if ((rc = parse(a, argc, argv)) != 0)
+    return rc;
+  if (a->n_urls == 0 && !a->input_path)
+    return uvf_cli_usage("no URLs: give them as arguments or with -i FILE");
   return 0;
 }
 

@@ -83,13 +83,25 @@ typedef struct uvf_cli_args {
   const char *journal_path; /* --journal; NULL if none */
   long grace_ms;            /* --grace */
   int quiet;
-  int progress; /* enum uvf_cli_progress_mode */
+  int progress;        /* enum uvf_cli_progress_mode */
+  const char *db_path; /* --db; NULL if none */
+  int db_bodies;       /* --db-bodies */
+  int feeds;           /* parsing `uvfetch feeds ...` */
+  int feeds_all;       /* feeds run --all: due or not */
+  long limit;          /* feeds items --limit */
+  int max_body_given;  /* --max-body was given */
 } uvf_cli_args;
 
 /* Returns 0 to go on with the run, 1 after --help or --version (nothing
  * more to do), or a negative errno after a message: -EINVAL for a usage
  * error. */
 int uvf_cli_args_parse(uvf_cli_args *a, int argc, char **argv);
+/* The same for `uvfetch feeds SUBCOMMAND [options] [ARG...]`, argv[0]
+ * being the subcommand: ARGs are left in a->urls, and only the options
+ * of a collector are taken. */
+int uvf_cli_args_parse_feeds(uvf_cli_args *a, int argc, char **argv);
+/* uvfetch feeds --help (feeds.c). */
+extern const char uvf_cli_feeds_help[];
 void uvf_cli_args_free(uvf_cli_args *a);
 
 /* ---- growable buffers and JSON (json.c) ---- */

@@ -79,7 +79,7 @@ void uvf_cli_run_wind_down(uvf_cli_run *c) {
     return;
   if (c->bodies && !uvf_cli_bodies_idle(c->bodies))
     return;
-  if (!journal_done(c) || !report_done(c))
+  if (!journal_done(c) || !uvf_cli_run_db_done(c) || !report_done(c))
     return;
   c->wound_down = 1;
   close_all(c);
@@ -94,6 +94,7 @@ void uvf_cli_run_news(void *ud) {
   err = c->journal ? uvf_cli_journal_error(c->journal) : 0;
   if (err != 0)
     uvf_cli_run_journal_failed(c, err);
+  uvf_cli_run_db_check(c);
   uvf_cli_run_backpressure(c);
   uvf_cli_run_wind_down(c);
 }

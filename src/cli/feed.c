@@ -3,10 +3,17 @@
  * memory before the fetcher must take no more. */
 #include <errno.h>
 
+#include "feeds.h"
 #include "run.h"
 
 /* Body bytes queued for the disk before no new URL is taken. */
 #define FILES_PAUSE ((uint64_t)4 << 20)
+/* Bytes of --db groups not yet committed, likewise. */
+#define DB_PAUSE ((size_t)4 << 20)
+
+static size_t db_backlog(const uvf_cli_run *c) {
+  return c->db ? uvf_cli_db_pending(c->db) : 0;
+}
 
 /* Report bytes in memory: waiting for an earlier index, or for the
  * reader. */
@@ -29,6 +36,8 @@ static void await_threads(uvf_cli_run *c, size_t report, uint64_t files) {
     uvf_cli_writer_notify_below(c->out, low - held);
   if (files >= FILES_PAUSE / 2)
     uvf_cli_bodies_notify_below(c->bodies, FILES_PAUSE / 2);
+  if (db_backlog(c) >= DB_PAUSE / 2)
+    uvf_cli_db_notify_below(c->db, DB_PAUSE / 2);
 }
 
 /* Early finishers wait in the reorder buffer for a slow earlier index,
@@ -41,10 +50,14 @@ void uvf_cli_run_backpressure(uvf_cli_run *c) {
 
   if (!c->f || c->stopping || c->done)
     return;
-  if (!c->paused && (report > c->window || files > FILES_PAUSE)) {
+  size_t db = db_backlog(c);
+
+  if (!c->paused &&
+      (report > c->window || files > FILES_PAUSE || db > DB_PAUSE)) {
     c->paused = 1;
     uvf_pause(c->f);
-  } else if (c->paused && report < c->window / 2 && files < FILES_PAUSE / 2) {
+  } else if (c->paused && report < c->window / 2 && files < FILES_PAUSE / 2 &&
+             db < DB_PAUSE / 2) {
     c->paused = 0;
     uvf_resume(c->f);
     return;

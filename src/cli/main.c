@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "feeds.h"
 #include "run.h"
 
 /* After a signal or a local error: how many input URLs never started,
@@ -134,6 +135,8 @@ int main(int argc, char **argv) {
   }
   /* A reader that went away is a write error, not a silent death. */
   signal(SIGPIPE, SIG_IGN);
+  if (argc > 1 && strcmp(argv[1], "feeds") == 0)
+    return uvf_cli_feeds_main(argc - 1, argv + 1);
   memset(&c, 0, sizeof(c));
   rc = uvf_cli_args_parse(&c.args, argc, argv);
   if (rc == 0 && closed_stdout) {

@@ -122,6 +122,8 @@ static void emit(uvf_cli_run *c, const uvf_cli_record *rec) {
     return;
   }
   journal_record(c, rec);
+  if (c->db && rec->error != UVF_EABORTED)
+    uvf_cli_run_db_record(c, rec, c->line.data, c->line.len);
   if (c->output_err == 0 && put_line(c, rec->index) == 0)
     uvf_cli_run_backpressure(c);
 }
@@ -149,6 +151,12 @@ static void record(uvf_cli_run *c, const uvf_result *r, uint64_t position,
     rec.message = write_err;
   } else if (r->error == UVF_EABORTED && r->attempts == 0) {
     c->unstarted++; /* it waited for its host, a rate or a lookup */
+  } else if (c->db && r->status == 304) {
+    /* With --db a re-fetch is conditional: 304 says the copy stored is
+     * still good. */
+    rec.ok = 1;
+    rec.error = UVF_OK;
+    rec.message = "not modified";
   }
   uvf_cli_tally_add(&c->tally, rec.ok, rec.error, r->bytes);
   if (c->output_err == 0 || c->journal)

@@ -17,7 +17,11 @@ typedef struct uvf_cli_run {
   uvf_cli_bodies *bodies;
   uvf_cli_progress *progress;
   uvf_cli_signals *signals;
-  uvf_cli_journal *journal;     /* --journal; NULL if none */
+  uvf_cli_journal *journal; /* --journal; NULL if none */
+  struct uvf_cli_db *db;    /* --db; NULL if none */
+  int64_t run_id;           /* this run's row in the database */
+  int db_finishing;
+  int db_failed;
   uvf_cli_positions *positions; /* NULL when nothing is skipped */
   uint64_t position;            /* input URLs read so far */
   uint64_t taken;               /* of them, handed to the fetcher */
@@ -99,6 +103,19 @@ void uvf_cli_run_replay(uvf_cli_run *c, uint64_t position,
  * says so, once, and stops the run. */
 void uvf_cli_run_output_failed(uvf_cli_run *c, int err);
 void uvf_cli_run_journal_failed(uvf_cli_run *c, int err);
+
+/* ---- dbsink.c: --db ---- */
+
+/* Opens --db (if given) and records the run. Returns 0, or a negative
+ * errno after a message. */
+int uvf_cli_run_db_open(uvf_cli_run *c);
+/* Queues the record rec, whose report line is line[0..len). */
+void uvf_cli_run_db_record(uvf_cli_run *c, const uvf_cli_record *rec,
+                           const char *line, size_t len);
+/* Winding down: 1 once the database is committed and closed. */
+int uvf_cli_run_db_done(uvf_cli_run *c);
+/* Stops the run, once, if the database could not be written. */
+void uvf_cli_run_db_check(uvf_cli_run *c);
 
 /* ---- grace.c: stopping ---- */
 

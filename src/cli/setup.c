@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "feeds.h"
 #include "run.h"
 
 static void count(void *ud, uvf_cli_counts *k) {
@@ -40,6 +41,8 @@ static void on_prepare(uv_prepare_t *h) {
     uvf_cli_writer_flush(c->out);
   if (c->bodies)
     uvf_cli_bodies_flush(c->bodies);
+  if (c->db)
+    uvf_cli_db_flush(c->db);
   if (c->journal && (err = uvf_cli_journal_flush(c->journal)) != 0)
     uvf_cli_run_journal_failed(c, err);
   if (c->replay_yielded && c->f && !c->paused && !c->stopping && !c->done) {
@@ -268,8 +271,9 @@ int uvf_cli_run_setup(uvf_cli_run *c) {
   c->stdout_tty = isatty(STDOUT_FILENO);
   uvf_cli_msgs_before(erase_progress, c);
   size_run(c);
-  if ((rc = open_input(c)) != 0 || (rc = open_bodies(c)) != 0 ||
-      (rc = start_writers(c)) != 0 || (rc = start_fetcher(c)) != 0)
+  if ((rc = open_input(c)) != 0 || (rc = uvf_cli_run_db_open(c)) != 0 ||
+      (rc = open_bodies(c)) != 0 || (rc = start_writers(c)) != 0 ||
+      (rc = start_fetcher(c)) != 0)
     return rc;
   return start_watchers(c);
 }

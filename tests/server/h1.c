@@ -81,7 +81,7 @@ static char *head(char *p, unsigned status, const char *ctype, int has_len,
 
 void ts_h1_reply(struct ts_conn *c, const struct ts_reply *r) {
   size_t body = r->head || !r->has_len ? 0 : (size_t)r->len;
-  char *p = ts_out_reserve(c, HEAD_ROOM + r->hval_len + body);
+  char *p = ts_out_reserve(c, HEAD_ROOM + r->hval_len + r->xlen + body);
 
   p = head(p, r->status, r->ctype, r->has_len, r->len, r->keep);
   if (r->hname != NULL) {
@@ -90,6 +90,8 @@ void ts_h1_reply(struct ts_conn *c, const struct ts_reply *r) {
     p = put(p, r->hval, r->hval_len);
     p = PUTS(p, "\r\n");
   }
+  if (r->extra != NULL)
+    p = put(p, r->extra, r->xlen);
   p = PUTS(p, "\r\n");
   if (body > 0)
     p = put(p, r->body, body);

@@ -183,11 +183,37 @@ static int own_body(struct ts_stream *st, const char *p, size_t n) {
 /* The header fields of a reply: :status, content-type, content-length
  * when it has one, and the extra field (its name lowercased, as h2
  * wants). */
+#define MAX_EXTRA 4
+
 struct fields {
-  nghttp2_nv nv[4];
+  nghttp2_nv nv[4 + MAX_EXTRA];
   size_t n;
   char status[12], len[24], name[32];
+  char xname[MAX_EXTRA][32];
 };
+
+/* The reply's extra "Name: value\r\n" lines as fields, names in lower
+ * case as h2 wants. */
+static void extra_fields(struct fields *f, const struct ts_reply *r) {
+  const char *p = r->extra, *end = r->extra + r->xlen;
+  size_t k = 0, i;
+
+  while (p < end && k < MAX_EXTRA) {
+    const char *eol = memchr(p, '\r', (size_t)(end - p));
+    const char *colon = eol ? memchr(p, ':', (size_t)(eol - p)) : NULL;
+    const char *v;
+
+    if (!colon)
+      break;
+    for (i = 0; p + i < colon && i < sizeof(f->xname[k]); i++)
+      f->xname[k][i] = (char)(p[i] | 0x20);
+    for (v = colon + 1; v < eol && *v == ' '; v++)
+      ;
+    f->nv[f->n++] = field(f->xname[k], i, v, (size_t)(eol - v));
+    k++;
+    p = eol + 2;
+  }
+}
 
 static void fields_of(struct fields *f, const struct ts_reply *r) {
   size_t i, n;
@@ -206,6 +232,8 @@ static void fields_of(struct fields *f, const struct ts_reply *r) {
       f->name[i] = (char)(r->hname[i] | 0x20); /* letters and '-' */
     f->nv[f->n++] = field(f->name, i, r->hval, r->hval_len);
   }
+  if (r->extra != NULL)
+    extra_fields(f, r);
 }
 
 void ts_h2_reply(struct ts_stream *st, const struct ts_reply *r) {
@@ -465,10 +493,12 @@ static char *copy(const uint8_t *v, size_t n) {
   return p;
 }
 
-/* Pseudo-headers come first, so :path is known by the first field. */
+/* Pseudo-headers come first, so :path is known by the first field.
+ * /headers shows them, /feed/ looks for validators among them. */
 static int wants_echo(const struct ts_stream *st) {
-  return st->path_len >= 8 && memcmp(st->path, "/headers", 8) == 0 &&
-         (st->path_len == 8 || st->path[8] == '?');
+  return (st->path_len >= 8 && memcmp(st->path, "/headers", 8) == 0 &&
+          (st->path_len == 8 || st->path[8] == '?')) ||
+         (st->path_len > 6 && memcmp(st->path, "/feed/", 6) == 0);
 }
 
 static int echo_add(struct ts_stream *st, const uint8_t *name, size_t nlen,

@@ -68,6 +68,8 @@ static void emit_status_text(const struct ts_ex *x, const struct ts_spec *s) {
 void ts_emit(const struct ts_ex *x, const struct ts_spec *s) {
   if (s->kind == TS_K_STATUS_TEXT)
     emit_status_text(x, s);
+  else if (s->kind == TS_K_FEED)
+    ts_feed_emit(x, s);
   else if (x->st != NULL)
     ts_h2_emit(x->st, s);
   else
@@ -243,6 +245,8 @@ static void start(const struct ts_ex *x, struct ts_spec *s) {
     ts_conn_enter(x->c, TS_DELAY);
   }
 }
+
+void ts_feed_start(const struct ts_ex *x, struct ts_spec *s) { start(x, s); }
 
 static int prefix(const char *p, size_t n, const char *lit, size_t *rest) {
   size_t l = strlen(lit);
@@ -485,6 +489,9 @@ static void dispatch(const struct ts_ex *x, const struct ts_req *r,
       redirect_n(x, r, v, q);
     else
       reply_text(x, 400, r->keep, r->method == TS_HEAD, "bad request\n", 1);
+  } else if (ts_feed_route(x, r, path, n, q->raw, q->raw_len,
+                           (uint32_t)q->delay)) {
+    /* replied, or will after its delay */
   } else if (!h2_fault(x, path, n, q)) {
     counted(x, r, path, n, q);
   }

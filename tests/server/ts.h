@@ -83,11 +83,13 @@ enum ts_kind {
   TS_K_STATUS_TEXT,
   TS_K_DROP,
   TS_K_STALL,
-  TS_K_TRICKLE
+  TS_K_TRICKLE,
+  TS_K_FEED /* a generated feed (feeds.c), made from arg */
 };
 
 struct ts_spec {
   uint64_t body_len;
+  uint64_t arg; /* TS_K_FEED: the feed's parameters */
   uint32_t delay_ms;
   uint16_t status;
   uint8_t kind; /* enum ts_kind */
@@ -188,6 +190,8 @@ struct ts_reply {
   const char *hname; /* one more header field ("Location"), or NULL */
   const char *hval;
   size_t hval_len;
+  const char *extra; /* more header lines, "Name: value\r\n" each */
+  size_t xlen;
   uint16_t status;
   uint8_t has_len; /* 0: neither Content-Length nor body (1xx, 204, 304) */
   uint8_t head;    /* HEAD: the headers only */
@@ -201,6 +205,14 @@ void ts_refuse(struct ts_conn *c, unsigned status);
 /* Sends a response from its spec: now, whatever its delay_ms. */
 void ts_emit(const struct ts_ex *x, const struct ts_spec *s);
 const char *ts_reason(unsigned status);
+/* Starts a response now or after its delay_ms. */
+void ts_feed_start(const struct ts_ex *x, struct ts_spec *s);
+
+/* /feed/<n> (feeds.c): 1 if path is one (then answered), 0 if not. */
+int ts_feed_route(const struct ts_ex *x, const struct ts_req *r,
+                  const char *path, size_t n, const char *q, size_t qn,
+                  uint32_t delay_ms);
+void ts_feed_emit(const struct ts_ex *x, const struct ts_spec *s);
 
 /* HTTP/1.1 writers: into the connection's output batch. */
 void ts_h1_reply(struct ts_conn *c, const struct ts_reply *r);
