@@ -132,8 +132,7 @@ int uvf__batch_alloc(uvf__batch **out, const uvf_options *o,
   b->cb = *cb;
   b->ud = ud;
   uvf__lists_init(&b->queue, &b->live, &b->hosts, &b->lookup, &b->tls_wait,
-                  &b->ready, &b->timed, &b->retry_wait, &b->retry_ready,
-                  NULL);
+                  &b->ready, &b->timed, &b->retry_wait, &b->retry_ready, NULL);
   if ((rc = copy_options(b, o)) || !(b->cu = curl_url())) {
     uvf__batch_free(b);
     return rc ? rc : UVF_ENOMEM;

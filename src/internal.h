@@ -51,11 +51,11 @@ typedef struct uvf__origin {
   unsigned tls_first;      /* transfers that may bring the first session */
   uint64_t tls_give_up_us; /* when to stop waiting for it; 0: not yet */
   struct ssl_session_st *tls_session; /* latest, for copies (tls_session.c) */
-  int proto;                /* enum uvf__proto */
-  unsigned home;            /* group of lane 0 */
-  unsigned *lanes;          /* transfers in flight per lane */
-  unsigned nlanes;          /* size of lanes */
-  uint64_t paused_until_us; /* Retry-After: no start before */
+  int proto;                          /* enum uvf__proto */
+  unsigned home;                      /* group of lane 0 */
+  unsigned *lanes;                    /* transfers in flight per lane */
+  unsigned nlanes;                    /* size of lanes */
+  uint64_t paused_until_us;           /* Retry-After: no start before */
   char key[];
 } uvf__origin;
 
@@ -129,7 +129,7 @@ typedef struct uvf__url {
   uvf_attempt *history; /* failed attempts, oldest first */
   unsigned n_history;
   unsigned attempts;   /* transfers started so far */
-  unsigned char named;     /* the host is a name, not an IP address */
+  unsigned char named; /* the host is a name, not an IP address */
   unsigned char https;
   unsigned char tls_first; /* may bring its origin's first TLS session */
   char url[];
@@ -240,9 +240,9 @@ struct uvf_fetcher {
   uvf__link tls_wait; /* waiting for their origin's first TLS session */
   unsigned tls_waiting;
   uint64_t gate_epoch; /* the engine's, when tls_wait was last looked at */
-  unsigned parked; /* URLs parked behind their hosts */
-  uvf__link ready; /* hosts with parked URLs and room */
-  uvf__link timed; /* hosts with parked URLs waiting for a time */
+  unsigned parked;     /* URLs parked behind their hosts */
+  uvf__link ready;     /* hosts with parked URLs and room */
+  uvf__link timed;     /* hosts with parked URLs waiting for a time */
   uv_timer_t polite_timer;
 
   uv_timer_t retry_timer;

@@ -110,9 +110,9 @@ void uvf__tls_gate_connected(uvf__xfer *x, uint64_t handshake_us) {
   uvf__origin *o = x->u->origin;
   if (!x->u->tls_first || o->tls_warm || o->tls_give_up_us)
     return;
-  o->tls_give_up_us = uv_hrtime() / 1000 +
-                      (handshake_us > GIVE_UP_MIN_US ? handshake_us
-                                                     : GIVE_UP_MIN_US);
+  o->tls_give_up_us =
+      uv_hrtime() / 1000 +
+      (handshake_us > GIVE_UP_MIN_US ? handshake_us : GIVE_UP_MIN_US);
   gating_add(x->e, o);
   gate_arm(x->e);
 }

@@ -354,8 +354,8 @@ TEST_IMPL(a_session_serves_connections_that_start_after_it_was_resumed) {
   for (i = 1; i < 7; i++)
     u[i] = tls_url("127.0.0.1", "/delay/1000?i=%zu", i);
   o.max_in_flight = 7;
-  o.rate_per_host = 20; /* one start every 50 ms */
-  o.headers = close_each;  /* no connection serves two */
+  o.rate_per_host = 20;   /* one start every 50 ms */
+  o.headers = close_each; /* no connection serves two */
   o.n_headers = 1;
   r = fetch_urls(u, 7, &o, 0);
   for (i = 0; i < 7; i++)

@@ -140,13 +140,14 @@ void ts_log(const char *fmt, ...) {
 }
 
 static void usage(FILE *f) {
-  fputs("usage: uvf-testserver [--bind ADDR[,ADDR...]] [--port P]\n"
-        "                      [--tls CERTFILE,KEYFILE [--tls-port P]]\n"
-        "                      [--no-h2] [--late-tickets] [--h2-max-streams N]\n"
-        "                      [--max-seconds S] [--quiet]\n"
-        "ADDR is in 127.0.0.0/8 or \"localhost\" (default 127.0.0.1);\n"
-        "port 0 (default) picks a free port, shared by every ADDR.\n",
-        f);
+  fputs(
+      "usage: uvf-testserver [--bind ADDR[,ADDR...]] [--port P]\n"
+      "                      [--tls CERTFILE,KEYFILE [--tls-port P]]\n"
+      "                      [--no-h2] [--late-tickets] [--h2-max-streams N]\n"
+      "                      [--max-seconds S] [--quiet]\n"
+      "ADDR is in 127.0.0.0/8 or \"localhost\" (default 127.0.0.1);\n"
+      "port 0 (default) picks a free port, shared by every ADDR.\n",
+      f);
 }
 
 _Noreturn static void die(const char *what, const char *detail) {
