@@ -65,9 +65,9 @@ extern "C" {
 struct uv_loop_s; /* libuv's uv_loop_t */
 
 /* Errors. UVF_OK and the result kinds (UVF_EINVALID_URL ..
- * UVF_EINVALID_REQUEST) describe what happened to one URL and appear in uvf_result.error; the
- * rest are returned by API calls. uvf_err_name() gives the short name used
- * in reports ("dns", "timeout", ...; "none" for UVF_OK). */
+ * UVF_EINVALID_REQUEST) describe what happened to one URL and appear in
+ * uvf_result.error; the rest are returned by API calls. uvf_err_name() gives
+ * the short name used in reports ("dns", "timeout", ...; "none" for UVF_OK). */
 typedef enum uvf_err {
   UVF_OK = 0,
   UVF_EINVALID_URL = -1, /* not an absolute http or https URL */
@@ -219,8 +219,8 @@ UVF_EXTERN void uvf_options_init_size(uvf_options *o, size_t size);
  * request's and uvf_options.headers') are not sent on to another scheme,
  * host or port. */
 typedef struct uvf_request {
-  size_t size;     /* set by uvf_request_init() */
-  const char *url; /* absolute http or https URL */
+  size_t size;        /* set by uvf_request_init() */
+  const char *url;    /* absolute http or https URL */
   const char *method; /* NULL = GET, or POST when body is not NULL (as curl
                          -d). An HTTP token, sent as given, except GET,
                          HEAD, POST, PUT, DELETE and OPTIONS, which are
@@ -286,8 +286,8 @@ typedef struct uvf_result {
   const uvf_attempt *history; /* the failed attempts before this result,
                                  oldest first; NULL if none */
   unsigned n_history;
-  unsigned redirects; /* redirects followed */
-  long http_version;  /* of the final reply: 10, 11, 20; 0 if none */
+  unsigned redirects;        /* redirects followed */
+  long http_version;         /* of the final reply: 10, 11, 20; 0 if none */
   const uvf_header *headers; /* keep_headers only: the final response's
                                 header fields (after redirects and 1xx),
                                 in the order received, a repeated name
@@ -330,8 +330,9 @@ typedef struct uvf_callbacks {
    * Called once, possibly from inside uvf_abort() or uvf_fetcher_close(). */
   void (*on_done)(void *ud);
   /* Pull source of requests, optional, in place of next (a fetcher with
-   * both is refused). As next, with the request in *rq, read during this
-   * call only; its tag is the request's. A request without a URL gets
+   * both is refused). As next, with the request in *rq, which (and what
+   * it points to) is read before the source is asked again; its tag is
+   * the request's. A request without a URL gets
    * its index and an UVF_EINVALID_REQUEST result. */
   int (*next_request)(void *ud, const uvf_request **rq);
 #ifdef UVF_TEST_GROWN_ABI

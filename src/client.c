@@ -432,9 +432,8 @@ int uvf_call_start(uvf_call **out, uvf_client *c, const uvf_options *o,
 
 /* The copy is made here, on the caller's thread, so that a large body
  * is copied once; the loop only links it into the batch. */
-static int submit_locked(uvf_call *call, const char *url,
-                         const uvf_request *rq, uint64_t tag,
-                         uint64_t *index) {
+static int submit_locked(uvf_call *call, const char *url, const uvf_request *rq,
+                         uint64_t tag, uint64_t *index) {
   uvf__url *u;
   if (!call->c || call->input_ended || call->cancelled || call->done ||
       call->from_array)

@@ -241,8 +241,7 @@ int uvf_submit(uvf_fetcher *b, const char *url, uint64_t tag, uint64_t *index) {
   return 0;
 }
 
-int uvf_submit_request(uvf_fetcher *b, const uvf_request *rq,
-                       uint64_t *index) {
+int uvf_submit_request(uvf_fetcher *b, const uvf_request *rq, uint64_t *index) {
   uvf__url *u;
   if (!b || uvf__request_check(rq))
     return UVF_EINVAL;

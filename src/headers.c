@@ -75,8 +75,8 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *userp) {
     h->len = h->count = 0; /* a new response: only the last one is kept */
     return n;
   }
-  while (len > 0 && (p[len - 1] == '\n' || p[len - 1] == '\r' ||
-                     is_blank(p[len - 1])))
+  while (len > 0 &&
+         (p[len - 1] == '\n' || p[len - 1] == '\r' || is_blank(p[len - 1])))
     len--;
   if (len > 0 && (is_blank(p[0]) ? fold(h, p + 1, len - 1) : add(h, p, len))) {
     x->body_oom = 1;

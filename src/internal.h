@@ -111,9 +111,9 @@ typedef struct uvf__req {
   size_t body_len;
   const char **headers; /* the request's "Name: value" lines */
   size_t n_headers;
-  const char *bad;          /* why it cannot be sent, or NULL */
-  unsigned char head;       /* HEAD: no body in the reply */
-  unsigned char idempotent; /* may be retried whatever failed */
+  const char *bad;           /* why it cannot be sent, or NULL */
+  unsigned char head;        /* HEAD: no body in the reply */
+  unsigned char idempotent;  /* may be retried whatever failed */
   unsigned char self_follow; /* redirects are followed by request.c */
 } uvf__req;
 
@@ -143,8 +143,8 @@ typedef struct uvf__url {
 typedef struct uvf__hdrs {
   char *text;
   size_t len, cap;
-  size_t count;   /* pairs in text */
-  uint64_t total; /* header bytes received over all responses */
+  size_t count;     /* pairs in text */
+  uint64_t total;   /* header bytes received over all responses */
   uvf_header *list; /* built for the result */
   size_t list_cap;
 } uvf__hdrs;
@@ -164,18 +164,18 @@ typedef struct uvf__xfer {
   char *body;
   size_t body_len, body_cap;
   unsigned char too_large, cb_abort, body_oom, tls_failed;
-  unsigned char looking;  /* named host, not yet connecting: may be in a
-                             lookup */
-  unsigned char pipewait; /* CURLOPT_PIPEWAIT as last set */
-  unsigned char rq_set;   /* request options now on the handle (RQ_*,
-                             request.c), 0 when set up for a plain GET */
-  unsigned char hop_get;  /* a redirect turned the request into a GET */
-  unsigned char hop_foreign; /* a redirect left the request's origin */
-  unsigned char hop_checked; /* on_write looked at this response */
-  unsigned char hop_discard; /* its body is a redirect's: dropped */
-  unsigned char hdr_over;    /* response headers past max_header_bytes */
-  unsigned hops;             /* redirects request.c followed */
-  double hop_secs;           /* their transfers' time */
+  unsigned char looking;        /* named host, not yet connecting: may be in a
+                                   lookup */
+  unsigned char pipewait;       /* CURLOPT_PIPEWAIT as last set */
+  unsigned char rq_set;         /* request options now on the handle (RQ_*,
+                                   request.c), 0 when set up for a plain GET */
+  unsigned char hop_get;        /* a redirect turned the request into a GET */
+  unsigned char hop_foreign;    /* a redirect left the request's origin */
+  unsigned char hop_checked;    /* on_write looked at this response */
+  unsigned char hop_discard;    /* its body is a redirect's: dropped */
+  unsigned char hdr_over;       /* response headers past max_header_bytes */
+  unsigned hops;                /* redirects request.c followed */
+  double hop_secs;              /* their transfers' time */
   struct curl_slist *hdr_nodes; /* request headers as sent (request.c) */
   size_t hdr_nodes_cap;
   uvf__hdrs resp; /* response headers collected (headers.c) */

@@ -69,8 +69,8 @@ int uvf__header_is(const char *line, const char *name) {
 }
 
 /* The methods the fetch standard normalizes: sent upper-case. */
-static const char *const normal[] = {"GET",    "HEAD", "POST",
-                                     "PUT",    "DELETE", "OPTIONS"};
+static const char *const normal[] = {"GET", "HEAD",   "POST",
+                                     "PUT", "DELETE", "OPTIONS"};
 
 static const char *method_of(const uvf_request *rq) {
   size_t i;
@@ -89,8 +89,8 @@ static int is(const char *method, const char *name) {
 /* RFC 9110 9.2.2, or an Idempotency-Key that makes the request so. */
 static int idempotent(const char *m, const uvf_request *rq) {
   size_t i;
-  if (!m || is(m, "GET") || is(m, "HEAD") || is(m, "PUT") ||
-      is(m, "DELETE") || is(m, "OPTIONS") || is(m, "TRACE"))
+  if (!m || is(m, "GET") || is(m, "HEAD") || is(m, "PUT") || is(m, "DELETE") ||
+      is(m, "OPTIONS") || is(m, "TRACE"))
     return 1;
   for (i = 0; i < rq->n_headers; i++)
     if (uvf__header_is(rq->headers[i], "Idempotency-Key"))
@@ -107,8 +107,8 @@ static void check(const char *url, const uvf_request *rq, char *why,
     snprintf(why, size, "invalid request: no URL");
     return;
   }
-  if (rq->method && (!*rq->method || token_len(rq->method) !=
-                                         strlen(rq->method))) {
+  if (rq->method &&
+      (!*rq->method || token_len(rq->method) != strlen(rq->method))) {
     snprintf(why, size, "invalid request: method \"%.40s\" is not a token",
              rq->method);
     return;
@@ -149,7 +149,7 @@ static char *put(char **p, const void *s, size_t n) {
 /* Bytes the request adds after its uvf__req, 0 if they do not fit. */
 static size_t extra_size(const uvf_request *rq, const char *m) {
   size_t n = rq->n_headers * sizeof(char *) + 1, i;
-  if (m == rq->method)
+  if (m && m == rq->method)
     n += strlen(m) + 1;
   for (i = 0; i < rq->n_headers; i++)
     n += strlen(rq->headers[i]) + 1;
@@ -157,12 +157,11 @@ static size_t extra_size(const uvf_request *rq, const char *m) {
 }
 
 /* Copies what can be sent into the block after q, at p. */
-static void fill(uvf__req *q, char *p, const uvf_request *rq,
-                 const char *m) {
+static void fill(uvf__req *q, char *p, const uvf_request *rq, const char *m) {
   size_t i;
   q->headers = (const char **)(void *)p;
   p += rq->n_headers * sizeof(char *);
-  q->method = m == rq->method ? put(&p, m, strlen(m) + 1) : m;
+  q->method = m && m == rq->method ? put(&p, m, strlen(m) + 1) : m;
   for (i = 0; i < rq->n_headers; i++)
     q->headers[i] = put(&p, rq->headers[i], strlen(rq->headers[i]) + 1);
   q->n_headers = rq->n_headers;
@@ -176,12 +175,13 @@ static void fill(uvf__req *q, char *p, const uvf_request *rq,
   q->self_follow = q->body || (m && !is(m, "GET") && !q->head);
 }
 
-uvf__url *uvf__url_make(const char *url, const uvf_request *rq,
-                        uint64_t tag) {
+uvf__url *uvf__url_make(const char *url, const uvf_request *rq, uint64_t tag) {
   size_t ulen = strlen(url ? url : "") + 1, at, extra = 0;
   const char *m = rq ? method_of(rq) : NULL;
   char why[160] = "";
   uvf__url *u;
+  if (rq && url && !rq->method && !rq->n_headers && !rq->body)
+    rq = NULL; /* a plain GET: no request block */
   if (rq)
     check(url, rq, why, sizeof(why));
   at = ALIGN8(sizeof(*u) + ulen);
@@ -334,10 +334,18 @@ static const char *redirect_target(uvf__xfer *x) {
   return next;
 }
 
+/* libcurl 7.88 works out CURLINFO_REDIRECT_URL only once the transfer is
+ * done (F4): while the body comes, a 3xx with a Location is a redirect
+ * that the hop will follow or refuse. */
 int uvf__req_discard(uvf__xfer *x) {
+  struct curl_header *h;
+  long status = 0;
   if (!x->hop_checked) {
     x->hop_checked = 1;
-    x->hop_discard = redirect_target(x) != NULL;
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    x->hop_discard = status >= 300 && status <= 399 && status != 304 &&
+                     curl_easy_header(x->easy, "Location", 0, CURLH_HEADER, -1,
+                                      &h) == CURLHE_OK;
   }
   return x->hop_discard;
 }

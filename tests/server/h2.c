@@ -44,8 +44,8 @@ struct ts_stream {
   char *path;                    /* :path, until routed */
   char *echo;                    /* header lines, for /headers */
   size_t path_len, echo_len, echo_cap;
-  char *method_name;             /* :method, until routed */
-  char *body;                    /* the request's body, until routed */
+  char *method_name; /* :method, until routed */
+  char *body;        /* the request's body, until routed */
   size_t body_len, body_cap;
   char *own;         /* a body copied from a ts_reply */
   uint64_t left;     /* body bytes not yet handed to nghttp2 */

@@ -666,8 +666,8 @@ static void dispatch(const struct ts_ex *x, const struct ts_req *r,
     response_headers(x, r, q);
   } else if (prefix(path, n, "/status/", &at) &&
              (loc = find_param(q, "location=", &loc_len)) != NULL) {
-    status_location(x, r, ts_parse_u64(path + at, n - at, &v) == 0 ? v : 0,
-                    loc, loc_len);
+    status_location(x, r, ts_parse_u64(path + at, n - at, &v) == 0 ? v : 0, loc,
+                    loc_len);
   } else if (n == 10 && memcmp(path, "/gzip-bomb", 10) == 0) {
     gzip_bomb(x, r);
   } else if (prefix(path, n, "/bad/", &at) &&

@@ -67,14 +67,14 @@ void ts_log(const char *fmt, ...)
 /* ---- connections (conn.c) ---- */
 
 enum ts_state {
-  TS_IDLE,    /* parsing requests, writing small responses */
-  TS_DELAY,   /* a response waits on the timer */
-  TS_BODY,    /* a long body is being streamed */
-  TS_TRICKLE, /* one body byte per second */
-  TS_STALL,   /* headers sent, nothing more until the peer leaves */
-  TS_DROP,    /* part of a body sent; reset once it is out */
+  TS_IDLE,     /* parsing requests, writing small responses */
+  TS_DELAY,    /* a response waits on the timer */
+  TS_BODY,     /* a long body is being streamed */
+  TS_TRICKLE,  /* one body byte per second */
+  TS_STALL,    /* headers sent, nothing more until the peer leaves */
+  TS_DROP,     /* part of a body sent; reset once it is out */
   TS_REQ_BODY, /* a request's body is being read */
-  TS_LINGER   /* our side shut down; draining the peer before close */
+  TS_LINGER    /* our side shut down; draining the peer before close */
 };
 
 /* What to send for one request, kept while the request waits. */
@@ -118,12 +118,12 @@ struct ts_conn {
   size_t rhead_len;
   char *rbody; /* TS_REQ_BODY: the body so far */
   uint64_t rbody_len, rbody_want;
-  uint64_t body_left;  /* body bytes not yet handed to libuv */
-  uint64_t body_off;   /* index of the next body byte */
-  uint32_t writes;     /* uv_write requests outstanding */
-  uint32_t inflight;   /* counted requests not fully written */
-  uint8_t state;       /* enum ts_state */
-  uint32_t handles;    /* handles still to see their close cb */
+  uint64_t body_left; /* body bytes not yet handed to libuv */
+  uint64_t body_off;  /* index of the next body byte */
+  uint32_t writes;    /* uv_write requests outstanding */
+  uint32_t inflight;  /* counted requests not fully written */
+  uint8_t state;      /* enum ts_state */
+  uint32_t handles;   /* handles still to see their close cb */
   uint8_t timer_init, reading, eof, want_close, closing;
   uint8_t sniffed;   /* known not to open with the h2 preface */
   uint8_t tls_ready; /* the TLS handshake is done */
@@ -171,8 +171,8 @@ struct ts_req {
   uint8_t chunked;         /* Transfer-Encoding: refused (501) */
   const char *method_name; /* as received */
   size_t method_len;
-  const char *headers; /* the header lines after the request line */
-  size_t headers_len;  /* up to, not including, the blank line */
+  const char *headers;     /* the header lines after the request line */
+  size_t headers_len;      /* up to, not including, the blank line */
   uint64_t content_length; /* of the request's body */
   const char *body;        /* content_length bytes, once read */
 };
