@@ -162,7 +162,8 @@ static const char help_text[] =
     "      --retry-max-delay SEC longest wait, Retry-After included\n"
     "                            (default 30)\n"
     "      --retry-all-methods   retry any method; by default only GET, HEAD,\n"
-    "                            PUT, DELETE, OPTIONS, TRACE and requests with\n"
+    "                            PUT, DELETE, OPTIONS, TRACE and requests "
+    "with\n"
     "                            an Idempotency-Key (any method after a\n"
     "                            refused connection)\n"
     "      --http1.1             speak HTTP/1.1 only\n"
@@ -543,8 +544,7 @@ static int read_file(uvf_cli_args *a, const char *name, const char *path) {
 /* -d and --json: the text, or the file after '@'. */
 static int data_opt(uvf_cli_args *a, int c, const char *name, const char *v) {
   if (a->data && a->json != (c == OPT_JSON))
-    return uvf_cli_usage("option %s: -d and --json cannot both be given",
-                         name);
+    return uvf_cli_usage("option %s: -d and --json cannot both be given", name);
   a->json = c == OPT_JSON;
   if (v[0] == '@')
     return read_file(a, name, v + 1);
@@ -567,8 +567,7 @@ static int request_opt(uvf_cli_args *a, int c, const char *name,
   case OPT_JSON: return data_opt(a, c, name, v);
   case OPT_INPUT_FORMAT:
     if (strcmp(v, "urls") && strcmp(v, "jsonl"))
-      return uvf_cli_usage("option %s: '%s' is not 'urls' or 'jsonl'", name,
-                           v);
+      return uvf_cli_usage("option %s: '%s' is not 'urls' or 'jsonl'", name, v);
     a->input_format = v[0] == 'u' ? UVF_CLI_INPUT_URLS : UVF_CLI_INPUT_JSONL;
     return 0;
   }

@@ -92,7 +92,7 @@ typedef struct uvf_cli_args {
   const char *journal_path; /* --journal; NULL if none */
   long grace_ms;            /* --grace */
   int quiet;
-  int progress;     /* enum uvf_cli_progress_mode */
+  int progress;       /* enum uvf_cli_progress_mode */
   const char *method; /* -X; NULL if none */
   const char *data;   /* -d or --json: data_len bytes; NULL if none */
   size_t data_len;

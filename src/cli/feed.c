@@ -174,7 +174,8 @@ static int note_line(uvf_cli_run *c, const char *line, uint64_t tag,
                      const uvf_cli_made *m) {
   uvf_cli_linenote n = {tag, 0, (char *)m->tag, (char *)m->why};
 
-  if (!m->tag && !m->why && !(c->journal && uvf_cli_reqs_is_json(c->reqs, line)))
+  if (!m->tag && !m->why &&
+      !(c->journal && uvf_cli_reqs_is_json(c->reqs, line)))
     return 0;
   n.jkey = uvf_cli_journal_key(line, tag);
   return uvf_cli_notes_put(&c->notes, &n);

@@ -213,8 +213,8 @@ static int raw_line(uvf_cli_input *in, char **line, size_t *len, int *kind) {
       if (in->skipping)
         *kind = in->skip_kind;
       else
-        *kind = *len > line_limit(*line, *len) ? long_kind(*line, *len)
-                                               : LINE_OK;
+        *kind =
+            *len > line_limit(*line, *len) ? long_kind(*line, *len) : LINE_OK;
       in->skipping = 0;
       return 1;
     }

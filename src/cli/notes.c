@@ -103,8 +103,8 @@ void uvf_cli_notes_free(uvf_cli_notes *n) {
   if (!n)
     return;
   for (i = 0; i < n->nbuckets; i++)
-    while (n->buckets[i] && uvf_cli_notes_take(n, n->buckets[i]->note.key,
-                                               &note))
+    while (n->buckets[i] &&
+           uvf_cli_notes_take(n, n->buckets[i]->note.key, &note))
       uvf_cli_linenote_clear(&note);
   free(n->buckets);
   free(n);

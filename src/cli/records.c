@@ -145,8 +145,8 @@ static void emit(uvf_cli_run *c, const uvf_cli_record *rec,
 /* Writes the record of a finished URL; file and write_err come from its
  * body file (-o). */
 static void record(uvf_cli_run *c, const uvf_result *r, uint64_t position,
-                   const char *message, const char *file,
-                   const char *write_err, const uvf_cli_linenote *note) {
+                   const char *message, const char *file, const char *write_err,
+                   const uvf_cli_linenote *note) {
   uvf_cli_record rec;
 
   memset(&rec, 0, sizeof(rec));
@@ -212,9 +212,9 @@ static saved *save(const uvf_result *r, uint64_t position,
   size_t n = r->history ? r->n_history : 0;
   size_t nh = r->headers ? r->n_headers : 0;
   size_t fields = nh * sizeof(uvf_header), attempts = n * sizeof(uvf_attempt);
-  saved *sv = malloc(sizeof(*sv) + fields + attempts + text_len(r->url) +
-                     text_len(r->final_url) + text_len(message) +
-                     headers_len(r));
+  saved *sv =
+      malloc(sizeof(*sv) + fields + attempts + text_len(r->url) +
+             text_len(r->final_url) + text_len(message) + headers_len(r));
   char *to;
 
   if (!sv)

@@ -75,8 +75,8 @@ int uvf_cli_reqs_is_json(const uvf_cli_reqs *r, const char *line) {
 /* Says why the line is not a request; returns -EINVAL. */
 static int bad(uvf_cli_reqs *r, const char *field, const char *what) {
   if (field)
-    snprintf(r->why, sizeof(r->why), "invalid request: field \"%s\": %s",
-             field, what);
+    snprintf(r->why, sizeof(r->why), "invalid request: field \"%s\": %s", field,
+             what);
   else
     snprintf(r->why, sizeof(r->why), "invalid request: %s", what);
   return -EINVAL;
@@ -203,8 +203,8 @@ static int json_body(uvf_cli_reqs *r, json_t *v) {
 
 static int string_field(uvf_cli_reqs *r, const char *name, json_t *v,
                         const char **to) {
-  if (!json_is_string(v) || memchr(json_string_value(v), 0,
-                                   json_string_length(v)))
+  if (!json_is_string(v) ||
+      memchr(json_string_value(v), 0, json_string_length(v)))
     return bad(r, name, "not a string");
   *to = json_string_value(v);
   return 0;
@@ -225,9 +225,8 @@ static int body_of(uvf_cli_reqs *r, json_t *body, json_t *b64, json_t *json) {
 }
 
 static int known_fields(uvf_cli_reqs *r) {
-  static const char *const names[] = {"url",         "method", "headers",
-                                      "body",        "json",   "tag",
-                                      "body_base64"};
+  static const char *const names[] = {"url",  "method", "headers",    "body",
+                                      "json", "tag",    "body_base64"};
   const char *key;
   json_t *v;
   size_t i;
@@ -250,8 +249,7 @@ static int from_json(uvf_cli_reqs *r, const char *line) {
                        JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
   if (!r->root) {
     snprintf(r->why, sizeof(r->why),
-             "invalid request: not JSON (column %d: %s)", err.column,
-             err.text);
+             "invalid request: not JSON (column %d: %s)", err.column, err.text);
     return -EINVAL;
   }
   if (!json_is_object(r->root))

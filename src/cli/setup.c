@@ -234,8 +234,9 @@ static void size_run(uvf_cli_run *c) {
 /* How input lines become requests. */
 static int open_requests(uvf_cli_run *c) {
   const uvf_cli_args *a = &c->args;
-  uvf_cli_reqs_defaults d = {a->input_format, a->method,       a->data,
-                             a->data_len,     a->fetch.headers, a->fetch.n_headers};
+  uvf_cli_reqs_defaults d = {a->input_format,  a->method,
+                             a->data,          a->data_len,
+                             a->fetch.headers, a->fetch.n_headers};
   int rc = uvf_cli_reqs_new(&c->reqs, &d);
 
   if (rc != 0)
