@@ -143,7 +143,12 @@ TEST_IMPL(pooled_handles_serve_the_next_call_after_http2) {
       if (!r->ok)
         FAIL("call %zu, %zu: %s", call, i, r->message);
       ASSERT_EQ(r->bytes, 100 + i);
-      ASSERT_EQ(r->http_version, call % 2 ? 11 : 20);
+      /* HTTP/1.1 when asked; else HTTP/2, or an HTTP/1.1 connection the
+       * call before left, which libcurl prefers to a new one */
+      if (call % 2
+              ? r->http_version != 11
+              : r->http_version != 20 && (call == 0 || r->http_version != 11))
+        FAIL("call %zu, %zu: HTTP %ld", call, i, r->http_version);
     }
     uvf_results_free(&rs);
   }
