@@ -21,11 +21,17 @@ import time
 UVFETCH = os.environ.get("UVFETCH", "")
 SERVER = os.environ.get("UVF_TESTSERVER", "")
 TESTS = {}
+REQUESTS = []  # tests of requests: also the meson suite "requests"
 
 
 def test(fn):
     TESTS[fn.__name__] = fn
     return fn
+
+
+def request_test(fn):
+    REQUESTS.append(fn.__name__)
+    return test(fn)
 
 
 def die_with_parent():
@@ -1435,7 +1441,7 @@ def jsonl(reqs):
     return write_input(json.dumps(r) + "\n" for r in reqs)
 
 
-@test
+@request_test
 def jsonl_lines_carry_method_headers_body_and_tag():
     with Server() as s, tempfile.TemporaryDirectory() as d:
         inp = jsonl([
@@ -1460,7 +1466,7 @@ def jsonl_lines_carry_method_headers_body_and_tag():
         check(echoed(os.path.join(d, "3"))[0] == "GET")
 
 
-@test
+@request_test
 def a_jsonl_line_with_a_bad_field_is_one_invalid_request_record():
     with Server() as s:
         good = {"url": s.url("/bytes/1")}
@@ -1488,7 +1494,7 @@ def a_jsonl_line_with_a_bad_field_is_one_invalid_request_record():
         check(s.stats()["requests"] == 2)
 
 
-@test
+@request_test
 def input_format_urls_takes_a_brace_line_as_a_url_and_jsonl_any_line_as_json():
     with Server() as s:
         inp = write_input(['{"url": "%s"}\n' % s.url("/bytes/2"),
@@ -1501,7 +1507,7 @@ def input_format_urls_takes_a_brace_line_as_a_url_and_jsonl_any_line_as_json():
         check(rc == 2 and "xml" in err, err)
 
 
-@test
+@request_test
 def request_options_apply_to_url_lines_with_a_binary_body_of_1_mib():
     body = random.Random(5).randbytes(1 << 20)
     body = body[:100] + b"\0\0" + body[102:]
@@ -1527,7 +1533,7 @@ def request_options_apply_to_url_lines_with_a_binary_body_of_1_mib():
         check(rc == 2 and "method" in err, err)
 
 
-@test
+@request_test
 def a_request_line_may_be_longer_than_a_url_line():
     with Server() as s, tempfile.TemporaryDirectory() as d:
         body = "x" * 300000
@@ -1540,7 +1546,7 @@ def a_request_line_may_be_longer_than_a_url_line():
         check(echoed(os.path.join(d, "0"))[2] == body.encode())
 
 
-@test
+@request_test
 def per_line_headers_differ_per_request_and_are_never_mixed_up():
     with Server() as s, tempfile.TemporaryDirectory() as d:
         inp = jsonl({"url": s.url("/echo?i=%d" % i),
@@ -1552,7 +1558,7 @@ def per_line_headers_differ_per_request_and_are_never_mixed_up():
             check(named(h, "X-Line") == [str(i)], (i, h))
 
 
-@test
+@request_test
 def post_after_303_is_a_get_and_after_307_keeps_its_body():
     with Server() as s, tempfile.TemporaryDirectory() as d:
         echo = "http%3A%2F%2F127.0.0.1%3A" + str(s.port) + "%2Fecho"
@@ -1564,7 +1570,7 @@ def post_after_303_is_a_get_and_after_307_keeps_its_body():
         check(echoed(os.path.join(d, "1"))[::2] == ("POST", b"payload"))
 
 
-@test
+@request_test
 def a_cross_host_redirect_drops_authorization():
     with Server() as s, tempfile.TemporaryDirectory() as d:
         away = s.url("/status/307?location=http%3A%2F%2Flocalhost%3A" +
@@ -1581,7 +1587,7 @@ def a_cross_host_redirect_drops_authorization():
             check(named(h, "Host") == ["localhost:%d" % s.port], h)
 
 
-@test
+@request_test
 def post_to_503_is_retried_only_with_retry_all_methods():
     with Server() as s:
         base = ["-q", "--retry", "2", "--retry-delay", "0.01", "-d", "x"]
@@ -1594,7 +1600,7 @@ def post_to_503_is_retried_only_with_retry_all_methods():
         check(records(out)[0]["attempts"] == 2, out)
 
 
-@test
+@request_test
 def headers_option_puts_response_headers_in_the_record():
     with Server() as s:
         url = s.url("/response-headers?Set-Cookie=a%3D1&ETag=%22v%22"
@@ -1610,7 +1616,7 @@ def headers_option_puts_response_headers_in_the_record():
         check("headers" not in records(out)[0])
 
 
-@test
+@request_test
 def response_headers_past_max_header_bytes_end_as_protocol():
     with Server() as s:
         big = s.url("/response-headers?X-Big=" + "a" * 3000)
@@ -1630,7 +1636,7 @@ def rss_kib(pid):
         return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
 
 
-@test
+@request_test
 def a_million_request_lines_stream_at_flat_memory():
     """1,000,000 JSON lines through a pipe; 1% are real POSTs, the rest
     invalid URLs (their records come at once, through the same parsing,
@@ -1672,6 +1678,9 @@ def a_million_request_lines_stream_at_flat_memory():
 def main():
     if len(sys.argv) < 2:
         print("\n".join(TESTS))
+        return 0
+    if sys.argv[1] == "--requests":
+        print("\n".join(REQUESTS))
         return 0
     TESTS[sys.argv[1]]()
     return 0
