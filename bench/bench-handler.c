@@ -165,7 +165,7 @@ static void pool_request(const char **urls, uint64_t *ok) {
 
 /* ---- the designs ---- */
 
-static void uvf_request(const char **urls, uint64_t *ok) {
+static void uvf_handler_request(const char **urls, uint64_t *ok) {
   uvf_results *rs = NULL;
   uvf_options o;
   size_t i;
@@ -213,7 +213,7 @@ static void *handler(void *arg) {
     else if (strcmp(cfg.mode, "pool") == 0)
       pool_request(urls, &ok);
     else
-      uvf_request(urls, &ok);
+      uvf_handler_request(urls, &ok);
     record(now_ms() - t0, ok, cfg.k - ok);
   }
   curl_easy_cleanup(e);

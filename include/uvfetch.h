@@ -29,8 +29,9 @@
  *    done by the library under a lock; libcurl 7.80 or later is required.
  *
  * ABI: the size of every struct the caller allocates reaches the library
- * from sizeof in the caller's own code, through a macro: uvf_options_init()
- * and uvf_callbacks_init() store it in the struct's first field,
+ * from sizeof in the caller's own code, through a macro: uvf_options_init(),
+ * uvf_callbacks_init() and uvf_request_init() store it in the struct's
+ * first field,
  * uvf_get_stats() passes it along. Structs the library allocates
  * (uvf_result) are only ever handed over by pointer. Either may gain fields at
  * its end in a later minor version, and a program built against an older header
@@ -63,10 +64,10 @@ extern "C" {
 
 struct uv_loop_s; /* libuv's uv_loop_t */
 
-/* Errors. UVF_OK and the result kinds (UVF_EINVALID_URL .. UVF_EDEADLINE)
- * describe what happened to one URL and appear in uvf_result.error; the
- * rest are returned by API calls. uvf_err_name() gives the short name used
- * in reports ("dns", "timeout", ...; "none" for UVF_OK). */
+/* Errors. UVF_OK and the result kinds (UVF_EINVALID_URL ..
+ * UVF_EINVALID_REQUEST) describe what happened to one URL and appear in
+ * uvf_result.error; the rest are returned by API calls. uvf_err_name() gives
+ * the short name used in reports ("dns", "timeout", ...; "none" for UVF_OK). */
 typedef enum uvf_err {
   UVF_OK = 0,
   UVF_EINVALID_URL = -1, /* not an absolute http or https URL */
@@ -84,7 +85,9 @@ typedef enum uvf_err {
   UVF_ESTATE = -22,      /* call not allowed now (closing, wrong context) */
   UVF_EBACKEND = -23,    /* libcurl or libuv refused to set up */
   UVF_EAGAIN = -24,      /* not now: no result yet, or no room yet */
-  UVF_EOF = -25          /* no more: every result has been taken */
+  UVF_EOF = -25,         /* no more: every result has been taken */
+  UVF_EINVALID_REQUEST = -11 /* a request whose method, headers or body
+                                cannot be sent (see uvf_request) */
 } uvf_err;
 
 /* Static strings; never NULL, also for unknown values. */
@@ -175,6 +178,20 @@ typedef struct uvf_options {
                                   redirect's new host is not counted */
   long idle_timeout_ms;        /* an idle connection older than this is not
                                   reused; default 118000 (libcurl's) */
+  int retry_all_methods;       /* 1 = retry requests of any method; default
+                                  0: only GET, HEAD, PUT, DELETE, OPTIONS
+                                  and TRACE, requests with an
+                                  Idempotency-Key header, and, whatever the
+                                  method, a refused connection (nothing was
+                                  sent) */
+  int keep_headers;            /* 1 = hand over the final response's header
+                                  fields in uvf_result.headers; default 0 */
+  uint64_t max_header_bytes;   /* with keep_headers: response header bytes
+                                  (status lines included) one attempt may
+                                  receive over all its responses (redirects
+                                  and 1xx too); past it the transfer ends
+                                  UVF_EPROTOCOL. Default 65536; 0 = only
+                                  libcurl's own limit */
 #ifdef UVF_TEST_GROWN_ABI
   long grown_field; /* the ABI test's stand-in for a later field */
 #endif
@@ -183,7 +200,58 @@ typedef struct uvf_options {
 UVF_EXTERN void uvf_options_init_size(uvf_options *o, size_t size);
 #define uvf_options_init(o) uvf_options_init_size((o), sizeof(*(o)))
 
+/* ---- requests ---- */
+
+/* A URL with its method, headers and body, handed over like a URL (see
+ * uvf_submit_request(), uvf_callbacks.next_request,
+ * uvf_call_submit_request()). Fill with uvf_request_init() first, then
+ * set fields. The library copies all of it, the body included, before
+ * the call that takes it returns.
+ *
+ * A request that cannot be sent as it is (a method that is not an HTTP
+ * token, a header line that is not "Name: value" or holds a line break,
+ * a HEAD with a body) gets its index all the same and a result with
+ * UVF_EINVALID_REQUEST whose message names the field.
+ *
+ * Redirects go as in browsers and curl: 301 and 302 turn a POST into a
+ * GET without body, 303 turns any method but HEAD into one, 307 and 308
+ * keep the method and the body; Authorization and Cookie headers (the
+ * request's and uvf_options.headers') are not sent on to another scheme,
+ * host or port. */
+typedef struct uvf_request {
+  size_t size;        /* set by uvf_request_init() */
+  const char *url;    /* absolute http or https URL */
+  const char *method; /* NULL = GET, or POST when body is not NULL (as curl
+                         -d). An HTTP token, sent as given, except GET,
+                         HEAD, POST, PUT, DELETE and OPTIONS, which are
+                         sent upper-case whatever their case */
+  const char *const *headers; /* "Name: value" lines, n_headers of them,
+                                 sent besides uvf_options.headers; one
+                                 there of the same name is replaced. As
+                                 there, "Name:" removes a header libcurl
+                                 would send, "Name;" sends it empty */
+  size_t n_headers;
+  const void *body; /* body_len bytes, any bytes (NUL too); NULL = none. A
+                       body makes libcurl add Content-Length and, unless
+                       a header gives one, Content-Type:
+                       application/x-www-form-urlencoded, as curl -d */
+  size_t body_len;
+  uint64_t tag; /* handed back in the result */
+#ifdef UVF_TEST_GROWN_ABI
+  long grown_field;
+#endif
+} uvf_request;
+
+UVF_EXTERN void uvf_request_init_size(uvf_request *rq, size_t size);
+#define uvf_request_init(rq) uvf_request_init_size((rq), sizeof(*(rq)))
+
 /* ---- results ---- */
+
+/* One response header field. Never grows (it comes in arrays). */
+typedef struct uvf_header {
+  const char *name;  /* lower-cased */
+  const char *value; /* without surrounding white space */
+} uvf_header;
 
 /* One earlier attempt of a URL that was retried. Never grows. */
 typedef struct uvf_attempt {
@@ -218,8 +286,13 @@ typedef struct uvf_result {
   const uvf_attempt *history; /* the failed attempts before this result,
                                  oldest first; NULL if none */
   unsigned n_history;
-  unsigned redirects; /* redirects followed */
-  long http_version;  /* of the final reply: 10, 11, 20; 0 if none */
+  unsigned redirects;        /* redirects followed */
+  long http_version;         /* of the final reply: 10, 11, 20; 0 if none */
+  const uvf_header *headers; /* keep_headers only: the final response's
+                                header fields (after redirects and 1xx),
+                                in the order received, a repeated name
+                                once per line; NULL if none */
+  size_t n_headers;
 #ifdef UVF_TEST_GROWN_ABI
   long grown_field;
 #endif
@@ -256,6 +329,12 @@ typedef struct uvf_callbacks {
    * called, or the fetcher was aborted) and every index has its result.
    * Called once, possibly from inside uvf_abort() or uvf_fetcher_close(). */
   void (*on_done)(void *ud);
+  /* Pull source of requests, optional, in place of next (a fetcher with
+   * both is refused). As next, with the request in *rq, which (and what
+   * it points to) is read before the source is asked again; its tag is
+   * the request's. A request without a URL gets
+   * its index and an UVF_EINVALID_REQUEST result. */
+  int (*next_request)(void *ud, const uvf_request **rq);
 #ifdef UVF_TEST_GROWN_ABI
   void (*grown_field)(void *ud);
 #endif
@@ -280,6 +359,12 @@ UVF_EXTERN int uvf_fetcher_new(uvf_fetcher **out, struct uv_loop_s *loop,
  * is admitted; an invalid one gets a UVF_EINVALID_URL result. */
 UVF_EXTERN int uvf_submit(uvf_fetcher *f, const char *url, uint64_t tag,
                           uint64_t *index);
+
+/* Queues one request (copied, its body too) and tells its index: as
+ * uvf_submit(). UVF_EINVAL if rq or its URL is NULL, or headers or body is
+ * NULL with a count that is not 0. */
+UVF_EXTERN int uvf_submit_request(uvf_fetcher *f, const uvf_request *rq,
+                                  uint64_t *index);
 
 /* No more uvf_submit() calls will come; on_done fires once all is done.
  * Needed only when there is no next callback. */
@@ -373,6 +458,11 @@ UVF_EXTERN int uvf_call_start(uvf_call **out, uvf_client *c,
  * or once the call was cancelled or reached its deadline. */
 UVF_EXTERN int uvf_call_submit(uvf_call *call, const char *url, uint64_t tag,
                                uint64_t *index);
+
+/* Hands over one request (copied, its body too, before this returns), as
+ * uvf_call_submit() and uvf_submit_request(). */
+UVF_EXTERN int uvf_call_submit_request(uvf_call *call, const uvf_request *rq,
+                                       uint64_t *index);
 
 /* No more URLs. */
 UVF_EXTERN int uvf_call_end_input(uvf_call *call);

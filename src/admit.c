@@ -181,28 +181,24 @@ static void deliver_oom(uvf__batch *b, const char *s, uint64_t tag) {
 
 /* ---- taking URLs ---- */
 
-static uvf__url *url_new(uvf__batch *b, const char *s, uint64_t tag) {
-  size_t len = strlen(s);
-  uvf__url *u = uvf__malloc(sizeof(*u) + len + 1);
-  if (!u)
-    return NULL;
-  memset(u, 0, sizeof(*u));
-  memcpy(u->url, s, len + 1);
-  uvf__list_init(&u->link);
+static void give_index(uvf__batch *b, uvf__url *u) {
   u->index = b->st.submitted++;
-  u->tag = tag;
   u->t_indexed = uv_hrtime();
-  return u;
 }
 
-int uvf__enqueue(uvf__batch *b, const char *s, uint64_t tag, uint64_t *index) {
-  uvf__url *u = url_new(b, s, tag);
-  if (!u)
-    return UVF_ENOMEM;
+void uvf__enqueue_made(uvf__batch *b, uvf__url *u, uint64_t *index) {
+  give_index(b, u);
   uvf__list_push(&b->queue, &u->link);
   b->st.queued++;
   if (index)
     *index = u->index;
+}
+
+int uvf__enqueue(uvf__batch *b, const char *s, uint64_t tag, uint64_t *index) {
+  uvf__url *u = uvf__url_make(s, NULL, tag);
+  if (!u)
+    return UVF_ENOMEM;
+  uvf__enqueue_made(b, u, index);
   return 0;
 }
 
@@ -214,21 +210,47 @@ static uvf__url *queue_pop(uvf__batch *b) {
   return UVF__CONTAINER(l, uvf__url, link);
 }
 
-/* The next new URL: submitted ones first, then the source's. */
-static uvf__url *take_next(uvf__batch *b) {
+/* Asks the source for one URL or request: as next() answers, with *u
+ * made (or NULL if out of memory: its index then has a result). */
+static int ask_source(uvf__batch *b, uvf__url **u) {
+  const uvf_request *rq = NULL;
+  uvf_request full;
   const char *s = NULL;
   uint64_t tag = 0;
+  int rc = b->cb.next_request ? b->cb.next_request(b->ud, &rq)
+                              : b->cb.next(b->ud, &s, &tag);
+  if (rc <= 0 || b->state >= UVF__ABORTED)
+    return rc;
+  if (b->cb.next_request) { /* the caller's struct may be an older one */
+    uvf_request_init(&full);
+    if (rq && rq->size >= sizeof(size_t))
+      memcpy(&full, rq, rq->size < sizeof(full) ? rq->size : sizeof(full));
+    full.size = sizeof(full);
+    s = full.url;
+    tag = full.tag;
+  }
+  if ((*u = uvf__url_make(s, b->cb.next_request ? &full : NULL, tag)))
+    give_index(b, *u);
+  else
+    deliver_oom(b, s ? s : "", tag);
+  return rc;
+}
+
+/* The next new URL: submitted ones first, then the source's. */
+static uvf__url *take_next(uvf__batch *b) {
   uvf__url *u = queue_pop(b);
   int rc = 1;
-  while (!u && rc > 0 && b->cb.next && !b->source_empty && !b->input_ended) {
-    rc = b->cb.next(b->ud, &s, &tag);
-    if (b->state >= UVF__ABORTED)
-      return NULL; /* next() aborted or closed: this URL gets no index */
+  while (!u && rc > 0 && (b->cb.next || b->cb.next_request) &&
+         !b->source_empty && !b->input_ended) {
+    rc = ask_source(b, &u);
+    if (b->state >= UVF__ABORTED) {
+      if (u) /* next() aborted or closed: this URL gets no index */
+        uvf__url_release(b, u);
+      return NULL;
+    }
     if (rc <= 0) {
       b->input_ended = rc == 0;
       b->source_empty = rc < 0;
-    } else if (!(u = url_new(b, s, tag))) {
-      deliver_oom(b, s, tag);
     }
   }
   return u;
@@ -329,7 +351,12 @@ static void route(uvf__batch *b, uvf__url *u) {
 
 static void admit_new(uvf__batch *b, uvf__url *u) {
   uvf_err kind;
-  const char *why = classify(b, u, &kind);
+  const char *why;
+  if (u->rq && u->rq->bad) {
+    uvf__deliver_url_error(b, u, UVF_EINVALID_REQUEST, u->rq->bad);
+    return;
+  }
+  why = classify(b, u, &kind);
   if (why) {
     char msg[256];
     snprintf(msg, sizeof(msg), "%s%s",

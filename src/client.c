@@ -20,12 +20,6 @@
 /* News for the loop, as bits of uvf_call.news. */
 enum { NEWS_START = 1, NEWS_INPUT = 2, NEWS_CANCEL = 4 };
 
-typedef struct pending {
-  uvf__link link;
-  uint64_t index, tag;
-  char url[];
-} pending;
-
 typedef struct queued {
   uvf__link link;
   uvf_result *r;
@@ -58,7 +52,8 @@ struct uvf_call {
   int efd;     /* made by the first uvf_call_fd(), -1 until then */
   int efd_set; /* it is readable now */
   /* caller's side, under lock */
-  uvf__link input;  /* pending URLs */
+  uvf__link input;  /* URLs and requests made (uvf__url_make), their index
+                       in index, for the batch to queue as they are */
   uvf__link output; /* finished results */
   uint64_t submitted, taken, window;
   int input_ended, cancelled, done;
@@ -120,7 +115,7 @@ static void opts_free(uvf_client *c) {
 static void call_free_now(uvf_call *call) {
   uvf__link *l;
   while ((l = uvf__list_pop(&call->input)))
-    free(UVF__CONTAINER(l, pending, link));
+    free(UVF__CONTAINER(l, uvf__url, link));
   while ((l = uvf__list_pop(&call->output))) {
     queued *q = UVF__CONTAINER(l, queued, link);
     uvf_result_free(q->r);
@@ -225,7 +220,7 @@ static void call_done(void *ud) {
   uv_mutex_unlock(&call->lock);
 }
 
-static void refused(uvf_call *call, const pending *p, uvf_err kind);
+static void refused(uvf_call *call, const uvf__url *p, uvf_err kind);
 
 /* The batch's memory is gone: the loop lets go of the call. URLs the
  * caller submitted after the batch ended still get their results. */
@@ -239,8 +234,8 @@ static void call_freed(void *ud) {
   uvf__list_splice(&late, &call->input);
   uv_mutex_unlock(&call->lock);
   while ((l = uvf__list_pop(&late))) {
-    refused(call, UVF__CONTAINER(l, pending, link), call->ended_by);
-    free(UVF__CONTAINER(l, pending, link));
+    refused(call, UVF__CONTAINER(l, uvf__url, link), call->ended_by);
+    free(UVF__CONTAINER(l, uvf__url, link));
   }
   uv_mutex_lock(&call->lock);
   /* News posted since the batch closed has nowhere to go; the call must
@@ -257,7 +252,7 @@ static void call_freed(void *ud) {
 
 /* A URL the batch would not take (it was cancelled, reached its deadline
  * or is closing) still gets its one result, saying why. */
-static void refused(uvf_call *call, const pending *p, uvf_err kind) {
+static void refused(uvf_call *call, const uvf__url *p, uvf_err kind) {
   uvf_result r;
   memset(&r, 0, sizeof(r));
   r.size = sizeof(r);
@@ -286,11 +281,14 @@ static void call_news(uvf_call *call, unsigned news) {
   if (from_array)
     call->b->cb.next = call_next_url; /* uvf_call_fetch_all */
   while ((l = uvf__list_pop(&in))) {
-    pending *p = UVF__CONTAINER(l, pending, link);
-    if (uvf_submit(call->b, p->url, p->tag, NULL) != 0)
-      refused(call, p,
+    uvf__url *u = UVF__CONTAINER(l, uvf__url, link);
+    if (call->b->state >= UVF__ABORTED || call->b->input_ended) {
+      refused(call, u,
               call->b->aborted_by ? call->b->aborted_by : UVF_EABORTED);
-    free(p);
+      free(u);
+    } else {
+      uvf__enqueue_made(call->b, u, NULL); /* the same index, in order */
+    }
   }
   if (ended && !from_array)
     uvf_end_input(call->b);
@@ -456,22 +454,22 @@ int uvf_call_start(uvf_call **out, uvf_client *c, const uvf_options *o,
   return 0;
 }
 
-static int submit_locked(uvf_call *call, const char *url, uint64_t tag,
-                         uint64_t *index) {
-  size_t len = strlen(url);
-  pending *p;
-  if (!call->c || call->input_ended || call->cancelled || call->done)
+/* The copy is made here, on the caller's thread, so that a large body
+ * is copied once; the loop only links it into the batch. */
+static int submit_locked(uvf_call *call, const char *url, const uvf_request *rq,
+                         uint64_t tag, uint64_t *index) {
+  uvf__url *u;
+  if (!call->c || call->input_ended || call->cancelled || call->done ||
+      call->from_array)
     return UVF_ESTATE;
   if (call->submitted - call->taken >= call->window)
     return UVF_EAGAIN;
-  if (!(p = uvf__malloc(sizeof(*p) + len + 1)))
+  if (!(u = uvf__url_make(url, rq, tag)))
     return UVF_ENOMEM;
-  memcpy(p->url, url, len + 1);
-  p->tag = tag;
-  p->index = call->submitted++;
-  uvf__list_push(&call->input, &p->link);
+  u->index = call->submitted++;
+  uvf__list_push(&call->input, &u->link);
   if (index)
-    *index = p->index;
+    *index = u->index;
   post(call, NEWS_INPUT);
   return 0;
 }
@@ -482,7 +480,18 @@ int uvf_call_submit(uvf_call *call, const char *url, uint64_t tag,
   if (!call || !url)
     return UVF_EINVAL;
   uv_mutex_lock(&call->lock);
-  rc = call->from_array ? UVF_ESTATE : submit_locked(call, url, tag, index);
+  rc = submit_locked(call, url, NULL, tag, index);
+  uv_mutex_unlock(&call->lock);
+  return rc;
+}
+
+int uvf_call_submit_request(uvf_call *call, const uvf_request *rq,
+                            uint64_t *index) {
+  int rc;
+  if (!call || uvf__request_check(rq))
+    return UVF_EINVAL;
+  uv_mutex_lock(&call->lock);
+  rc = submit_locked(call, rq->url, rq, rq->tag, index);
   uv_mutex_unlock(&call->lock);
   return rc;
 }

@@ -19,6 +19,8 @@ static const err_entry err_table[] = {
     {UVF_EHTTP, "http", "HTTP status not 2xx"},
     {UVF_EABORTED, "aborted", "aborted"},
     {UVF_EDEADLINE, "deadline", "not finished by the deadline"},
+    {UVF_EINVALID_REQUEST, "invalid_request",
+     "request cannot be sent as given"},
     {UVF_EINVAL, "einval", "invalid argument"},
     {UVF_ENOMEM, "enomem", "out of memory"},
     {UVF_ESTATE, "estate", "operation not allowed in this state"},

@@ -27,6 +27,7 @@ static void defaults(uvf_options *o) {
   o->max_lookups = 64;
   o->max_streams = 100;
   o->idle_timeout_ms = 118000;
+  o->max_header_bytes = 65536;
 }
 
 void uvf_options_init_size(uvf_options *o, size_t size) {
@@ -76,7 +77,7 @@ static int callbacks_read(uvf_callbacks *dst, const uvf_callbacks *src) {
   memset(dst, 0, sizeof(*dst));
   memcpy(dst, src, min_size(src->size, sizeof(*dst)));
   dst->size = sizeof(*dst);
-  return dst->on_result ? 0 : UVF_EINVAL;
+  return dst->on_result && !(dst->next && dst->next_request) ? 0 : UVF_EINVAL;
 }
 
 static char *dup_or_null(const char *s, int *oom) {
@@ -108,6 +109,7 @@ static int copy_options(uvf__batch *b, const uvf_options *o) {
     if (!l)
       return UVF_ENOMEM;
     b->headers = l; /* the list is copied, strings and all */
+    b->idem_key |= uvf__header_is(o->headers[i], "Idempotency-Key");
   }
   return oom || !b->user_agent ? UVF_ENOMEM : 0;
 }
@@ -235,6 +237,19 @@ int uvf_submit(uvf_fetcher *b, const char *url, uint64_t tag, uint64_t *index) {
     return UVF_ESTATE;
   if ((rc = uvf__enqueue(b, url, tag, index)))
     return rc;
+  uvf__batch_kick(b);
+  return 0;
+}
+
+int uvf_submit_request(uvf_fetcher *b, const uvf_request *rq, uint64_t *index) {
+  uvf__url *u;
+  if (!b || uvf__request_check(rq))
+    return UVF_EINVAL;
+  if (b->state >= UVF__ABORTED || b->input_ended)
+    return UVF_ESTATE;
+  if (!(u = uvf__url_make(rq->url, rq, rq->tag)))
+    return UVF_ENOMEM;
+  uvf__enqueue_made(b, u, index);
   uvf__batch_kick(b);
   return 0;
 }

@@ -115,6 +115,19 @@ typedef struct uvf__host {
 
 /* ---- URLs and transfers ---- */
 
+/* What a request adds to its URL (request.c), in the URL's own block. */
+typedef struct uvf__req {
+  const char *method; /* as sent; NULL: GET */
+  const char *body;   /* NULL: none */
+  size_t body_len;
+  const char **headers; /* the request's "Name: value" lines */
+  size_t n_headers;
+  const char *bad;           /* why it cannot be sent, or NULL */
+  unsigned char head;        /* HEAD: no body in the reply */
+  unsigned char idempotent;  /* may be retried whatever failed */
+  unsigned char self_follow; /* redirects are followed by request.c */
+} uvf__req;
+
 /* A URL with its index, from submission to result. It sits on at most
  * one list at a time (queued, waiting for a lookup slot, parked behind its
  * host, waiting for a retry) and owns its text and history. */
@@ -132,8 +145,21 @@ typedef struct uvf__url {
   unsigned char named; /* the host is a name, not an IP address */
   unsigned char https;
   unsigned char tls_first; /* may bring its origin's first TLS session */
+  uvf__req *rq; /* NULL for a plain URL (a GET); else in this block */
   char url[];
 } uvf__url;
+
+/* Response headers of one transfer as they come (headers.c): "name\0value\0"
+ * pairs of the current response in text, and the bytes of all responses
+ * of the attempt so far. */
+typedef struct uvf__hdrs {
+  char *text;
+  size_t len, cap;
+  size_t count;     /* pairs in text */
+  uint64_t total;   /* header bytes received over all responses */
+  uvf_header *list; /* built for the result */
+  size_t list_cap;
+} uvf__hdrs;
 
 /* One transfer: an easy handle from the engine's pool, reused from one
  * URL to the next so that its options are set once. */
@@ -150,9 +176,21 @@ typedef struct uvf__xfer {
   char *body;
   size_t body_len, body_cap;
   unsigned char too_large, cb_abort, body_oom, tls_failed;
-  unsigned char looking;  /* named host, not yet connecting: may be in a
-                             lookup */
-  unsigned char pipewait; /* CURLOPT_PIPEWAIT as last set */
+  unsigned char looking;        /* named host, not yet connecting: may be in a
+                                   lookup */
+  unsigned char pipewait;       /* CURLOPT_PIPEWAIT as last set */
+  unsigned char rq_set;         /* request options now on the handle (RQ_*,
+                                   request.c), 0 when set up for a plain GET */
+  unsigned char hop_get;        /* a redirect turned the request into a GET */
+  unsigned char hop_foreign;    /* a redirect left the request's origin */
+  unsigned char hop_checked;    /* on_write looked at this response */
+  unsigned char hop_discard;    /* its body is a redirect's: dropped */
+  unsigned char hdr_over;       /* response headers past max_header_bytes */
+  unsigned hops;                /* redirects request.c followed */
+  double hop_secs;              /* their transfers' time */
+  struct curl_slist *hdr_nodes; /* request headers as sent (request.c) */
+  size_t hdr_nodes_cap;
+  uvf__hdrs resp; /* response headers collected (headers.c) */
   char errbuf[CURL_ERROR_SIZE];
 } uvf__xfer;
 
@@ -229,6 +267,7 @@ struct uvf_fetcher {
   void (*close_cb)(void *ud);
   CURLU *cu;
   struct curl_slist *headers;
+  unsigned char idem_key; /* headers has an Idempotency-Key */
   char *user_agent;
   char *accept_encoding;
 
@@ -367,6 +406,8 @@ void uvf__lookup_collect(uvf__batch *b, uvf__link *to);
 /* admit.c */
 void uvf__admit(uvf__batch *b);
 int uvf__enqueue(uvf__batch *b, const char *url, uint64_t tag, uint64_t *index);
+/* Gives u (from uvf__url_make) the next index and queues it. */
+void uvf__enqueue_made(uvf__batch *b, uvf__url *u, uint64_t *index);
 void uvf__deliver_url_error(uvf__batch *b, uvf__url *u, uvf_err kind,
                             const char *message);
 void uvf__host_released(uvf__batch *b, uvf__url *u);
@@ -377,6 +418,41 @@ void uvf__maybe_done(uvf__batch *b);
 uint64_t uvf__waiting(const uvf__batch *b);
 void uvf__abort_all(uvf__batch *b, uvf_err kind);
 
+/* request.c */
+/* Request options set on a handle, in uvf__xfer.rq_set. */
+enum {
+  UVF__RQ_HEADERS = 1,  /* CURLOPT_HTTPHEADER is x->hdr_nodes */
+  UVF__RQ_BODY = 2,     /* CURLOPT_POSTFIELDS */
+  UVF__RQ_CUSTOM = 4,   /* CURLOPT_CUSTOMREQUEST */
+  UVF__RQ_NOBODY = 8,   /* CURLOPT_NOBODY (HEAD) */
+  UVF__RQ_NOFOLLOW = 16 /* CURLOPT_FOLLOWLOCATION off: request.c follows */
+};
+/* A URL (plain: rq NULL) in a block of its own, the request copied and
+ * checked; no index yet. NULL if out of memory. */
+uvf__url *uvf__url_make(const char *url, const uvf_request *rq, uint64_t tag);
+/* The smallest struct uvf_submit_request() takes and its checks: 0 or
+ * UVF_EINVAL. */
+int uvf__request_check(const uvf_request *rq);
+/* 1 if a header line's name is `name` (case-insensitive). */
+int uvf__header_is(const char *line, const char *name);
+/* Sets the method, body, headers and redirect mode of u on the handle,
+ * and takes off what a previous request left; 0 or UVF_EBACKEND. */
+int uvf__req_setup(uvf__xfer *x, const uvf__url *u);
+/* The transfer ended with rc: if it is a redirect that request.c
+ * follows, the handle goes on to its target as the same attempt and 1 is
+ * returned; else 0, with *rc changed if the redirect cannot be followed. */
+int uvf__req_hop(uvf__xfer *x, CURLcode *rc);
+/* In the write callback: 1 if this response's body is a redirect's. */
+int uvf__req_discard(uvf__xfer *x);
+void uvf__req_reset(uvf__xfer *x);
+
+/* headers.c */
+void uvf__hdrs_setup(uvf__xfer *x, CURL *easy, int keep);
+void uvf__hdrs_reset(uvf__hdrs *h);
+/* Fills r->headers and r->n_headers; 0 or UVF_ENOMEM. */
+int uvf__hdrs_result(uvf__hdrs *h, uvf_result *r);
+void uvf__hdrs_free(uvf__hdrs *h);
+
 /* retry.c */
 int uvf__retryable(const uvf_result *r);
 uint64_t uvf__retry_delay_ms(uvf__batch *b, unsigned attempts,
@@ -385,6 +461,10 @@ int uvf__retry_allowed(const uvf__batch *b);
 void uvf__retry_init(uvf__batch *b);
 int uvf__retry_take(uvf__batch *b, uvf__url *u, const uvf_result *r,
                     long retry_after_s);
+/* 1 if u may be sent again after failing as r: an idempotent method, or
+ * nothing of it was sent. */
+int uvf__may_resend(const uvf__batch *b, const uvf__url *u,
+                    const uvf_result *r);
 uvf__url *uvf__retry_pop(uvf__batch *b);
 void uvf__retry_collect(uvf__batch *b, uvf__link *to);
 

@@ -30,12 +30,36 @@ static uvf_attempt *dup_history(const uvf_result *r) {
   return h;
 }
 
+/* The header fields and their strings in one block. */
+static uvf_header *dup_headers(const uvf_result *r) {
+  size_t size = r->n_headers * sizeof(uvf_header), i, n;
+  uvf_header *h;
+  char *p;
+  if (!r->n_headers || !r->headers)
+    return NULL;
+  for (i = 0; i < r->n_headers; i++)
+    size += strlen(r->headers[i].name) + strlen(r->headers[i].value) + 2;
+  if (!(h = uvf__malloc(size)))
+    return NULL;
+  p = (char *)(h + r->n_headers);
+  for (i = 0; i < r->n_headers; i++) {
+    n = strlen(r->headers[i].name) + 1;
+    h[i].name = memcpy(p, r->headers[i].name, n);
+    p += n;
+    n = strlen(r->headers[i].value) + 1;
+    h[i].value = memcpy(p, r->headers[i].value, n);
+    p += n;
+  }
+  return h;
+}
+
 static void result_clear(uvf_result *r) {
   free((char *)r->url);
   free((char *)r->final_url);
   free((char *)r->message);
   free((char *)r->body);
   free((uvf_attempt *)r->history);
+  free((uvf_header *)r->headers);
 }
 
 /* Copies src with its strings into dst. Returns 0, or UVF_ENOMEM with dst
@@ -49,9 +73,12 @@ int uvf__result_copy(uvf_result *dst, const uvf_result *src) {
   dst->body = dup_body(src);
   dst->history = dup_history(src);
   dst->n_history = dst->history ? src->n_history : 0;
+  dst->headers = dup_headers(src);
+  dst->n_headers = dst->headers ? src->n_headers : 0;
   if ((src->url && !dst->url) || (src->final_url && !dst->final_url) ||
       (src->message && !dst->message) || (src->body && !dst->body) ||
-      (src->n_history && !dst->history))
+      (src->n_history && !dst->history) ||
+      (src->n_headers && src->headers && !dst->headers))
     return UVF_ENOMEM;
   return 0;
 }

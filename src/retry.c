@@ -112,13 +112,23 @@ int uvf__retry_allowed(const uvf__batch *b) {
          b->retry_waiting < b->o.max_in_flight;
 }
 
+/* Sending a request again is safe when its method is idempotent (RFC
+ * 9110 9.2.2; an Idempotency-Key makes any method so), or when none of
+ * it was sent: the connection was refused before the first hop. */
+int uvf__may_resend(const uvf__batch *b, const uvf__url *u,
+                    const uvf_result *r) {
+  return !u->rq || u->rq->idempotent || b->o.retry_all_methods || b->idem_key ||
+         (r->error == UVF_ECONNECT && r->redirects == 0);
+}
+
 /* Keeps u (and the references it holds) for another attempt if its
  * failure is worth one and the budget allows; returns 1 if so. */
 int uvf__retry_take(uvf__batch *b, uvf__url *u, const uvf_result *r,
                     long retry_after_s) {
   uvf__link *at = &b->retry_wait;
   if (u->attempts > b->o.max_retries || !uvf__retryable(r) ||
-      b->state != UVF__RUNNING || !uvf__retry_allowed(b))
+      !uvf__may_resend(b, u, r) || b->state != UVF__RUNNING ||
+      !uvf__retry_allowed(b))
     return 0; /* over budget: this failure is the URL's result */
   if (note_attempt(u, r))
     return 0;

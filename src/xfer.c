@@ -48,6 +48,8 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *userp) {
   uvf__xfer *x = userp;
   uint64_t max = x->b->o.max_body;
   size_t n = size * nmemb, fits = n;
+  if ((x->rq_set & UVF__RQ_NOFOLLOW) && uvf__req_discard(x))
+    return n; /* a redirect's body, which libcurl would not hand on */
   if (max && x->bytes + n > max)
     fits = (size_t)(max - x->bytes);
   if (fits > 0 && take_body(x, p, fits))
@@ -168,6 +170,9 @@ static int batch_setup(uvf__xfer *x, uvf__batch *b) {
   SET(CURLOPT_MAXAGE_CONN, (o->idle_timeout_ms + 999) / 1000);
   if (rc != CURLE_OK)
     return UVF_EBACKEND;
+  /* Set to the batch's above: a request sets them again. */
+  x->rq_set &= (unsigned char)~(UVF__RQ_HEADERS | UVF__RQ_NOFOLLOW);
+  uvf__hdrs_setup(x, easy, o->keep_headers);
   /* Refused while the handle still holds a receive buffer, which 7.88
    * keeps after an HTTP/2 transfer on a connection others still use (M1):
    * the handle then keeps the size it has. */
@@ -198,6 +203,8 @@ static void xfer_put(uvf__engine *e, uvf__xfer *x) {
     x->body = NULL;
     x->body_cap = 0;
   }
+  if (x->resp.cap > 65536)
+    uvf__hdrs_free(&x->resp);
   x->u = NULL;
   x->group = NULL;
   uvf__list_push(&e->idle_xfers, &x->link);
@@ -243,7 +250,10 @@ static void xfer_reset(uvf__xfer *x, uvf__url *u) {
   if (x->body)
     x->body[0] = '\0'; /* no trace of the slot's previous body */
   x->too_large = x->cb_abort = x->body_oom = x->tls_failed = 0;
+  x->hdr_over = 0;
   x->errbuf[0] = '\0';
+  uvf__req_reset(x);
+  uvf__hdrs_reset(&x->resp);
 }
 
 /* Takes the lane, tells the caller, adds the handle to the lane's multi
@@ -283,7 +293,8 @@ int uvf__xfer_start(uvf__batch *b, uvf__url *u) {
     return UVF_ENOMEM;
   xfer_reset(x, u);
   if (curl_easy_setopt(x->easy, CURLOPT_URL, (const char *)u->url) ||
-      set_pipewait(x, pipewait) || (rc = launch(b, x, u, pipewait))) {
+      uvf__req_setup(x, u) || set_pipewait(x, pipewait) ||
+      (rc = launch(b, x, u, pipewait))) {
     xfer_put(e, x);
     return rc;
   }
@@ -326,10 +337,10 @@ static void fill_result(uvf__xfer *x, CURLcode rc, uvf_result *r) {
   curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &final_url);
   curl_easy_getinfo(e, CURLINFO_REDIRECT_COUNT, &redirects);
   r->final_url = final_url;
-  r->redirects = (unsigned)redirects;
+  r->redirects = (unsigned)redirects + x->hops;
   curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &r->http_version);
   r->http_version = version_number(r->http_version);
-  r->time_total = info_secs(e, CURLINFO_TOTAL_TIME_T);
+  r->time_total = info_secs(e, CURLINFO_TOTAL_TIME_T) + x->hop_secs;
   r->time_connect = info_secs(e, CURLINFO_CONNECT_TIME_T);
   r->time_ttfb = info_secs(e, CURLINFO_STARTTRANSFER_TIME_T);
   r->time_queued = (double)(x->t_started - x->u->t_indexed) / 1e9;
@@ -354,12 +365,19 @@ static void fill_result(uvf__xfer *x, CURLcode rc, uvf_result *r) {
     r->message = "body larger than the maximum allowed";
   } else if (x->tls_failed) {
     r->message = x->e->tls_error;
+  } else if (x->hdr_over) {
+    r->error = UVF_EPROTOCOL;
+    r->message = "response headers larger than the maximum allowed";
   } else if (x->body_oom) {
     r->error = UVF_EABORTED;
     r->message = "out of memory holding the body";
   } else if (x->cb_abort) {
     r->error = UVF_EABORTED;
     r->message = "stopped by the body callback";
+  }
+  if (x->b->o.keep_headers && uvf__hdrs_result(&x->resp, r)) {
+    r->error = UVF_EABORTED;
+    r->message = "out of memory holding the headers";
   }
 }
 
@@ -387,6 +405,8 @@ static void forced_result(uvf__xfer *x, uvf_err kind, uvf_result *r) {
   r->http_version = 0;
   r->time_connect = r->time_ttfb = 0;
   r->time_total = (double)(uv_hrtime() - x->t_started) / 1e9;
+  r->headers = NULL;
+  r->n_headers = 0;
   r->error = kind;
   r->message = uvf_strerror(kind);
 }
@@ -435,7 +455,10 @@ static void complete(uvf__xfer *x, CURLcode rc, uvf_err forced) {
     uvf__url_release(b, u);
 }
 
-void uvf__xfer_finish(uvf__xfer *x, CURLcode rc) { complete(x, rc, UVF_OK); }
+void uvf__xfer_finish(uvf__xfer *x, CURLcode rc) {
+  if (!uvf__req_hop(x, &rc))
+    complete(x, rc, UVF_OK);
+}
 
 void uvf__xfer_abort(uvf__xfer *x, uvf_err kind) {
   complete(x, CURLE_ABORTED_BY_CALLBACK, kind);
@@ -448,6 +471,8 @@ void uvf__xfers_free(uvf__engine *e) {
     uvf__xfer *x = UVF__CONTAINER(l, uvf__xfer, link);
     curl_easy_cleanup(x->easy);
     free(x->body);
+    free(x->hdr_nodes);
+    uvf__hdrs_free(&x->resp);
     free(x);
   }
 }

@@ -1494,13 +1494,14 @@ TEST_IMPL(backoff_doubles_with_each_retry) {
 
 /* The short names are an interface: reports and scripts use them. */
 TEST_IMPL(each_error_kind_has_its_report_name) {
-  static const char *names[] = {"none", "invalid_url", "dns",      "connect",
-                                "tls",  "timeout",     "protocol", "too_large",
-                                "http", "aborted",     "deadline"};
+  static const char *names[] = {"none",     "invalid_url", "dns",
+                                "connect",  "tls",         "timeout",
+                                "protocol", "too_large",   "http",
+                                "aborted",  "deadline",    "invalid_request"};
   int k;
-  for (k = 0; k < 11; k++)
+  for (k = 0; k < 12; k++)
     ASSERT_STR_EQ(uvf_err_name(-k), names[k]);
-  ASSERT_STR_EQ(uvf_err_name(UVF_EDEADLINE - 1), "unknown");
+  ASSERT_STR_EQ(uvf_err_name(UVF_EINVALID_REQUEST - 1), "unknown");
   ASSERT_STR_EQ(uvf_strerror(1), "unknown error");
   ASSERT_STR_EQ(uvf_version(), UVF_VERSION_STRING);
 }

@@ -1,6 +1,7 @@
 /* Command-line parsing, --help and --version. Keep the help text, the
  * defaults set in set_defaults() and doc/uvfetch.1 in step. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -8,6 +9,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,6 +32,8 @@ enum {
   OPT_QUIET = 'q',
   OPT_HELP = 'h',
   OPT_VERSION = 'V',
+  OPT_REQUEST = 'X',
+  OPT_DATA = 'd',
   OPT_PER_HOST = 256,
   OPT_TIMEOUT,
   OPT_CONNECT_TIMEOUT,
@@ -58,10 +62,15 @@ enum {
   OPT_DB,
   OPT_DB_BODIES,
   OPT_ALL,
-  OPT_LIMIT
+  OPT_LIMIT,
+  OPT_JSON,
+  OPT_RETRY_ALL_METHODS,
+  OPT_HEADERS,
+  OPT_MAX_HEADER_BYTES,
+  OPT_INPUT_FORMAT
 };
 
-static const char short_opts[] = ":i:j:H:A:ko:qhV";
+static const char short_opts[] = ":i:j:H:A:ko:qhVX:d:";
 
 static const struct option long_opts[] = {
     {"input", required_argument, NULL, OPT_INPUT},
@@ -89,6 +98,13 @@ static const struct option long_opts[] = {
     {"http2", no_argument, NULL, OPT_HTTP2},
     {"http2-prior-knowledge", no_argument, NULL, OPT_HTTP2_PRIOR},
     {"max-streams", required_argument, NULL, OPT_MAX_STREAMS},
+    {"request", required_argument, NULL, OPT_REQUEST},
+    {"data", required_argument, NULL, OPT_DATA},
+    {"json", required_argument, NULL, OPT_JSON},
+    {"retry-all-methods", no_argument, NULL, OPT_RETRY_ALL_METHODS},
+    {"headers", no_argument, NULL, OPT_HEADERS},
+    {"max-header-bytes", required_argument, NULL, OPT_MAX_HEADER_BYTES},
+    {"input-format", required_argument, NULL, OPT_INPUT_FORMAT},
     {"output-dir", required_argument, NULL, OPT_OUTPUT_DIR},
     {"order", required_argument, NULL, OPT_ORDER},
     {"journal", required_argument, NULL, OPT_JOURNAL},
@@ -113,6 +129,16 @@ static const char help_text[] =
     "Input:\n"
     "  -i, --input FILE          URLs, one a line ('-' = standard input);\n"
     "                            blank lines and '#' comments are skipped\n"
+    "      --input-format urls|jsonl\n"
+    "                            read every line as a URL, or as a request\n"
+    "                            (a JSON object: url, method, headers, body,\n"
+    "                            body_base64, json, tag); default: a line\n"
+    "                            starting with '{' is a request\n"
+    "Requests (for every line that does not say otherwise):\n"
+    "  -X, --request METHOD      method (default GET, or POST with a body)\n"
+    "  -d, --data STRING|@FILE   send a body, byte for byte (a POST)\n"
+    "      --json STRING|@FILE   send a JSON body, with Content-Type and\n"
+    "                            Accept: application/json\n"
     "Transfers:\n"
     "  -j, --parallel N          transfers at once, 1..100000 (default 50)\n"
     "      --per-host M          transfers at once per host, 0 = no cap\n"
@@ -142,8 +168,12 @@ static const char help_text[] =
     "      --retry-delay SEC     backoff base: wait a random time up to\n"
     "                            SEC x 2^(retries so far) (default 0.5)\n"
     "      --retry-max-delay SEC longest wait, Retry-After included\n"
-    "                            (default 30)"
-    "\n"
+    "                            (default 30)\n"
+    "      --retry-all-methods   retry any method; by default only GET, HEAD,\n"
+    "                            PUT, DELETE, OPTIONS, TRACE and requests "
+    "with\n"
+    "                            an Idempotency-Key (any method after a\n"
+    "                            refused connection)\n"
     "      --http1.1             speak HTTP/1.1 only\n"
     "      --http2               HTTP/2 over TLS when the server offers it,\n"
     "                            else HTTP/1.1 (the default)\n"
@@ -161,6 +191,11 @@ static const char help_text[] =
     "  -o, --output-dir DIR      save each body as DIR/INDEX (created if\n"
     "                            missing); default: bodies are discarded\n"
     "      --order input|done    order of the report lines (default input)\n"
+    "      --headers             put the response's headers in the record\n"
+    "      --max-header-bytes BYTES\n"
+    "                            with --headers: fail a transfer whose\n"
+    "                            responses' headers pass BYTES (protocol);\n"
+    "                            0 = no limit (default 64k)\n"
     "      --db FILE             also keep each record in the SQLite database\n"
     "                            FILE (created if missing), in batched\n"
     "                            transactions written by a thread of its own\n"
@@ -184,7 +219,8 @@ static const char help_text[] =
     "Collecting feeds: uvfetch feeds --help.\n"
     "\n"
     "Report fields: index url ok status error message bytes attempts\n"
-    "history time_total final_url http_version, and file with -o.\n"
+    "history time_total final_url http_version, then file with -o,\n"
+    "headers with --headers, and tag for a request that has one.\n"
     "Exit status: 0 every URL fetched with a 2xx status, 1 some failed,\n"
     "2 usage or setup error, 3 stopped by a local error (the journal or the\n"
     "report could not be written, the input could not be read), 130\n"
@@ -365,6 +401,7 @@ static const number_rule numbers[] = {
     {OPT_RATE, RATE, 0, 0, AT(fetch.rate_per_host)},
     {OPT_MAX_BODY, BYTES, 0, 0, AT(fetch.max_body)},
     {OPT_LIMIT, LONG, 1, LONG_MAX, AT(limit)},
+    {OPT_MAX_HEADER_BYTES, BYTES, 0, 0, AT(fetch.max_header_bytes)},
 };
 
 /* Reads v into *to, of the type o->kind says. Returns 0 or -EINVAL. */
@@ -452,6 +489,8 @@ static int flag_opt(uvf_cli_args *a, int c) {
   case OPT_NO_FOLLOW: a->fetch.max_redirects = -1; break;
   case OPT_COMPRESSED: a->fetch.accept_encoding = ""; break;
   case OPT_PROGRESS: a->progress = UVF_CLI_PROGRESS_ON; break;
+  case OPT_RETRY_ALL_METHODS: a->fetch.retry_all_methods = 1; break;
+  case OPT_HEADERS: a->fetch.keep_headers = 1; break;
   case OPT_NO_PROGRESS: a->progress = UVF_CLI_PROGRESS_OFF; break;
   case OPT_DB_BODIES: a->db_bodies = 1; break;
   case OPT_ALL: a->feeds_all = 1; break;
@@ -474,13 +513,95 @@ static const char *names(int c) {
   return NULL;
 }
 
+/* A method is an HTTP token (RFC 9110 5.6.2). */
+static int method_ok(const char *m) {
+  for (; *m; m++)
+    if (!((*m >= 'a' && *m <= 'z') || (*m >= 'A' && *m <= 'Z') ||
+          (*m >= '0' && *m <= '9') || strchr("!#$%&'*+-.^_`|~", *m)))
+      return 0;
+  return 1;
+}
+
+/* The whole of a file, read once for every request. Returns 0 or a
+ * negative errno after a message. */
+static int read_file(uvf_cli_args *a, const char *name, const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
+  size_t cap = 0;
+  ssize_t n = 1;
+  char *grown;
+
+  if (fd < 0)
+    return uvf_cli_usage("option %s: %s: %s", name, path, strerror(errno));
+  free(a->data_owned);
+  a->data_owned = NULL;
+  a->data_len = 0;
+  while (n > 0) {
+    if (a->data_len == cap) {
+      cap = cap ? 2 * cap : 65536;
+      if (!(grown = realloc(a->data_owned, cap))) {
+        err = ENOMEM;
+        break;
+      }
+      a->data_owned = grown;
+    }
+    n = read(fd, a->data_owned + a->data_len, cap - a->data_len);
+    if (n > 0)
+      a->data_len += (size_t)n;
+    else if (n < 0 && errno != EINTR)
+      err = errno;
+    else if (n < 0)
+      n = 1;
+  }
+  close(fd);
+  if (err)
+    return uvf_cli_usage("option %s: %s: %s", name, path, strerror(err));
+  a->data = a->data_owned ? a->data_owned : "";
+  return 0;
+}
+
+/* -d and --json: the text, or the file after '@'. */
+static int data_opt(uvf_cli_args *a, int c, const char *name, const char *v) {
+  if (a->data && a->json != (c == OPT_JSON))
+    return uvf_cli_usage("option %s: -d and --json cannot both be given", name);
+  a->json = c == OPT_JSON;
+  if (v[0] == '@')
+    return read_file(a, name, v + 1);
+  a->data = v;
+  a->data_len = strlen(v);
+  return 0;
+}
+
+/* The options that shape requests. Returns 0, 1 if c is none of them,
+ * or -EINVAL after a message. */
+static int request_opt(uvf_cli_args *a, int c, const char *name,
+                       const char *v) {
+  switch (c) {
+  case OPT_REQUEST:
+    if (!*v || !method_ok(v))
+      return uvf_cli_usage("option %s: '%s' is not a method", name, v);
+    a->method = v;
+    return 0;
+  case OPT_DATA:
+  case OPT_JSON: return data_opt(a, c, name, v);
+  case OPT_INPUT_FORMAT:
+    if (strcmp(v, "urls") && strcmp(v, "jsonl"))
+      return uvf_cli_usage("option %s: '%s' is not 'urls' or 'jsonl'", name, v);
+    a->input_format = v[0] == 'u' ? UVF_CLI_INPUT_URLS : UVF_CLI_INPUT_JSONL;
+    return 0;
+  }
+  return 1;
+}
+
 /* The options that take a value v. Returns 0, or -EINVAL after a
  * message. */
 static int value_opt(uvf_cli_args *a, int c, const char *name, const char *v) {
   const char *what = names(c);
+  int rc;
 
   if (what && *v == '\0')
     return uvf_cli_usage("option %s: empty %s name", name, what);
+  if ((rc = request_opt(a, c, name, v)) <= 0)
+    return rc;
   switch (c) {
   case OPT_INPUT:
     if (a->input_path)
@@ -559,6 +680,27 @@ static int one_opt(uvf_cli_args *a, int c, int long_index, char **argv) {
   return value_opt(a, c, opt_name(c, long_index), optarg);
 }
 
+static int has_header(const uvf_cli_args *a, const char *name) {
+  size_t n = strlen(name), i;
+
+  for (i = 0; i < a->n_headers; i++)
+    if (strncasecmp(a->headers[i], name, n) == 0 &&
+        (a->headers[i][n] == ':' || a->headers[i][n] == ';'))
+      return 1;
+  return 0;
+}
+
+/* --json sends what curl 7.82's does, unless -H says otherwise. */
+static int json_headers(uvf_cli_args *a) {
+  int rc = 0;
+
+  if (!has_header(a, "Content-Type"))
+    rc = add_header(a, "Content-Type: application/json");
+  if (rc == 0 && !has_header(a, "Accept"))
+    rc = add_header(a, "Accept: application/json");
+  return rc;
+}
+
 static int parse(uvf_cli_args *a, int argc, char **argv) {
   int c;
   int long_index;
@@ -580,6 +722,8 @@ static int parse(uvf_cli_args *a, int argc, char **argv) {
   a->urls = argv + optind;
   a->n_urls = (size_t)(argc - optind);
   a->max_body_given = a->fetch.max_body != 0;
+  if (a->json && (rc = json_headers(a)) != 0)
+    return rc;
   a->fetch.headers = a->headers;
   a->fetch.n_headers = a->n_headers;
   if (a->db_bodies && !a->db_path)
@@ -609,6 +753,8 @@ int uvf_cli_args_parse(uvf_cli_args *a, int argc, char **argv) {
 }
 
 void uvf_cli_args_free(uvf_cli_args *a) {
+  free(a->data_owned);
+  a->data_owned = NULL;
   free(a->headers);
   a->headers = NULL;
   a->n_headers = 0;

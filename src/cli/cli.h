@@ -34,6 +34,8 @@
 
 /* Longest input line taken as a URL, newline excluded. */
 #define UVF_CLI_MAX_LINE 65536
+/* Longest line starting with '{' (a JSON request may carry its body). */
+#define UVF_CLI_MAX_REQUEST_LINE (16 << 20)
 
 /* A URL's tag tells where it came from: its line number (1-based) in the
  * input file, or its position among the URL arguments, plus flags for
@@ -71,6 +73,13 @@ enum uvf_cli_progress_mode {
   UVF_CLI_PROGRESS_ON = 1
 };
 
+/* --input-format: how a line of the input is read. */
+enum uvf_cli_input_format {
+  UVF_CLI_INPUT_AUTO, /* a line starting with '{' is a request (JSON) */
+  UVF_CLI_INPUT_URLS, /* every line is a URL */
+  UVF_CLI_INPUT_JSONL /* every line is a request */
+};
+
 typedef struct uvf_cli_args {
   uvf_options fetch;    /* headers point into `headers` */
   const char **headers; /* -H values, strings owned by argv */
@@ -90,6 +99,12 @@ typedef struct uvf_cli_args {
   int feeds_all;       /* feeds run --all: due or not */
   long limit;          /* feeds items --limit */
   int max_body_given;  /* --max-body was given */
+  const char *method;  /* -X; NULL if none */
+  const char *data;    /* -d or --json: data_len bytes; NULL if none */
+  size_t data_len;
+  char *data_owned; /* data read from @FILE */
+  int json;         /* --json */
+  int input_format; /* enum uvf_cli_input_format */
 } uvf_cli_args;
 
 /* Returns 0 to go on with the run, 1 after --help or --version (nothing
@@ -140,9 +155,12 @@ typedef struct uvf_cli_record {
   const char *message;
   int with_file;    /* -o given: the "file" field is written */
   const char *file; /* the body file, NULL if none */
+  int with_headers; /* --headers: the "headers" field is written */
+  const char *tag;  /* the request's "tag" as JSON text, NULL if none */
 } uvf_cli_record;
 
-/* Appends the record as one JSON object and a newline. */
+/* Appends the record as one JSON object and a newline. The fields after
+ * file (headers, tag) are in uvf_cli_record_more. */
 void uvf_cli_record_format(uvf_cli_buf *b, const uvf_cli_record *rec);
 
 typedef struct uvf_cli_tally {
@@ -157,6 +175,58 @@ typedef struct uvf_cli_tally {
 
 void uvf_cli_tally_add(uvf_cli_tally *t, int ok, uvf_err error, uint64_t bytes);
 void uvf_cli_tally_print(FILE *fp, const uvf_cli_tally *t, double seconds);
+
+/* ---- requests from input lines (requests.c) ---- */
+
+typedef struct uvf_cli_reqs uvf_cli_reqs;
+
+/* What every line's request starts from. */
+typedef struct uvf_cli_reqs_defaults {
+  int format;         /* enum uvf_cli_input_format */
+  const char *method; /* -X, or NULL */
+  const char *body;   /* -d or --json, body_len bytes, or NULL */
+  size_t body_len;
+  const char *const *headers; /* -H, which a line's "json" defers to */
+  size_t n_headers;
+} uvf_cli_reqs_defaults;
+
+/* A line made into a request: rq is valid until the next call. If the
+ * line is not a request, why says so (the field, and what is wrong) and
+ * rq has no URL, so the library gives it its index and an
+ * invalid_request result. tag: the line's "tag", as JSON text, or NULL. */
+typedef struct uvf_cli_made {
+  const uvf_request *rq;
+  const char *why;
+  const char *tag;
+} uvf_cli_made;
+
+/* Returns 0 or -ENOMEM. d is copied; what it points to must outlive r. */
+int uvf_cli_reqs_new(uvf_cli_reqs **out, const uvf_cli_reqs_defaults *d);
+/* 1 if the line is read as JSON. */
+int uvf_cli_reqs_is_json(const uvf_cli_reqs *r, const char *line);
+/* Returns 0, or -EINVAL when the line is not a request (out->why). */
+int uvf_cli_reqs_make(uvf_cli_reqs *r, const char *line, uint64_t tag,
+                      uvf_cli_made *out);
+void uvf_cli_reqs_free(uvf_cli_reqs *r);
+
+/* ---- notes on lines in flight (notes.c) ---- */
+
+typedef struct uvf_cli_linenote {
+  uint64_t key;  /* the line's tag */
+  uint64_t jkey; /* its journal key */
+  char *tag;     /* the request's "tag" as JSON text, or NULL */
+  char *why;     /* why the line is not a request, or NULL */
+} uvf_cli_linenote;
+
+typedef struct uvf_cli_notes uvf_cli_notes;
+
+/* Keeps a copy of note (its strings too), making *n on first use.
+ * Returns 0 or -ENOMEM. */
+int uvf_cli_notes_put(uvf_cli_notes **n, const uvf_cli_linenote *note);
+/* 1 with *out (its strings now the caller's) if key has a note. */
+int uvf_cli_notes_take(uvf_cli_notes *n, uint64_t key, uvf_cli_linenote *out);
+void uvf_cli_linenote_clear(uvf_cli_linenote *note);
+void uvf_cli_notes_free(uvf_cli_notes *n);
 
 /* ---- input (input.c) ---- */
 

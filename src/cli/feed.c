@@ -169,14 +169,45 @@ static int next_url(uvf_cli_run *c, const char **url, uint64_t *tag,
   return rc;
 }
 
-/* Hands the fetcher the next input URL that the journal does not have;
- * those it has are reported on the way, in their place. */
-int uvf_cli_run_next(void *ud, const char **url, uint64_t *tag) {
+/* The next input line that the journal does not have; those it has are
+ * reported on the way, in their place. */
+static int next_line(uvf_cli_run *c, const char **line, uint64_t *tag) {
   size_t replayed = 0;
   int rc;
 
-  while ((rc = next_url(ud, url, tag, replayed)) == URL_REPLAYED)
+  while ((rc = next_url(c, line, tag, replayed)) == URL_REPLAYED)
     replayed++;
+  return rc;
+}
+
+/* What the record will need that the result does not carry back: the
+ * line's "tag", why it is not a request, and the journal key of a JSON
+ * line (made of the line, not of its URL). A plain URL line needs none. */
+static int note_line(uvf_cli_run *c, const char *line, uint64_t tag,
+                     const uvf_cli_made *m) {
+  uvf_cli_linenote n = {tag, 0, (char *)m->tag, (char *)m->why};
+
+  if (!m->tag && !m->why &&
+      !(c->journal && uvf_cli_reqs_is_json(c->reqs, line)))
+    return 0;
+  n.jkey = uvf_cli_journal_key(line, tag);
+  return uvf_cli_notes_put(&c->notes, &n);
+}
+
+/* Hands the fetcher the request of the next input line. */
+int uvf_cli_run_next_request(void *ud, const uvf_request **rq) {
+  uvf_cli_run *c = ud;
+  const char *line;
+  uvf_cli_made m;
+  uint64_t tag;
+  int rc = next_line(c, &line, &tag);
+
+  if (rc != URL_TAKEN)
+    return rc;
+  uvf_cli_reqs_make(c->reqs, line, tag, &m);
+  if (note_line(c, line, tag, &m) != 0)
+    uvf_cli_run_output_failed(c, -ENOMEM);
+  *rq = m.rq;
   return rc;
 }
 

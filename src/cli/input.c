@@ -2,10 +2,12 @@
  * handed to the fetcher one at a time through its `next` callback, so a
  * list of millions of URLs is never held in memory.
  *
- * Lines are read into one fixed buffer rather than with getline(): a file
+ * Lines are read into one buffer rather than with getline(): a file
  * with no newline in it (a binary file, /dev/zero) must not make us grow
  * a line without bound. A line over UVF_CLI_MAX_LINE is skipped up to its
- * newline and reported as an invalid URL.
+ * newline and reported as an invalid URL; one that starts with '{' (a
+ * request, whose body may be long) may have up to
+ * UVF_CLI_MAX_REQUEST_LINE, the buffer growing to hold it.
  *
  * A pipe or terminal may have no full line yet. Blocking in read() would
  * stall every transfer on the loop, so then the reader answers "nothing
@@ -36,6 +38,7 @@ struct uvf_cli_input {
   int fd_flags; /* restored at the end: uv_poll makes fds non-blocking */
   int may_wait; /* pipe or terminal: reads can wait */
   char *buf;    /* unread bytes are buf[start, end) */
+  size_t cap;   /* of buf, less the byte for a NUL */
   size_t start;
   size_t end;
   int eof;
@@ -80,6 +83,7 @@ static int open_file(uvf_cli_input *in, const char *path) {
   in->may_wait = !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode);
   in->fd_flags = fcntl(in->fd, F_GETFL);
   in->buf = malloc(BUF_CAP + 1); /* + 1: room for a NUL after a last line */
+  in->cap = BUF_CAP;
   if (!in->buf) {
     uvf_cli_error("out of memory");
     return -ENOMEM;
@@ -125,7 +129,7 @@ static int fill(uvf_cli_input *in) {
   if (in->may_wait && !readable_now(in->fd))
     return -1;
   do
-    n = read(in->fd, in->buf + in->end, BUF_CAP - in->end);
+    n = read(in->fd, in->buf + in->end, in->cap - in->end);
   while (n < 0 && errno == EINTR);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
     return -1;
@@ -157,14 +161,40 @@ static void trim(char **s, size_t *len) {
     *len = 0;
 }
 
-/* An overlong line is judged by its head: a long comment is still a
- * comment, anything else is a URL too long to take. */
-static int long_kind(const char *s, size_t len) {
+static const char *first_char(const char *s, size_t len) {
   while (len > 0 && is_space(*s)) {
     s++;
     len--;
   }
-  return len > 0 && *s == '#' ? LINE_LONG_COMMENT : LINE_TOO_LONG;
+  return len > 0 ? s : NULL;
+}
+
+/* An overlong line is judged by its head: a long comment is still a
+ * comment, anything else is a URL too long to take. */
+static int long_kind(const char *s, size_t len) {
+  const char *c = first_char(s, len);
+  return c && *c == '#' ? LINE_LONG_COMMENT : LINE_TOO_LONG;
+}
+
+/* The longest the line at s (len bytes so far) may be. */
+static size_t line_limit(const char *s, size_t len) {
+  const char *c = first_char(s, len);
+  return c && *c == '{' ? UVF_CLI_MAX_REQUEST_LINE : UVF_CLI_MAX_LINE;
+}
+
+/* Room for a request line longer than the buffer: twice the buffer, up
+ * to what its limit needs. Returns 0 or -ENOMEM. */
+static int grow_buf(uvf_cli_input *in) {
+  size_t cap = 2 * in->cap, most = UVF_CLI_MAX_REQUEST_LINE + 1 + CHUNK;
+  char *b;
+
+  if (cap > most)
+    cap = most;
+  if (!(b = realloc(in->buf, cap + 1)))
+    return -ENOMEM;
+  in->buf = b;
+  in->cap = cap;
+  return 0;
 }
 
 /* The next raw line without its newline, and its kind (LINE_*; the text of
@@ -183,13 +213,18 @@ static int raw_line(uvf_cli_input *in, char **line, size_t *len, int *kind) {
       if (in->skipping)
         *kind = in->skip_kind;
       else
-        *kind = *len > UVF_CLI_MAX_LINE ? long_kind(*line, *len) : LINE_OK;
+        *kind =
+            *len > line_limit(*line, *len) ? long_kind(*line, *len) : LINE_OK;
       in->skipping = 0;
       return 1;
     }
-    if (!in->skipping && *len > UVF_CLI_MAX_LINE) {
+    if (!in->skipping && *len > line_limit(*line, *len)) {
       in->skipping = 1;
       in->skip_kind = long_kind(*line, *len);
+    } else if (!in->skipping && in->start == 0 && in->end == in->cap &&
+               grow_buf(in) != 0) {
+      in->skipping = 1; /* no memory for it: too long after all */
+      in->skip_kind = LINE_TOO_LONG;
     }
     if (in->skipping)
       in->start = in->end = 0;

@@ -82,6 +82,8 @@ static int close_loop(uvf_cli_run *c, int status) {
 /* What outlives the loop's handles. */
 static void free_run(uvf_cli_run *c) {
   uvf_cli_sink_free(c->sink);
+  uvf_cli_reqs_free(c->reqs);
+  uvf_cli_notes_free(c->notes);
   uvf_cli_positions_free(c->positions);
   uvf_cli_buf_free(&c->line);
   uvf_cli_buf_free(&c->msg);

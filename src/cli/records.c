@@ -13,7 +13,9 @@
 typedef struct saved {
   uvf_result r;
   uint64_t position;
-  _Alignas(uvf_attempt) char text[]; /* the history and strings of r */
+  uvf_cli_linenote note;
+  _Alignas(uvf_header) char text[]; /* the history, headers and strings of
+                                       r */
 } saved;
 
 /* Hands c->line, the record of input position `position`, to the sink.
@@ -44,14 +46,22 @@ void uvf_cli_run_replay(uvf_cli_run *c, uint64_t position,
     put_line(c, position);
 }
 
-/* The message of a record: invalid URLs say where in the input they are,
- * since the URL alone may be empty or mangled. */
-static const char *describe(uvf_cli_run *c, const uvf_result *r) {
+/* The message of a record: invalid URLs and requests say where in the
+ * input they are, since the URL alone may be empty or mangled. A line
+ * that is not a request says why (its note): the library saw no URL. */
+static const char *describe(uvf_cli_run *c, const uvf_result *r,
+                            const uvf_cli_linenote *note) {
   uint64_t n = UVF_CLI_TAG_NUMBER(r->tag);
   const char *where = r->tag & UVF_CLI_TAG_ARG ? "argument" : "line";
   const char *why = r->message ? r->message : "";
   const char *prefix = "invalid URL: ";
 
+  if (r->error == UVF_EINVALID_REQUEST) {
+    uvf_cli_buf_reset(&c->msg);
+    uvf_cli_buf_printf(&c->msg, "%s %" PRIu64 ": %s", where, n,
+                       note->why ? note->why : why);
+    return c->msg.oom ? why : c->msg.data;
+  }
   if (r->error != UVF_EINVALID_URL)
     return why;
   if (strncmp(why, prefix, strlen(prefix)) == 0)
@@ -100,7 +110,8 @@ void uvf_cli_run_journal_failed(uvf_cli_run *c, int err) {
 
 /* Keeps a finished record for a later run. Aborted ones are left out:
  * they were cut short by us, and the next run fetches them again. */
-static void journal_record(uvf_cli_run *c, const uvf_cli_record *rec) {
+static void journal_record(uvf_cli_run *c, const uvf_cli_record *rec,
+                           const uvf_cli_linenote *note) {
   uvf_cli_journaled j;
 
   if (!c->journal || rec->error == UVF_EABORTED || c->journal_refused)
@@ -110,18 +121,23 @@ static void journal_record(uvf_cli_run *c, const uvf_cli_record *rec) {
   j.ok = rec->ok;
   j.error = rec->error;
   j.bytes = rec->r->bytes;
+  /* A JSON line's key is the line's, noted when it was taken. */
   uvf_cli_journal_add(c->journal, rec->index,
-                      uvf_cli_journal_key(rec->r->url, rec->r->tag), &j);
+                      note->key == rec->r->tag
+                          ? note->jkey
+                          : uvf_cli_journal_key(rec->r->url, rec->r->tag),
+                      &j);
 }
 
-static void emit(uvf_cli_run *c, const uvf_cli_record *rec) {
+static void emit(uvf_cli_run *c, const uvf_cli_record *rec,
+                 const uvf_cli_linenote *note) {
   uvf_cli_buf_reset(&c->line);
   uvf_cli_record_format(&c->line, rec);
   if (c->line.oom) {
     uvf_cli_run_output_failed(c, -ENOMEM);
     return;
   }
-  journal_record(c, rec);
+  journal_record(c, rec, note);
   if (c->db && rec->error != UVF_EABORTED)
     uvf_cli_run_db_record(c, rec, c->line.data, c->line.len);
   if (c->output_err == 0 && put_line(c, rec->index) == 0)
@@ -131,8 +147,8 @@ static void emit(uvf_cli_run *c, const uvf_cli_record *rec) {
 /* Writes the record of a finished URL; file and write_err come from its
  * body file (-o). */
 static void record(uvf_cli_run *c, const uvf_result *r, uint64_t position,
-                   const char *message, const char *file,
-                   const char *write_err) {
+                   const char *message, const char *file, const char *write_err,
+                   const uvf_cli_linenote *note) {
   uvf_cli_record rec;
 
   memset(&rec, 0, sizeof(rec));
@@ -143,6 +159,8 @@ static void record(uvf_cli_run *c, const uvf_result *r, uint64_t position,
   rec.message = message;
   rec.with_file = c->args.output_dir != NULL;
   rec.file = file;
+  rec.with_headers = c->args.fetch.keep_headers;
+  rec.tag = note->key == r->tag ? note->tag : NULL;
   if (write_err) {
     /* We stopped it (on_body returned non-zero), or it had no body and
      * the file could not even be created: either way it failed. */
@@ -160,7 +178,7 @@ static void record(uvf_cli_run *c, const uvf_result *r, uint64_t position,
   }
   uvf_cli_tally_add(&c->tally, rec.ok, rec.error, r->bytes);
   if (c->output_err == 0 || c->journal)
-    emit(c, &rec);
+    emit(c, &rec, note);
 }
 
 static size_t text_len(const char *s) { return s ? strlen(s) + 1 : 0; }
@@ -176,25 +194,51 @@ static const char *copy_text(char **to, const char *s) {
   return at;
 }
 
-/* A copy of r that outlives on_result, for a record that waits: the
- * attempts of its history, then its strings. */
+/* Bytes of the header fields' strings. */
+static size_t headers_len(const uvf_result *r) {
+  size_t n = 0, i;
+
+  for (i = 0; r->headers && i < r->n_headers; i++)
+    n += text_len(r->headers[i].name) + text_len(r->headers[i].value);
+  return n;
+}
+
+/* The header fields of r at h, their strings at *to. */
+static void copy_headers(uvf_header *h, char **to, const uvf_result *r) {
+  size_t i;
+
+  for (i = 0; r->headers && i < r->n_headers; i++) {
+    h[i].name = copy_text(to, r->headers[i].name);
+    h[i].value = copy_text(to, r->headers[i].value);
+  }
+}
+
+/* A copy of r that outlives on_result, for a record that waits: its
+ * header fields, the attempts of its history, then its strings. */
 static saved *save(const uvf_result *r, uint64_t position,
                    const char *message) {
   size_t n = r->history ? r->n_history : 0;
-  size_t attempts = n * sizeof(uvf_attempt);
-  saved *sv = malloc(sizeof(*sv) + attempts + text_len(r->url) +
-                     text_len(r->final_url) + text_len(message));
+  size_t nh = r->headers ? r->n_headers : 0;
+  size_t fields = nh * sizeof(uvf_header), attempts = n * sizeof(uvf_attempt);
+  saved *sv =
+      malloc(sizeof(*sv) + fields + attempts + text_len(r->url) +
+             text_len(r->final_url) + text_len(message) + headers_len(r));
   char *to;
 
   if (!sv)
     return NULL;
   sv->r = *r;
   sv->position = position;
+  memset(&sv->note, 0, sizeof(sv->note));
+  sv->r.headers = nh > 0 ? (const uvf_header *)(void *)sv->text : NULL;
+  sv->r.n_headers = nh;
   if (n > 0)
-    memcpy(sv->text, r->history, attempts);
-  sv->r.history = n > 0 ? (const uvf_attempt *)(void *)sv->text : NULL;
+    memcpy(sv->text + fields, r->history, attempts);
+  sv->r.history =
+      n > 0 ? (const uvf_attempt *)(void *)(sv->text + fields) : NULL;
   sv->r.n_history = (unsigned)n;
-  to = sv->text + attempts;
+  to = sv->text + fields + attempts;
+  copy_headers((uvf_header *)(void *)sv->text, &to, r);
   sv->r.url = copy_text(&to, r->url);
   sv->r.final_url = copy_text(&to, r->final_url);
   sv->r.message = copy_text(&to, message);
@@ -205,19 +249,28 @@ static saved *save(const uvf_result *r, uint64_t position,
 void uvf_cli_run_on_result(void *ud, const uvf_result *r) {
   uvf_cli_run *c = ud;
   uint64_t position = uvf_cli_run_position_of(c, r->index);
-  const char *message = describe(c, r);
+  uvf_cli_linenote note = {~r->tag, 0, NULL, NULL}; /* none: another key */
+  const char *message;
   saved *sv;
 
+  uvf_cli_notes_take(c->notes, r->tag, &note);
+  message = describe(c, r, &note);
   if (c->bodies) {
     /* The record waits until the body file is closed: the close may
      * fail, and then the record says so. */
     if (!(sv = save(r, position, message)))
       uvf_cli_run_output_failed(c, -ENOMEM);
-    if (uvf_cli_bodies_finish(c->bodies, position, r->status != 0, sv))
+    else
+      sv->note = note;
+    if (uvf_cli_bodies_finish(c->bodies, position, r->status != 0, sv)) {
+      if (!sv) /* no record will come */
+        uvf_cli_linenote_clear(&note);
       return;
+    }
     free(sv);
   }
-  record(c, r, position, message, NULL, NULL);
+  record(c, r, position, message, NULL, NULL, &note);
+  uvf_cli_linenote_clear(&note);
 }
 
 void uvf_cli_run_on_body_done(void *ud, uint64_t index, void *cookie,
@@ -228,6 +281,7 @@ void uvf_cli_run_on_body_done(void *ud, uint64_t index, void *cookie,
   (void)index;
   if (!sv) /* out of memory: no record */
     return;
-  record(c, &sv->r, sv->position, sv->r.message, path, err);
+  record(c, &sv->r, sv->position, sv->r.message, path, err, &sv->note);
+  uvf_cli_linenote_clear(&sv->note);
   free(sv);
 }

@@ -44,6 +44,58 @@ static void http_version(uvf_cli_buf *b, long v) {
     uvf_cli_buf_printf(b, ",\"http_version\":\"%ld.%ld\"", v / 10, v % 10);
 }
 
+/* 1 if header i's name came earlier: it was written with that one. */
+static int seen_before(const uvf_result *r, size_t i) {
+  size_t k;
+
+  for (k = 0; k < i; k++)
+    if (strcmp(r->headers[k].name, r->headers[i].name) == 0)
+      return 1;
+  return 0;
+}
+
+/* The values named as header i, from i on: one as a string, more as an
+ * array, in the order received. */
+static void header_values(uvf_cli_buf *b, const uvf_result *r, size_t i) {
+  const char *name = r->headers[i].name;
+  size_t k, n = 0;
+
+  for (k = i; k < r->n_headers; k++)
+    n += strcmp(r->headers[k].name, name) == 0;
+  if (n == 1) {
+    uvf_cli_json_str(b, r->headers[i].value);
+    return;
+  }
+  uvf_cli_buf_add(b, "[", 1);
+  for (k = i, n = 0; k < r->n_headers; k++)
+    if (strcmp(r->headers[k].name, name) == 0) {
+      if (n++)
+        uvf_cli_buf_add(b, ",", 1);
+      uvf_cli_json_str(b, r->headers[k].value);
+    }
+  uvf_cli_buf_add(b, "]", 1);
+}
+
+/* "headers": the final response's fields by lower-case name, a name
+ * received more than once (Set-Cookie) with an array of its values. */
+static void headers(uvf_cli_buf *b, const uvf_result *r) {
+  size_t i;
+  int first = 1;
+
+  uvf_cli_buf_puts(b, ",\"headers\":{");
+  for (i = 0; r->headers && i < r->n_headers; i++) {
+    if (seen_before(r, i))
+      continue;
+    if (!first)
+      uvf_cli_buf_add(b, ",", 1);
+    first = 0;
+    uvf_cli_json_str(b, r->headers[i].name);
+    uvf_cli_buf_add(b, ":", 1);
+    header_values(b, r, i);
+  }
+  uvf_cli_buf_add(b, "}", 1);
+}
+
 void uvf_cli_record_format(uvf_cli_buf *b, const uvf_cli_record *rec) {
   const uvf_result *r = rec->r;
   double t = r->time_total;
@@ -64,6 +116,10 @@ void uvf_cli_record_format(uvf_cli_buf *b, const uvf_cli_record *rec) {
   http_version(b, r->http_version);
   if (rec->with_file)
     field_str(b, "file", rec->file);
+  if (rec->with_headers)
+    headers(b, r);
+  if (rec->tag)
+    uvf_cli_buf_printf(b, ",\"tag\":%s", rec->tag); /* JSON already */
   uvf_cli_buf_add(b, "}\n", 2);
 }
 

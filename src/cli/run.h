@@ -23,6 +23,8 @@ typedef struct uvf_cli_run {
   int db_finishing;
   int db_failed;
   uvf_cli_positions *positions; /* NULL when nothing is skipped */
+  uvf_cli_reqs *reqs;           /* input lines as requests */
+  uvf_cli_notes *notes;         /* of lines whose record is to come */
   uint64_t position;            /* input URLs read so far */
   uint64_t taken;               /* of them, handed to the fetcher */
   int input_ended;
@@ -77,7 +79,7 @@ void uvf_cli_run_abandon(uvf_cli_run *c);
 /* ---- feed.c: the fetcher's URLs ---- */
 
 /* The fetcher's callbacks (uvf_callbacks). */
-int uvf_cli_run_next(void *ud, const char **url, uint64_t *tag);
+int uvf_cli_run_next_request(void *ud, const uvf_request **rq);
 void uvf_cli_run_on_start(void *ud, uint64_t index, uint64_t tag);
 int uvf_cli_run_on_body(void *ud, uint64_t index, const char *data, size_t len);
 /* The input reader's: the input has a line again. */

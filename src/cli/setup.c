@@ -143,7 +143,7 @@ static int start_fetcher(uvf_cli_run *c) {
   int rc;
 
   uvf_callbacks_init(&cb);
-  cb.next = uvf_cli_run_next;
+  cb.next_request = uvf_cli_run_next_request;
   cb.on_result = uvf_cli_run_on_result;
   cb.on_done = uvf_cli_run_on_done;
   if (c->bodies) {
@@ -234,11 +234,26 @@ static void size_run(uvf_cli_run *c) {
     c->window = WINDOW_MIN;
 }
 
+/* How input lines become requests. */
+static int open_requests(uvf_cli_run *c) {
+  const uvf_cli_args *a = &c->args;
+  uvf_cli_reqs_defaults d = {a->input_format,  a->method,
+                             a->data,          a->data_len,
+                             a->fetch.headers, a->fetch.n_headers};
+  int rc = uvf_cli_reqs_new(&c->reqs, &d);
+
+  if (rc != 0)
+    uvf_cli_error("cannot start: %s", strerror(-rc));
+  return rc;
+}
+
 /* The input, and the journal that may have the records of some of it. */
 static int open_input(uvf_cli_run *c) {
   const uvf_cli_args *a = &c->args;
   int rc = check_paths(a);
 
+  if (rc == 0)
+    rc = open_requests(c);
   if (rc == 0)
     rc =
         uvf_cli_input_open(&c->in, &c->loop, a->input_path, a->urls, a->n_urls);

@@ -153,6 +153,12 @@ void ts_out_flush(struct ts_conn *c) { out_flush(c, 1); }
 
 void ts_out_flush_async(struct ts_conn *c) { out_flush(c, 0); }
 
+void ts_out_send(struct ts_conn *c, const char *p, size_t n, unsigned done) {
+  ts_out_flush(c);
+  if (!c->closing)
+    send_bytes(c, p, n, done, 1, 1);
+}
+
 char *ts_out_reserve(struct ts_conn *c, size_t need) {
   if (out_len > 0 && out_owner != c)
     abort(); /* a path forgot to flush: bytes would reach the wrong peer */
@@ -271,6 +277,8 @@ void ts_conn_unref(struct ts_conn *c) {
     if (c->h2 != NULL)
       ts_h2_free(c);
     free(c->in);
+    free(c->rhead);
+    free(c->rbody);
     ts_tls_free(c->ssl);
     free(c);
   }
@@ -579,17 +587,74 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   }
 }
 
+static void route_h1(struct ts_conn *c, struct ts_req *req) {
+  struct ts_ex x = {c, NULL};
+
+  ts_route(&x, req);
+  if (!req->keep)
+    c->want_close = 1;
+}
+
+/* A body that is not all in yet: the head is copied (the input moves),
+ * the body gathered in a buffer of its own, and the request routed once
+ * it is whole (body_take).  After "Expect: 100-continue" the client
+ * waits for our go-ahead. */
+static void await_body(struct ts_conn *c, const char *head, size_t n,
+                       const struct ts_req *req) {
+  uint64_t have = c->ilen - c->ioff;
+
+  c->rhead = malloc(n);
+  c->rbody = malloc(req->content_length);
+  if (c->rhead == NULL || c->rbody == NULL) {
+    ts_conn_close(c);
+    return;
+  }
+  memcpy(c->rhead, head, n);
+  c->rhead_len = n;
+  memcpy(c->rbody, c->ibase + c->ioff, have);
+  c->rbody_len = have;
+  c->rbody_want = req->content_length;
+  c->ioff = c->ilen;
+  c->state = TS_REQ_BODY;
+  if (req->expect_continue && have == 0)
+    ts_h1_raw(c, "HTTP/1.1 100 Continue\r\n\r\n", 0);
+}
+
+/* TS_REQ_BODY: takes what input there is; 1 once the request has been
+ * routed. */
+static int body_take(struct ts_conn *c) {
+  uint64_t want = c->rbody_want - c->rbody_len, have = c->ilen - c->ioff;
+  size_t n = (size_t)(have < want ? have : want), scan = 0;
+  struct ts_req req;
+
+  memcpy(c->rbody + c->rbody_len, c->ibase + c->ioff, n);
+  c->rbody_len += n;
+  c->ioff += n;
+  if (c->rbody_len < c->rbody_want)
+    return 0;
+  c->state = TS_IDLE;
+  ts_http_parse(c->rhead, c->rhead_len, &scan, &req); /* parsed before */
+  req.body = c->rbody;
+  route_h1(c, &req);
+  free(c->rhead);
+  free(c->rbody);
+  c->rhead = c->rbody = NULL;
+  return 1;
+}
+
 /* Parses and answers one request; 0 when none is complete. */
 static int next_request(struct ts_conn *c) {
-  struct ts_ex x = {c, NULL};
   struct ts_req req;
+  const char *head = c->ibase + c->ioff;
   long n;
 
   if (c->want_close || c->ioff == c->ilen)
     return 0;
-  n = ts_http_parse(c->ibase + c->ioff, c->ilen - c->ioff, &c->scan, &req);
+  n = ts_http_parse(head, c->ilen - c->ioff, &c->scan, &req);
   if (n == 0)
     return 0;
+  if (n > 0 && (req.chunked || req.content_length > TS_MAX_BODY))
+    n = req.chunked ? -501 : -413; /* the rest cannot be read */
   if (n < 0) {
     ts_refuse(c, (unsigned)-n);
     c->ioff = c->ilen;
@@ -597,9 +662,13 @@ static int next_request(struct ts_conn *c) {
   }
   c->ioff += (size_t)n;
   c->scan = 0;
-  ts_route(&x, &req);
-  if (!req.keep)
-    c->want_close = 1;
+  if (req.content_length > c->ilen - c->ioff) {
+    await_body(c, head, (size_t)n, &req);
+    return 1;
+  }
+  req.body = c->ibase + c->ioff;
+  c->ioff += (size_t)req.content_length;
+  route_h1(c, &req);
   return 1;
 }
 
@@ -610,7 +679,8 @@ static void conn_step(struct ts_conn *c) {
       body_pump(c);
     else if (c->state == TS_DROP)
       drop_now(c);
-    else if (c->state != TS_IDLE || !next_request(c))
+    else if (c->state == TS_REQ_BODY ? !body_take(c)
+                                     : c->state != TS_IDLE || !next_request(c))
       break;
   }
   ts_out_flush(c); /* also drops the batch of a connection that closed */

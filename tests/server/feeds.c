@@ -293,16 +293,22 @@ static void reply(const struct ts_ex *x, const struct ts_reply *r) {
 }
 
 void ts_feed_emit(const struct ts_ex *x, const struct ts_spec *s) {
-  static char extra[256], etag[32], lm[64];
+  static char etag[32], lm[64];
   struct ts_reply r = {0};
   struct feed f;
 
   unpack(s->arg, &f);
   snprintf(etag, sizeof(etag), "\"f%u-%u\"", f.n, f.rev);
   date822(lm, sizeof(lm), BASE_TIME + (long)f.rev * 3600);
-  r.xlen = (size_t)snprintf(extra, sizeof(extra),
-                            "ETag: %s\r\nLast-Modified: %s\r\n", etag, lm);
-  r.extra = extra;
+  r.xname[0] = "ETag";
+  r.xname_len[0] = 4;
+  r.xval[0] = etag;
+  r.xval_len[0] = strlen(etag);
+  r.xname[1] = "Last-Modified";
+  r.xname_len[1] = 13;
+  r.xval[1] = lm;
+  r.xval_len[1] = strlen(lm);
+  r.n_extra = 2;
   r.status = s->status;
   r.head = s->head;
   r.keep = s->keep;

@@ -32,6 +32,7 @@ const char *ts_reason(unsigned status) {
   case 206: return "Partial Content";
   case 301: return "Moved Permanently";
   case 302: return "Found";
+  case 303: return "See Other";
   case 304: return "Not Modified";
   case 307: return "Temporary Redirect";
   case 308: return "Permanent Redirect";
@@ -41,9 +42,11 @@ const char *ts_reason(unsigned status) {
   case 404: return "Not Found";
   case 405: return "Method Not Allowed";
   case 408: return "Request Timeout";
+  case 413: return "Content Too Large";
   case 429: return "Too Many Requests";
   case 431: return "Request Header Fields Too Large";
   case 500: return "Internal Server Error";
+  case 501: return "Not Implemented";
   case 502: return "Bad Gateway";
   case 503: return "Service Unavailable";
   case 504: return "Gateway Timeout";
@@ -79,23 +82,34 @@ static char *head(char *p, unsigned status, const char *ctype, int has_len,
   return PUTS(p, "\r\nConnection: close\r\n");
 }
 
+static char *field(char *p, const char *name, size_t nlen, const char *v,
+                   size_t vlen) {
+  p = put(p, name, nlen);
+  p = PUTS(p, ": ");
+  p = put(p, v, vlen);
+  return PUTS(p, "\r\n");
+}
+
 void ts_h1_reply(struct ts_conn *c, const struct ts_reply *r) {
   size_t body = r->head || !r->has_len ? 0 : (size_t)r->len;
-  char *p = ts_out_reserve(c, HEAD_ROOM + r->hval_len + r->xlen + body);
+  size_t extra = r->hval_len, i;
+  int inline_body = body <= TS_INLINE_BODY;
+  char *p;
 
+  for (i = 0; i < r->n_extra; i++)
+    extra += r->xname_len[i] + r->xval_len[i] + 4;
+  p = ts_out_reserve(c, HEAD_ROOM + extra + (inline_body ? body : 0));
   p = head(p, r->status, r->ctype, r->has_len, r->len, r->keep);
-  if (r->hname != NULL) {
-    p = put(p, r->hname, strlen(r->hname));
-    p = PUTS(p, ": ");
-    p = put(p, r->hval, r->hval_len);
-    p = PUTS(p, "\r\n");
-  }
-  if (r->extra != NULL)
-    p = put(p, r->extra, r->xlen);
+  if (r->hname != NULL)
+    p = field(p, r->hname, strlen(r->hname), r->hval, r->hval_len);
+  for (i = 0; i < r->n_extra; i++)
+    p = field(p, r->xname[i], r->xname_len[i], r->xval[i], r->xval_len[i]);
   p = PUTS(p, "\r\n");
-  if (body > 0)
+  if (body > 0 && inline_body)
     p = put(p, r->body, body);
-  ts_out_commit(c, p, r->done);
+  ts_out_commit(c, p, inline_body ? r->done : 0);
+  if (!inline_body) /* larger than the batch: sent after it */
+    ts_out_send(c, r->body, body, r->done);
 }
 
 static void emit_pattern(struct ts_conn *c, const struct ts_spec *s) {

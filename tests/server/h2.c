@@ -44,6 +44,9 @@ struct ts_stream {
   char *path;                    /* :path, until routed */
   char *echo;                    /* header lines, for /headers */
   size_t path_len, echo_len, echo_cap;
+  char *method_name; /* :method, until routed */
+  char *body;        /* the request's body, until routed */
+  size_t body_len, body_cap;
   char *own;         /* a body copied from a ts_reply */
   uint64_t left;     /* body bytes not yet handed to nghttp2 */
   uint64_t off;      /* index of the next body byte to send */
@@ -78,7 +81,9 @@ static void stream_free(struct ts_stream *st) {
   free(st->path);
   free(st->echo);
   free(st->own);
-  st->path = st->echo = st->own = NULL;
+  free(st->method_name);
+  free(st->body);
+  st->path = st->echo = st->own = st->method_name = st->body = NULL;
   if (st->timer_init) {
     st->gone = 1;
     uv_close((uv_handle_t *)&st->timer, on_timer_close);
@@ -183,36 +188,20 @@ static int own_body(struct ts_stream *st, const char *p, size_t n) {
 /* The header fields of a reply: :status, content-type, content-length
  * when it has one, and the extra field (its name lowercased, as h2
  * wants). */
-#define MAX_EXTRA 4
-
 struct fields {
-  nghttp2_nv nv[4 + MAX_EXTRA];
+  nghttp2_nv nv[4 + TS_MAX_EXTRA];
   size_t n;
   char status[12], len[24], name[32];
-  char xname[MAX_EXTRA][32];
+  char xname[TS_MAX_EXTRA][64];
 };
 
-/* The reply's extra "Name: value\r\n" lines as fields, names in lower
- * case as h2 wants. */
-static void extra_fields(struct fields *f, const struct ts_reply *r) {
-  const char *p = r->extra, *end = r->extra + r->xlen;
-  size_t k = 0, i;
+/* h2 wants names lower-cased; longer ones than the room are cut. */
+static size_t lower_name(char *dst, size_t cap, const char *s, size_t n) {
+  size_t i;
 
-  while (p < end && k < MAX_EXTRA) {
-    const char *eol = memchr(p, '\r', (size_t)(end - p));
-    const char *colon = eol ? memchr(p, ':', (size_t)(eol - p)) : NULL;
-    const char *v;
-
-    if (!colon)
-      break;
-    for (i = 0; p + i < colon && i < sizeof(f->xname[k]); i++)
-      f->xname[k][i] = (char)(p[i] | 0x20);
-    for (v = colon + 1; v < eol && *v == ' '; v++)
-      ;
-    f->nv[f->n++] = field(f->xname[k], i, v, (size_t)(eol - v));
-    k++;
-    p = eol + 2;
-  }
+  for (i = 0; i < n && i < cap; i++)
+    dst[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + 32 : s[i]);
+  return i;
 }
 
 static void fields_of(struct fields *f, const struct ts_reply *r) {
@@ -232,8 +221,11 @@ static void fields_of(struct fields *f, const struct ts_reply *r) {
       f->name[i] = (char)(r->hname[i] | 0x20); /* letters and '-' */
     f->nv[f->n++] = field(f->name, i, r->hval, r->hval_len);
   }
-  if (r->extra != NULL)
-    extra_fields(f, r);
+  for (i = 0; i < r->n_extra && i < TS_MAX_EXTRA; i++) {
+    n = lower_name(f->xname[i], sizeof(f->xname[i]), r->xname[i],
+                   r->xname_len[i]);
+    f->nv[f->n++] = field(f->xname[i], n, r->xval[i], r->xval_len[i]);
+  }
 }
 
 void ts_h2_reply(struct ts_stream *st, const struct ts_reply *r) {
@@ -493,11 +485,15 @@ static char *copy(const uint8_t *v, size_t n) {
   return p;
 }
 
+static int path_is(const struct ts_stream *st, const char *p, size_t n) {
+  return st->path_len >= n && memcmp(st->path, p, n) == 0 &&
+         (st->path_len == n || st->path[n] == '?');
+}
+
 /* Pseudo-headers come first, so :path is known by the first field.
- * /headers shows them, /feed/ looks for validators among them. */
+ * /headers and /echo show them, /feed/ looks for validators among them. */
 static int wants_echo(const struct ts_stream *st) {
-  return (st->path_len >= 8 && memcmp(st->path, "/headers", 8) == 0 &&
-          (st->path_len == 8 || st->path[8] == '?')) ||
+  return path_is(st, "/headers", 8) || path_is(st, "/echo", 5) ||
          (st->path_len > 6 && memcmp(st->path, "/feed/", 6) == 0);
 }
 
@@ -536,9 +532,13 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f,
     st->path_len = st->path ? vlen : 0;
     return st->path ? 0 : NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   }
-  if (nlen == 7 && memcmp(name, ":method", 7) == 0)
+  if (nlen == 7 && memcmp(name, ":method", 7) == 0) {
     st->method = (uint8_t)method_of(value, vlen);
-  else if (nlen > 0 && name[0] != ':' && wants_echo(st))
+    free(st->method_name);
+    st->method_name = copy(value, vlen);
+    return st->method_name ? 0 : NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
+  if (nlen > 0 && name[0] != ':' && wants_echo(st))
     return echo_add(st, name, nlen, value, vlen);
   return 0;
 }
@@ -557,10 +557,45 @@ static void request(struct ts_stream *st) {
   r.keep = 1;
   r.headers = st->echo_len > 0 ? st->echo : "\r\n";
   r.headers_len = st->echo_len > 0 ? st->echo_len - 2 : 0;
+  r.method_name = st->method_name ? st->method_name : "GET";
+  r.method_len = strlen(r.method_name);
+  r.body = st->body ? st->body : "";
+  r.content_length = st->body_len;
   ts_route(&x, &r);
   free(st->path);
   free(st->echo);
-  st->path = st->echo = NULL;
+  free(st->method_name);
+  free(st->body);
+  st->path = st->echo = st->method_name = st->body = NULL;
+}
+
+/* A request's DATA, kept for the route (/echo); past TS_MAX_BODY the
+ * stream is reset. */
+static int on_data(nghttp2_session *s, uint8_t flags, int32_t id,
+                   const uint8_t *data, size_t len, void *ud) {
+  struct ts_stream *st = nghttp2_session_get_stream_user_data(s, id);
+  size_t cap;
+  char *p;
+
+  if (st == NULL || st->routed)
+    return 0;
+  if (st->body_len + len > TS_MAX_BODY)
+    return nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id,
+                                     NGHTTP2_REFUSED_STREAM) == 0
+               ? 0
+               : NGHTTP2_ERR_CALLBACK_FAILURE;
+  if (st->body_len + len > st->body_cap) {
+    cap = st->body_cap ? st->body_cap : 4096;
+    while (cap < st->body_len + len)
+      cap *= 2;
+    if ((p = realloc(st->body, cap)) == NULL)
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    st->body = p;
+    st->body_cap = cap;
+  }
+  memcpy(st->body + st->body_len, data, len);
+  st->body_len += len;
+  return 0;
 }
 
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
@@ -597,6 +632,7 @@ void ts_h2_init(void) {
   nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
   nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
   nghttp2_option_set_max_send_header_block_length(option, MAX_HEADER_BLOCK);
   callbacks = cb;

@@ -1,6 +1,7 @@
-/* Request parsing: just enough HTTP/1.x to serve GET and HEAD.  The
- * request line, the end of the header block and the Connection header;
- * everything else in the block is skipped. */
+/* Request parsing: just enough HTTP/1.x to serve the routes.  The
+ * request line, the end of the header block, and the Connection,
+ * Content-Length, Expect and Transfer-Encoding headers; everything else
+ * in the block is skipped. */
 #include <string.h>
 
 #include "ts.h"
@@ -52,21 +53,52 @@ static void connection_tokens(const char *v, const char *end,
   }
 }
 
+static const char *skip_blanks(const char *v, const char *end) {
+  while (v < end && (*v == ' ' || *v == '\t'))
+    v++;
+  return v;
+}
+
+/* 1 if the line p[0..eol) is the header `name` (lower-case, with its
+ * colon); *v is then where its value starts. */
+static int header_is(const char *p, const char *eol, const char *name,
+                     const char **v) {
+  size_t n = strlen(name);
+
+  if ((size_t)(eol - p) < n || !ieq(p, name, n))
+    return 0;
+  *v = skip_blanks(p + n, eol);
+  return 1;
+}
+
 /* Header lines run from p (just after the request line) to end (the
- * final CRLFCRLF).  Only Connection matters. */
-static void scan_headers(const char *p, const char *end, struct ts_req *req) {
-  static const char name[] = "connection:";
-  const size_t nlen = sizeof(name) - 1;
+ * final CRLFCRLF).  Returns -1 for a Content-Length that is not a
+ * number. */
+static int scan_headers(const char *p, const char *end, struct ts_req *req) {
+  const char *v;
 
   while (p < end) {
     const char *eol = memchr(p, '\r', (size_t)(end - p));
+    const char *ve;
 
     if (eol == NULL)
       eol = end;
-    if ((size_t)(eol - p) > nlen && ieq(p, name, nlen))
-      connection_tokens(p + nlen, eol, req);
+    ve = eol;
+    while (ve > p && (ve[-1] == ' ' || ve[-1] == '\t'))
+      ve--;
+    if (header_is(p, eol, "connection:", &v)) {
+      connection_tokens(v, eol, req);
+    } else if (header_is(p, eol, "content-length:", &v)) {
+      if (ts_parse_u64(v, (size_t)(ve - v), &req->content_length) != 0)
+        return -1;
+    } else if (header_is(p, eol, "expect:", &v)) {
+      req->expect_continue = ve - v == 12 && ieq(v, "100-continue", 12);
+    } else if (header_is(p, eol, "transfer-encoding:", &v)) {
+      req->chunked = 1;
+    }
     p = eol + 2;
   }
+  return 0;
 }
 
 static int parse_method(const char *p, size_t n) {
@@ -112,6 +144,8 @@ static int parse_request_line(const char *p, const char *eol,
   else
     return -1;
   req->method = (uint8_t)parse_method(p, (size_t)(sp1 - p));
+  req->method_name = p;
+  req->method_len = (size_t)(sp1 - p);
   return set_target(sp1 + 1, (size_t)(sp2 - sp1 - 1), req);
 }
 
@@ -144,7 +178,10 @@ long ts_http_parse(const char *p, size_t len, size_t *scan,
   /* "\r\r\n\r\n" puts the request line's end one byte before `end`. */
   req->headers = eol + 2 <= end ? eol + 2 : end;
   req->headers_len = (size_t)(end - req->headers);
-  if (eol < end)
-    scan_headers(eol + 2, end, req);
+  req->content_length = 0;
+  req->expect_continue = req->chunked = 0;
+  req->body = NULL;
+  if (eol < end && scan_headers(eol + 2, end, req) != 0)
+    return -400;
   return (long)(end - p) + 4;
 }

@@ -1,7 +1,8 @@
 /* Endpoints: map a request to the response to send.  The decisions are
  * the same over HTTP/1.1 and h2; h1.c and h2.c write them out.  Nothing
- * here allocates. */
+ * here allocates but /echo, whose reply grows with the request. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ts.h"
@@ -140,20 +141,27 @@ static long pct_decode(char *dst, const char *s, size_t n) {
   return d - dst;
 }
 
-static const char *find_url_param(const struct query *q, size_t *len) {
+/* The value of key= ("url=") in the query, still encoded. */
+static const char *find_param(const struct query *q, const char *key,
+                              size_t *len) {
   const char *p = q->raw, *end = q->raw + q->raw_len;
+  size_t k = strlen(key);
 
   while (p != NULL && p < end) {
     const char *amp = memchr(p, '&', (size_t)(end - p));
     const char *e = amp ? amp : end;
 
-    if (e - p >= 4 && memcmp(p, "url=", 4) == 0) {
-      *len = (size_t)(e - p - 4);
-      return p + 4;
+    if ((size_t)(e - p) >= k && memcmp(p, key, k) == 0) {
+      *len = (size_t)(e - p) - k;
+      return p + k;
     }
     p = e + 1;
   }
   return NULL;
+}
+
+static const char *find_url_param(const struct query *q, size_t *len) {
+  return find_param(q, "url=", len);
 }
 
 /* /redirect-to?url=<percent-encoded>: 302 to anything, file:// too. */
@@ -445,6 +453,185 @@ static void echo_headers(const struct ts_ex *x, const struct ts_req *r) {
   reply(x, &rp);
 }
 
+/* /status/<code>?location=<percent-encoded>: that status with that
+ * Location, for redirects of every kind (303, 307, 308...). */
+static void status_location(const struct ts_ex *x, const struct ts_req *r,
+                            uint64_t code, const char *loc, size_t n) {
+  struct ts_reply rp = {0};
+  int head = r->method == TS_HEAD;
+  long len = n <= sizeof(hdr_buf) ? pct_decode(hdr_buf, loc, n) : -1;
+  char body[64];
+
+  if (len < 0 || code < 100 || code > 999) {
+    reply_text(x, 400, r->keep, head, "bad request\n", 1);
+    return;
+  }
+  snprintf(body, sizeof(body), "%u %s\n", (unsigned)code,
+           ts_reason((unsigned)code));
+  rp.ctype = "text/plain";
+  rp.body = body;
+  rp.len = bodyless((unsigned)code) ? 0 : strlen(body);
+  rp.hname = "Location";
+  rp.hval = hdr_buf;
+  rp.hval_len = (size_t)len;
+  rp.status = (uint16_t)code;
+  rp.has_len = !bodyless((unsigned)code);
+  rp.head = (uint8_t)head;
+  rp.keep = r->keep;
+  rp.done = 1;
+  reply(x, &rp);
+}
+
+/* /response-headers?Name=value&Name=value: 200 with those header fields,
+ * in that order, percent-decoded (a name may come twice: Set-Cookie). */
+static void response_headers(const struct ts_ex *x, const struct ts_req *r,
+                             const struct query *q) {
+  struct ts_reply rp = {0};
+  const char *p = q->raw, *end = q->raw + q->raw_len;
+  char *out = hdr_buf;
+  int head = r->method == TS_HEAD;
+
+  while (p != NULL && p < end && rp.n_extra < TS_MAX_EXTRA) {
+    const char *amp = memchr(p, '&', (size_t)(end - p));
+    const char *e = amp ? amp : end;
+    const char *eq = memchr(p, '=', (size_t)(e - p));
+    long nl = eq ? pct_decode(out, p, (size_t)(eq - p)) : -1;
+    long vl = nl > 0 ? pct_decode(out + nl, eq + 1, (size_t)(e - eq - 1)) : -1;
+
+    if (vl < 0 || memchr(out, ':', (size_t)nl)) {
+      reply_text(x, 400, r->keep, head, "bad header\n", 1);
+      return;
+    }
+    rp.xname[rp.n_extra] = out;
+    rp.xname_len[rp.n_extra] = (size_t)nl;
+    rp.xval[rp.n_extra] = out + nl;
+    rp.xval_len[rp.n_extra++] = (size_t)vl;
+    out += nl + vl;
+    p = e + 1;
+  }
+  rp.ctype = "text/plain";
+  rp.body = "ok\n";
+  rp.len = 3;
+  rp.status = 200;
+  rp.has_len = 1;
+  rp.head = (uint8_t)head;
+  rp.keep = r->keep;
+  rp.done = 1;
+  reply(x, &rp);
+}
+
+/* ---- /echo ---- */
+
+/* Appends s[0..n) as the inside of a JSON string: bytes past ASCII as
+ * \u00XX, so any request gives valid JSON. */
+static char *json_chars(char *p, const char *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  size_t i;
+
+  for (i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)s[i];
+
+    if (ch == '"' || ch == '\\') {
+      *p++ = '\\';
+      *p++ = (char)ch;
+    } else if (ch < 0x20 || ch >= 0x7f) {
+      memcpy(p, "\\u00", 4);
+      p[4] = hex[ch >> 4];
+      p[5] = hex[ch & 15];
+      p += 6;
+    } else {
+      *p++ = (char)ch;
+    }
+  }
+  return p;
+}
+
+static char *base64(char *p, const unsigned char *s, size_t n) {
+  static const char tab[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t i;
+
+  for (i = 0; i + 2 < n; i += 3, p += 4) {
+    p[0] = tab[s[i] >> 2];
+    p[1] = tab[((s[i] & 3) << 4) | (s[i + 1] >> 4)];
+    p[2] = tab[((s[i + 1] & 15) << 2) | (s[i + 2] >> 6)];
+    p[3] = tab[s[i + 2] & 63];
+  }
+  if (i < n) {
+    p[0] = tab[s[i] >> 2];
+    p[1] = tab[((s[i] & 3) << 4) | (i + 1 < n ? s[i + 1] >> 4 : 0)];
+    p[2] = i + 1 < n ? tab[(s[i + 1] & 15) << 2] : '=';
+    p[3] = '=';
+    p += 4;
+  }
+  return p;
+}
+
+/* "headers": [["Name", "value"], ...] from the header lines. */
+static char *json_headers(char *p, const char *h, size_t n) {
+  const char *end = h + n;
+  int first = 1;
+
+  p += sprintf(p, "\"headers\":[");
+  while (h < end) {
+    const char *eol = memmem(h, (size_t)(end - h), "\r\n", 2);
+    const char *colon, *v;
+
+    if (eol == NULL)
+      eol = end;
+    colon = memchr(h, ':', (size_t)(eol - h));
+    if (colon != NULL) {
+      for (v = colon + 1; v < eol && (*v == ' ' || *v == '\t'); v++)
+        ;
+      p += sprintf(p, "%s[\"", first ? "" : ",");
+      p = json_chars(p, h, (size_t)(colon - h));
+      memcpy(p, "\",\"", 3);
+      p = json_chars(p + 3, v, (size_t)(eol - v));
+      memcpy(p, "\"]", 2);
+      p += 2;
+      first = 0;
+    }
+    h = eol + 2;
+  }
+  *p++ = ']';
+  return p;
+}
+
+/* /echo: 200 with what was received, as JSON: {"method", "target",
+ * "headers": [[name, value]...] in the order received (h2: lower-case,
+ * pseudo-headers left out), "body_length", "body_base64"}. */
+static void echo(const struct ts_ex *x, const struct ts_req *r) {
+  struct ts_reply rp = {0};
+  size_t body = (size_t)r->content_length;
+  size_t cap = 256 + 6 * (r->method_len + r->target_len + r->headers_len) +
+               4 * (body / 3 + 1);
+  char *json = malloc(cap), *p = json;
+
+  if (json == NULL) {
+    reply_text(x, 500, 0, 0, "out of memory\n", 1);
+    return;
+  }
+  p += sprintf(p, "{\"method\":\"");
+  p = json_chars(p, r->method_name, r->method_len);
+  p += sprintf(p, "\",\"target\":\"");
+  p = json_chars(p, r->target, r->target_len);
+  p += sprintf(p, "\",");
+  p = json_headers(p, r->headers, r->headers_len);
+  p += sprintf(p, ",\"body_length\":%zu,\"body_base64\":\"", body);
+  p = base64(p, (const unsigned char *)(r->body ? r->body : ""), body);
+  p += sprintf(p, "\"}\n");
+  rp.ctype = "application/json";
+  rp.body = json;
+  rp.len = (uint64_t)(p - json);
+  rp.status = 200;
+  rp.has_len = 1;
+  rp.head = r->method == TS_HEAD;
+  rp.keep = r->keep;
+  rp.done = 1;
+  reply(x, &rp);
+  free(json);
+}
+
 static void begin(const struct ts_ex *x) {
   ts_stats_begin(x->c);
   if (x->st != NULL)
@@ -471,9 +658,20 @@ static void dispatch(const struct ts_ex *x, const struct ts_req *r,
   size_t at;
   uint64_t v;
 
+  const char *loc;
+  size_t loc_len = 0;
+
   begin(x);
   if (n == 8 && memcmp(path, "/headers", 8) == 0) {
     echo_headers(x, r);
+  } else if (n == 5 && memcmp(path, "/echo", 5) == 0) {
+    echo(x, r);
+  } else if (n == 17 && memcmp(path, "/response-headers", 17) == 0) {
+    response_headers(x, r, q);
+  } else if (prefix(path, n, "/status/", &at) &&
+             (loc = find_param(q, "location=", &loc_len)) != NULL) {
+    status_location(x, r, ts_parse_u64(path + at, n - at, &v) == 0 ? v : 0, loc,
+                    loc_len);
   } else if (n == 10 && memcmp(path, "/gzip-bomb", 10) == 0) {
     gzip_bomb(x, r);
   } else if (prefix(path, n, "/bad/", &at) &&
@@ -501,7 +699,8 @@ static void refuse(const struct ts_ex *x, unsigned status) {
   begin(x);
   reply_text(x, status, 0, 0,
              status == 431   ? "request header block too large\n"
-             : status == 405 ? "only GET and HEAD\n"
+             : status == 413 ? "request body too large\n"
+             : status == 501 ? "request bodies need a Content-Length\n"
                              : "bad request\n",
              1);
   if (x->st == NULL)
@@ -524,9 +723,7 @@ void ts_route(const struct ts_ex *x, const struct ts_req *r) {
     q.raw = qm + 1;
     q.raw_len = r->target_len - n - 1;
   }
-  if (r->method == TS_OTHER) {
-    refuse(x, 405); /* a body may follow, which we will not parse */
-  } else if (n == 6 && memcmp(t, "/stats", 6) == 0) {
+  if (n == 6 && memcmp(t, "/stats", 6) == 0) {
     stats_reply(x, r, 0);
   } else if (n == 12 && memcmp(t, "/stats/reset", 12) == 0) {
     stats_reply(x, r, 1);

@@ -12,6 +12,7 @@ matter (GOAWAY, RST_STREAM, SETTINGS).  Every socket and every curl has a
 timeout and the servers have --max-seconds, so a hang fails instead of
 blocking.  Ends with the line "N passed, M failed".
 """
+import base64
 import contextlib
 import json
 import os
@@ -346,11 +347,39 @@ def test_garbage_gets_400_and_close():
         assert closed_by_peer(s)
 
 
-def test_other_methods_get_405():
+def test_other_methods_are_answered_after_their_body():
     with connect() as s:
-        s.sendall(b"POST /bytes/1 HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi")
-        status, hdrs, _, _ = read_response(s)
-        assert status == 405 and hdrs["connection"] == "close"
+        s.sendall(b"POST /bytes/1 HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi"
+                  b"GET /bytes/2 HTTP/1.1\r\n\r\n")
+        status, hdrs, body, rest = read_response(s)
+        assert status == 200 and hdrs["connection"] == "keep-alive"
+        assert read_response(s, rest)[0] == 200
+
+
+def test_echo_answers_method_headers_and_body():
+    body = bytes(range(256)) * 300  # NUL bytes, and more than one read
+    with connect() as s:
+        s.sendall(b"PUT /echo?x=1 HTTP/1.1\r\nX-Probe: 42\r\n"
+                  b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n"
+                  % len(body))
+        assert read_response(s)[0] == 100
+        s.sendall(body)
+        status, _, got, _ = read_response(s)
+    echo = json.loads(got)
+    assert status == 200 and echo["method"] == "PUT", echo["method"]
+    assert echo["target"] == "/echo?x=1"
+    assert ["X-Probe", "42"] in echo["headers"]
+    assert base64.b64decode(echo["body_base64"]) == body
+
+
+def test_status_with_location_and_repeated_response_headers():
+    status, hdrs, _, _ = get("/status/303?location=%2Fecho%3Fa")
+    assert status == 303 and hdrs["location"] == "/echo?a", hdrs
+    with connect() as s:
+        s.sendall(b"GET /response-headers?Set-Cookie=a%3D1&Set-Cookie=b"
+                  b"%3D2 HTTP/1.1\r\n\r\n")
+        data = s.recv(65536)
+    assert data.count(b"Set-Cookie: ") == 2 and b"a=1" in data, data
 
 
 def test_header_block_over_64k_gets_431():

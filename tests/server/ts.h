@@ -68,13 +68,14 @@ void ts_log(const char *fmt, ...)
 /* ---- connections (conn.c) ---- */
 
 enum ts_state {
-  TS_IDLE,    /* parsing requests, writing small responses */
-  TS_DELAY,   /* a response waits on the timer */
-  TS_BODY,    /* a long body is being streamed */
-  TS_TRICKLE, /* one body byte per second */
-  TS_STALL,   /* headers sent, nothing more until the peer leaves */
-  TS_DROP,    /* part of a body sent; reset once it is out */
-  TS_LINGER   /* our side shut down; draining the peer before close */
+  TS_IDLE,     /* parsing requests, writing small responses */
+  TS_DELAY,    /* a response waits on the timer */
+  TS_BODY,     /* a long body is being streamed */
+  TS_TRICKLE,  /* one body byte per second */
+  TS_STALL,    /* headers sent, nothing more until the peer leaves */
+  TS_DROP,     /* part of a body sent; reset once it is out */
+  TS_REQ_BODY, /* a request's body is being read */
+  TS_LINGER    /* our side shut down; draining the peer before close */
 };
 
 /* What to send for one request, kept while the request waits. */
@@ -116,12 +117,16 @@ struct ts_conn {
   size_t ilen, ioff, icap;
   size_t scan;         /* where the search for CRLFCRLF resumes */
   struct ts_spec spec; /* the response waiting or in progress */
-  uint64_t body_left;  /* body bytes not yet handed to libuv */
-  uint64_t body_off;   /* index of the next body byte */
-  uint32_t writes;     /* uv_write requests outstanding */
-  uint32_t inflight;   /* counted requests not fully written */
-  uint8_t state;       /* enum ts_state */
-  uint32_t handles;    /* handles still to see their close cb */
+  char *rhead;         /* TS_REQ_BODY: the request's head, copied */
+  size_t rhead_len;
+  char *rbody; /* TS_REQ_BODY: the body so far */
+  uint64_t rbody_len, rbody_want;
+  uint64_t body_left; /* body bytes not yet handed to libuv */
+  uint64_t body_off;  /* index of the next body byte */
+  uint32_t writes;    /* uv_write requests outstanding */
+  uint32_t inflight;  /* counted requests not fully written */
+  uint8_t state;      /* enum ts_state */
+  uint32_t handles;   /* handles still to see their close cb */
   uint8_t timer_init, reading, eof, want_close, closing;
   uint8_t sniffed;   /* known not to open with the h2 preface */
   uint8_t tls_ready; /* the TLS handshake is done */
@@ -145,6 +150,9 @@ void ts_conn_enter(struct ts_conn *c, int state);
 char *ts_out_reserve(struct ts_conn *c, size_t need);
 void ts_out_commit(struct ts_conn *c, const char *end, unsigned done);
 void ts_out_flush(struct ts_conn *c);
+/* Flushes the batch, then sends p[0..n) (copied) after it: for bodies
+ * too large for the batch. */
+void ts_out_send(struct ts_conn *c, const char *p, size_t n, unsigned done);
 /* Writes the batch without trying the socket first, so that the write
  * callback comes back: how a long send yields to other connections. */
 void ts_out_flush_async(struct ts_conn *c);
@@ -153,13 +161,23 @@ void ts_out_flush_async(struct ts_conn *c);
 
 enum ts_method { TS_GET, TS_HEAD, TS_OTHER };
 
+/* Request bodies up to this are read (and /echo'ed); a larger one gets
+ * 413 and a close. */
+#define TS_MAX_BODY (64u << 20)
+
 struct ts_req {
   const char *target; /* origin-form: path and query */
   size_t target_len;
   uint8_t method; /* enum ts_method */
   uint8_t keep;
-  const char *headers; /* the header lines after the request line */
-  size_t headers_len;  /* up to, not including, the blank line */
+  uint8_t expect_continue; /* Expect: 100-continue */
+  uint8_t chunked;         /* Transfer-Encoding: refused (501) */
+  const char *method_name; /* as received */
+  size_t method_len;
+  const char *headers;     /* the header lines after the request line */
+  size_t headers_len;      /* up to, not including, the blank line */
+  uint64_t content_length; /* of the request's body */
+  const char *body;        /* content_length bytes, once read */
 };
 
 /* Looks for one complete header block in p[0..len).  Returns its length
@@ -182,6 +200,9 @@ struct ts_ex {
   struct ts_stream *st; /* NULL over HTTP/1.1 */
 };
 
+/* Extra header fields a reply may carry besides hname (/response-headers). */
+#define TS_MAX_EXTRA 16
+
 /* A response whose body is known at once. */
 struct ts_reply {
   const char *ctype;
@@ -190,8 +211,10 @@ struct ts_reply {
   const char *hname; /* one more header field ("Location"), or NULL */
   const char *hval;
   size_t hval_len;
-  const char *extra; /* more header lines, "Name: value\r\n" each */
-  size_t xlen;
+  const char *xname[TS_MAX_EXTRA]; /* n_extra more, each as hname */
+  const char *xval[TS_MAX_EXTRA];
+  size_t xname_len[TS_MAX_EXTRA], xval_len[TS_MAX_EXTRA];
+  unsigned n_extra;
   uint16_t status;
   uint8_t has_len; /* 0: neither Content-Length nor body (1xx, 204, 304) */
   uint8_t head;    /* HEAD: the headers only */

@@ -28,15 +28,26 @@
  * 1 MiB windows (16 MiB for the connection).  tests/server/make-certs
  * makes certificates to test with.
  *
- * Endpoints (GET and HEAD; any query string is allowed, and keys other
- * than delay=, bytes= and code= are ignored, so that URLs can be made
- * distinct).  They answer the same over HTTP/1.1 and h2, except where
- * said:
+ * Endpoints (any method; a request body, with a Content-Length over
+ * HTTP/1.1 and up to 64 MiB, is read and, but by /echo, ignored; after
+ * "Expect: 100-continue" a 100 goes first.  Any query string is allowed,
+ * and keys other than delay=, bytes=, code= and location= are ignored,
+ * so that URLs can be made distinct).  They answer the same over
+ * HTTP/1.1 and h2, except where said:
  *   /bytes/<n>        200, n body bytes, streamed; byte i is 'a' + i % 26
  *   /delay/<ms>       200 after ms, 16 bytes (or bytes=)
  *   /status/<code>    that status (100-999), short text or bytes= bytes;
  *                     1xx, 204 and 304 have no body (h2 sends a 1xx as a
- *                     final response, which clients reject)
+ *                     final response, which clients reject);
+ *                     location=<percent-encoded> adds a Location (no
+ *                     delay then), for redirects of every code
+ *   /echo             200, JSON of what was received: {"method",
+ *                     "target", "headers": [[name, value], ...] in the
+ *                     order received (h2: pseudo-headers left out),
+ *                     "body_length", "body_base64"}
+ *   /response-headers?Name=value&...  200 "ok" with those header fields
+ *                     (percent-decoded, in order, a name may repeat; 16
+ *                     at most)
  *   /redirect/<n>     302 to /redirect/<n-1>?<same query>; 0: "done\n"
  *   /redirect-to?url=<percent-encoded>   302 to that URL
  *   /flaky/<k>        503 "busy" for the first k requests with this exact
