@@ -706,6 +706,9 @@ void ts_conn_advance(struct ts_conn *c) {
     tls_pull(c);
 }
 
+/* --tls-delay: the ClientHello waits in the kernel until now. */
+static void on_tls_delay(uv_timer_t *t) { read_control(t->data); }
+
 void ts_on_connection(uv_stream_t *server, int status) {
   struct ts_listener *lis = server->data;
   int tls = server == (uv_stream_t *)&lis->tls;
@@ -737,5 +740,8 @@ void ts_on_connection(uv_stream_t *server, int status) {
     c->next->prev = c;
   ts_srv.conns = c;
   ts_stats_conn_open(c);
-  read_control(c);
+  if (tls && ts_srv.tls_delay_ms > 0)
+    conn_timer(c, ts_srv.tls_delay_ms, 0, on_tls_delay);
+  else
+    read_control(c);
 }

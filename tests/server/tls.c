@@ -82,6 +82,11 @@ void ts_tls_init(const char *cert, const char *key, int h2) {
     SSL_CTX_set_num_tickets(ctx, 0); /* none right after the handshake */
     ticket_sent = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
   }
+  if (ts_srv.no_tickets) { /* a server that never resumes */
+    SSL_CTX_set_num_tickets(ctx, 0);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  }
 }
 
 void ts_tls_cleanup(void) {

@@ -53,6 +53,8 @@ struct ts_server {
   struct ts_conn *conns; /* every open connection, for shutdown */
   uint32_t h2_max_streams;
   int late_tickets; /* TLS 1.3 tickets go with each connection's first reply */
+  int no_tickets;   /* no session is ever resumable */
+  uint64_t tls_delay_ms; /* a TLS connection is read from this late */
   int quiet;
   int stopping;
 };

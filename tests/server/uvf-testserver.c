@@ -3,7 +3,7 @@
  *
  *   uvf-testserver [--bind ADDR[,ADDR...]] [--port P]
  *                  [--tls CERTFILE,KEYFILE [--tls-port P]] [--no-h2]
- *                  [--late-tickets]
+ *                  [--late-tickets | --no-tickets] [--tls-delay MS]
  *                  [--h2-max-streams N] [--max-seconds S] [--quiet]
  *
  * Prints "PORT <n>" on stdout once listening and, with --tls, "TLSPORT
@@ -23,7 +23,10 @@
  * --no-h2 offers http/1.1 only; no ALPN is HTTP/1.1.  --late-tickets
  * sends a TLS 1.3 connection's one session ticket with its first reply
  * instead of two right after the handshake, so that a client's first
- * reply carries it (tests of session reuse).  h2 announces
+ * reply carries it (tests of session reuse); --no-tickets sends none and
+ * keeps no session cache, so that nothing can be resumed.  --tls-delay
+ * reads a TLS connection only MS after accepting it: every handshake
+ * takes that long.  h2 announces
  * SETTINGS_MAX_CONCURRENT_STREAMS N (--h2-max-streams, default 128) and
  * 1 MiB windows (16 MiB for the connection).  tests/server/make-certs
  * makes certificates to test with.
@@ -151,14 +154,14 @@ void ts_log(const char *fmt, ...) {
 }
 
 static void usage(FILE *f) {
-  fputs(
-      "usage: uvf-testserver [--bind ADDR[,ADDR...]] [--port P]\n"
-      "                      [--tls CERTFILE,KEYFILE [--tls-port P]]\n"
-      "                      [--no-h2] [--late-tickets] [--h2-max-streams N]\n"
-      "                      [--max-seconds S] [--quiet]\n"
-      "ADDR is in 127.0.0.0/8 or \"localhost\" (default 127.0.0.1);\n"
-      "port 0 (default) picks a free port, shared by every ADDR.\n",
-      f);
+  fputs("usage: uvf-testserver [--bind ADDR[,ADDR...]] [--port P]\n"
+        "                      [--tls CERTFILE,KEYFILE [--tls-port P]]\n"
+        "                      [--no-h2] [--late-tickets | --no-tickets]\n"
+        "                      [--tls-delay MS] [--h2-max-streams N]\n"
+        "                      [--max-seconds S] [--quiet]\n"
+        "ADDR is in 127.0.0.0/8 or \"localhost\" (default 127.0.0.1);\n"
+        "port 0 (default) picks a free port, shared by every ADDR.\n",
+        f);
 }
 
 _Noreturn static void die(const char *what, const char *detail) {
@@ -260,6 +263,10 @@ static void parse_args(int argc, char **argv, struct options *o) {
       o->no_h2 = 1;
     else if (strcmp(argv[i], "--late-tickets") == 0)
       ts_srv.late_tickets = 1;
+    else if (strcmp(argv[i], "--no-tickets") == 0)
+      ts_srv.no_tickets = 1;
+    else if ((v = opt_value(argc, argv, &i, "--tls-delay")) != NULL)
+      ts_srv.tls_delay_ms = number(v, 60000, "--tls-delay");
     else if (strcmp(argv[i], "--quiet") == 0)
       ts_srv.quiet = 1;
     else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
@@ -273,6 +280,8 @@ static void parse_args(int argc, char **argv, struct options *o) {
     die("--h2-max-streams must be at least 1", NULL);
   if (o->tls_port != 0 && o->cert == NULL)
     die("--tls-port needs --tls", NULL);
+  if (ts_srv.late_tickets && ts_srv.no_tickets)
+    die("--late-tickets and --no-tickets exclude each other", NULL);
 }
 
 /* 10,000 connections need more descriptors than the usual soft 1024. */
