@@ -67,6 +67,15 @@ static const char *ca_file(void) {
   return path;
 }
 
+/* A file or directory of the test certificates (ts_certs()), by name. */
+static const char *cert_path(const char *name) {
+  static char paths[4][4200];
+  static unsigned next;
+  char *p = paths[next++ % 4];
+  snprintf(p, sizeof(paths[0]), "%s/%s", ts_certs(), name);
+  return p;
+}
+
 static uvf_options with_ca(void) {
   uvf_options o;
   uvf_options_init(&o);
@@ -206,15 +215,93 @@ TEST_IMPL(a_ca_file_that_cannot_be_read_is_tls_naming_it) {
   ts_stop(&srv);
 }
 
-/* A server that accepts TCP (the kernel does, into the backlog) and never
- * answers the ClientHello. */
-TEST_IMPL(a_silent_server_times_out_within_connect_timeout) {
+/* ---- where the CAs come from ---- */
+
+/* The CA found by its hashed name in a directory (ca_path), the CA file
+ * (here one that does not sign the server) notwithstanding. */
+TEST_IMPL(a_private_ca_given_as_ca_path_is_trusted) {
+  uvf_options o;
+  char *u;
+  start_tls("server", NULL);
+  uvf_options_init(&o);
+  o.ca_file = cert_path("selfsigned.pem");
+  o.ca_path = cert_path("cadir");
+  u = tls_url("127.0.0.1", "/bytes/10");
+  expect(u, &o, UVF_OK, NULL);
+  free(u);
+  ts_stop(&srv);
+}
+
+/* A parsed store is kept for the process and shared by (CA file, CA
+ * directory): a fetcher given the same file but another directory gets
+ * a store of its own. */
+TEST_IMPL(fetchers_with_other_ca_directories_do_not_share_a_store) {
+  uvf_options o;
+  char *u;
+  start_tls("server", NULL);
+  u = tls_url("127.0.0.1", "/bytes/10");
+  uvf_options_init(&o);
+  o.ca_file = cert_path("selfsigned.pem");
+  o.ca_path = cert_path("cadir");
+  expect(u, &o, UVF_OK, NULL);
+  o.ca_path = cert_path("emptydir");
+  expect(u, &o, UVF_ETLS, NULL);
+  free(u);
+  ts_stop(&srv);
+}
+
+/* The server sends its certificate without the intermediate CA that
+ * signed it: found in the CA file by its name, the intermediate is an
+ * anchor of its own (as libcurl trusts it: a partial chain). */
+TEST_IMPL(an_intermediate_ca_alone_in_the_ca_file_is_a_trust_anchor) {
+  uvf_options o;
+  char *u;
+  start_tls("interleaf", NULL);
+  u = tls_url("127.0.0.1", "/bytes/10");
+  uvf_options_init(&o);
+  o.ca_file = cert_path("ca.pem"); /* the root alone cannot reach it */
+  expect(u, &o, UVF_ETLS, NULL);
+  o.ca_file = cert_path("inter.pem");
+  expect(u, &o, UVF_OK, NULL);
+  free(u);
+  ts_stop(&srv);
+}
+
+/* Two CAs of one name (a CA renewed with a new key): the one that signed
+ * the server is found wherever it is in the file. */
+TEST_IMPL(of_two_cas_with_one_name_the_one_that_signed_is_found) {
+  uvf_options o;
+  char *u;
+  start_tls("server", NULL);
+  u = tls_url("127.0.0.1", "/bytes/10");
+  uvf_options_init(&o);
+  o.ca_file = cert_path("ca-twin-first.pem");
+  expect(u, &o, UVF_OK, NULL);
+  o.ca_file = cert_path("ca-twin-last.pem");
+  expect(u, &o, UVF_OK, NULL);
+  free(u);
+  ts_stop(&srv);
+}
+
+/* BEGIN TRUSTED CERTIFICATE blocks (OpenSSL's with trust settings) are
+ * CAs too, as OpenSSL's own loader takes them. */
+TEST_IMPL(a_ca_file_of_trusted_certificate_blocks_is_trusted) {
+  uvf_options o;
+  char *u;
+  start_tls("server", NULL);
+  u = tls_url("127.0.0.1", "/bytes/10");
+  uvf_options_init(&o);
+  o.ca_file = cert_path("ca-trusted.pem");
+  expect(u, &o, UVF_OK, NULL);
+  free(u);
+  ts_stop(&srv);
+}
+
+/* A listening socket on 127.0.0.1 that never accepts: the kernel takes
+ * the connection, nobody answers the ClientHello. Returns the socket. */
+static int silent_listener(int *port) {
   struct sockaddr_in a;
   socklen_t len = sizeof(a);
-  uvf_options o;
-  uvf_result *r;
-  uint64_t t0;
-  char url[64], *u[1] = {url};
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   memset(&a, 0, sizeof(a));
   a.sin_family = AF_INET;
@@ -222,7 +309,17 @@ TEST_IMPL(a_silent_server_times_out_within_connect_timeout) {
   ASSERT_EQ(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
   ASSERT_EQ(listen(fd, 8), 0);
   ASSERT_EQ(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-  snprintf(url, sizeof(url), "https://127.0.0.1:%d/", ntohs(a.sin_port));
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
+TEST_IMPL(a_silent_server_times_out_within_connect_timeout) {
+  uvf_options o;
+  uvf_result *r;
+  uint64_t t0;
+  char url[64], *u[1] = {url};
+  int port, fd = silent_listener(&port);
+  snprintf(url, sizeof(url), "https://127.0.0.1:%d/", port);
   uvf_options_init(&o);
   o.connect_timeout_ms = 400;
   t0 = uv_hrtime();
@@ -285,6 +382,51 @@ TEST_IMPL(the_ca_file_is_read_once_for_a_clients_life) {
   uvf_client_free(&c);
   ASSERT_LE(atomic_load(&ca_opens), 1); /* 0 if an earlier test read it */
   for (i = 0; i < 20; i++)
+    free(u[i]);
+  ts_stop(&srv);
+}
+
+/* The CA file is parsed on the first TLS connection: a run of http://
+ * URLs never reads it. */
+TEST_IMPL(plain_http_urls_never_read_the_ca_file) {
+  uvf_options o = with_ca();
+  char *u[5];
+  uvf_result *r;
+  size_t i;
+  ts_start(&srv, NULL);
+  for (i = 0; i < 5; i++)
+    if (asprintf(&u[i], "http://127.0.0.1:%d/bytes/3?i=%zu", srv.port, i) < 0)
+      FAIL("oom");
+  atomic_store(&ca_opens, 0);
+  r = fetch_urls(u, 5, &o, 0);
+  for (i = 0; i < 5; i++)
+    ASSERT(r[i].ok);
+  results_done(r);
+  ASSERT_EQ(atomic_load(&ca_opens), 0);
+  for (i = 0; i < 5; i++)
+    free(u[i]);
+  ts_stop(&srv);
+}
+
+/* A CA file that cannot be read fails every https:// URL of the fetcher,
+ * and is tried once, not again for every connection. */
+TEST_IMPL(a_ca_file_that_cannot_be_read_is_tried_once) {
+  uvf_options o;
+  char *u[5];
+  uvf_result *r;
+  size_t i;
+  start_tls("server", NULL);
+  for (i = 0; i < 5; i++)
+    u[i] = tls_url("127.0.0.1", "/bytes/3?i=%zu", i);
+  uvf_options_init(&o);
+  o.ca_file = "/nonexistent/ca.pem";
+  atomic_store(&ca_opens, 0);
+  r = fetch_urls(u, 5, &o, 0);
+  for (i = 0; i < 5; i++)
+    ASSERT_EQ(r[i].error, UVF_ETLS);
+  results_done(r);
+  ASSERT_EQ(atomic_load(&ca_opens), 1);
+  for (i = 0; i < 5; i++)
     free(u[i]);
   ts_stop(&srv);
 }
@@ -366,6 +508,161 @@ TEST_IMPL(a_session_serves_connections_that_start_after_it_was_resumed) {
   ASSERT_EQ(ts_stat(&srv, "tls_resumed"), 6);
   for (i = 0; i < 7; i++)
     free(u[i]);
+  ts_stop(&srv);
+}
+
+/* ---- the first handshake of an origin (its TLS gate) ---- */
+
+/* Every handshake takes 400 ms: the first transfer's session arrives as
+ * its handshake ends, and the others start then, not after waiting
+ * another handshake's time for a session that came already. */
+TEST_IMPL(the_others_start_as_soon_as_the_first_session_comes) {
+  const char *args[] = {
+      "--tls", ts_cert_arg("server"), "--no-h2", "--tls-delay", "400", NULL};
+  uvf_options o = with_ca();
+  char *u[6];
+  uvf_result *r;
+  size_t i;
+  ts_start_args(&srv, NULL, args);
+  u[0] = tls_url("127.0.0.1", "/delay/1500"); /* goes first, ends last */
+  for (i = 1; i < 6; i++)
+    u[i] = tls_url("127.0.0.1", "/bytes/1?i=%zu", i);
+  o.max_in_flight = 6;
+  o.http_version = UVF_HTTP_1_1;
+  r = fetch_urls(u, 6, &o, 0);
+  for (i = 0; i < 6; i++)
+    if (!r[i].ok)
+      FAIL("%zu: %s", i, r[i].message);
+  for (i = 1; i < 6; i++)
+    if (r[i].time_queued > 0.6)
+      FAIL("%zu waited %.3f s to start", i, r[i].time_queued);
+  results_done(r);
+  ASSERT_EQ(ts_stat(&srv, "tls_resumed"), 5);
+  for (i = 0; i < 6; i++)
+    free(u[i]);
+  ts_stop(&srv);
+}
+
+/* A server that never gives a session: the others wait about as long as
+ * the first handshake took, not for the first transfer to end. */
+TEST_IMPL(without_a_session_the_others_wait_only_about_a_handshake) {
+  const char *args[] = {"--tls", ts_cert_arg("server"), "--no-h2",
+                        "--no-tickets", NULL};
+  uvf_options o = with_ca();
+  char *u[10];
+  uvf_result *r;
+  size_t i;
+  ts_start_args(&srv, NULL, args);
+  u[0] = tls_url("127.0.0.1", "/delay/2000"); /* goes first, ends last */
+  for (i = 1; i < 10; i++)
+    u[i] = tls_url("127.0.0.1", "/bytes/1?i=%zu", i);
+  o.max_in_flight = 10;
+  o.http_version = UVF_HTTP_1_1;
+  r = fetch_urls(u, 10, &o, 0);
+  for (i = 0; i < 10; i++)
+    if (!r[i].ok)
+      FAIL("%zu: %s", i, r[i].message);
+  for (i = 1; i < 10; i++)
+    if (r[i].time_queued > 1.0)
+      FAIL("%zu waited %.3f s to start", i, r[i].time_queued);
+  results_done(r);
+  ASSERT_EQ(ts_stat(&srv, "tls_resumed"), 0);
+  for (i = 0; i < 10; i++)
+    free(u[i]);
+  ts_stop(&srv);
+}
+
+/* The first transfer fails in its handshake, with no session: the URLs
+ * that waited behind it go on, and each gets its own result. */
+TEST_IMPL(urls_behind_a_first_handshake_that_fails_get_their_results) {
+  uvf_options o = with_ca();
+  char *u[6];
+  uvf_result *r;
+  size_t i;
+  start_tls("selfsigned", NULL);
+  for (i = 0; i < 6; i++)
+    u[i] = tls_url("127.0.0.1", "/bytes/1?i=%zu", i);
+  r = fetch_urls(u, 6, &o, 5000);
+  for (i = 0; i < 6; i++)
+    if (r[i].error != UVF_ETLS)
+      FAIL("%zu: %s: %s", i, uvf_err_name(r[i].error), r[i].message);
+  results_done(r);
+  for (i = 0; i < 6; i++)
+    free(u[i]);
+  ts_stop(&srv);
+}
+
+/* The deadline comes while the first handshake hangs: the URLs waiting
+ * behind it end as deadline too. */
+TEST_IMPL(a_deadline_ends_urls_waiting_for_the_first_handshake) {
+  uvf_options o = with_ca();
+  char *u[5];
+  uvf_result *r;
+  size_t i;
+  int port, fd = silent_listener(&port);
+  for (i = 0; i < 5; i++)
+    if (asprintf(&u[i], "https://127.0.0.1:%d/?i=%zu", port, i) < 0)
+      FAIL("oom");
+  r = fetch_urls(u, 5, &o, 300);
+  for (i = 0; i < 5; i++)
+    ASSERT_EQ(r[i].error, UVF_EDEADLINE);
+  results_done(r);
+  for (i = 0; i < 5; i++)
+    free(u[i]);
+  close(fd);
+}
+
+/* URLs waiting for the first handshake hold their slots: when it is done
+ * no more than N transfers run. */
+TEST_IMPL(urls_waiting_for_the_first_handshake_count_toward_n) {
+  uvf_options o = with_ca();
+  char *u[12];
+  uvf_result *r;
+  size_t i;
+  start_tls("server", "--no-h2");
+  for (i = 0; i < 12; i++)
+    u[i] = tls_url("127.0.0.1", "/delay/300?i=%zu", i);
+  o.max_in_flight = 3;
+  o.http_version = UVF_HTTP_1_1;
+  r = fetch_urls(u, 12, &o, 0);
+  for (i = 0; i < 12; i++)
+    if (!r[i].ok)
+      FAIL("%zu: %s", i, r[i].message);
+  results_done(r);
+  ASSERT_LE(ts_stat(&srv, "peak_in_flight"), 3);
+  for (i = 0; i < 12; i++)
+    free(u[i]);
+  ts_stop(&srv);
+}
+
+/* A session made without checking the certificate is not one to resume
+ * where the certificate must be checked: it would skip the check. */
+TEST_IMPL(a_verified_connection_never_resumes_an_unverified_session) {
+  uvf_options o = with_ca(), insecure = with_ca();
+  uvf_client *c;
+  uvf_results *rs = NULL;
+  const uvf_result *r;
+  char *u[1];
+  start_tls("selfsigned", "--no-h2");
+  u[0] = tls_url("127.0.0.1", "/bytes/1");
+  insecure.insecure = 1;
+  ASSERT_EQ(uvf_client_new(&c, &o), UVF_OK);
+  ASSERT_EQ(
+      uvf_client_fetch_all(c, (const char *const *)u, 1, &insecure, 0, &rs),
+      UVF_OK);
+  r = uvf_results_get(rs, 0);
+  if (!r->ok)
+    FAIL("insecure: %s", r->message);
+  uvf_results_free(&rs);
+  ASSERT_EQ(uvf_client_fetch_all(c, (const char *const *)u, 1, NULL, 0, &rs),
+            UVF_OK);
+  r = uvf_results_get(rs, 0);
+  if (r->error != UVF_ETLS)
+    FAIL("verified: %s: %s", uvf_err_name(r->error), r->message);
+  uvf_results_free(&rs);
+  uvf_client_free(&c);
+  ASSERT_EQ(ts_stat(&srv, "tls_resumed"), 0);
+  free(u[0]);
   ts_stop(&srv);
 }
 
@@ -508,12 +805,25 @@ int main(int argc, char **argv) {
       TEST_ENTRY(an_expired_certificate_is_tls),
       TEST_ENTRY(insecure_accepts_every_bad_certificate),
       TEST_ENTRY(a_ca_file_that_cannot_be_read_is_tls_naming_it),
+      TEST_ENTRY(a_private_ca_given_as_ca_path_is_trusted),
+      TEST_ENTRY(fetchers_with_other_ca_directories_do_not_share_a_store),
+      TEST_ENTRY(an_intermediate_ca_alone_in_the_ca_file_is_a_trust_anchor),
+      TEST_ENTRY(of_two_cas_with_one_name_the_one_that_signed_is_found),
+      TEST_ENTRY(a_ca_file_of_trusted_certificate_blocks_is_trusted),
       TEST_ENTRY(a_silent_server_times_out_within_connect_timeout),
       TEST_ENTRY(the_ca_file_is_read_once_however_large_n),
       TEST_ENTRY(the_ca_file_is_read_once_for_a_clients_life),
+      TEST_ENTRY(plain_http_urls_never_read_the_ca_file),
+      TEST_ENTRY(a_ca_file_that_cannot_be_read_is_tried_once),
       TEST_ENTRY(later_connections_resume_the_tls_session),
       TEST_ENTRY(a_burst_to_a_new_origin_makes_one_full_handshake),
       TEST_ENTRY(a_session_serves_connections_that_start_after_it_was_resumed),
+      TEST_ENTRY(the_others_start_as_soon_as_the_first_session_comes),
+      TEST_ENTRY(without_a_session_the_others_wait_only_about_a_handshake),
+      TEST_ENTRY(urls_behind_a_first_handshake_that_fails_get_their_results),
+      TEST_ENTRY(a_deadline_ends_urls_waiting_for_the_first_handshake),
+      TEST_ENTRY(urls_waiting_for_the_first_handshake_count_toward_n),
+      TEST_ENTRY(a_verified_connection_never_resumes_an_unverified_session),
       TEST_ENTRY(two_thousand_transfers_to_one_h2_host_share_four_connections),
       TEST_ENTRY(by_default_an_h2_connection_carries_100_transfers),
       TEST_ENTRY(rst_stream_ends_only_its_stream_as_a_retryable_protocol_error),
