@@ -97,6 +97,34 @@ TEST_IMPL(without_a_cap_every_name_is_looked_up_at_once) {
   ts_stop(&srv);
 }
 
+/* A lookup slot is free once its transfer connects: the next name's
+ * lookup starts then, not when the first transfer ends. */
+TEST_IMPL(a_lookup_slot_frees_as_its_transfer_connects) {
+  char *u[4];
+  uvf_result *r;
+  uvf_options o;
+  size_t i;
+  ts_start(&srv, NULL);
+  for (i = 0; i < 4; i++)
+    if (asprintf(&u[i], "http://slow%zu" SUFFIX ":%d/delay/1500", i, srv.port) <
+        0)
+      FAIL("oom");
+  uvf_options_init(&o);
+  o.max_in_flight = 4;
+  o.max_lookups = 1;
+  r = fetch_urls(u, 4, &o, 0);
+  for (i = 0; i < 4; i++) {
+    if (!r[i].ok)
+      FAIL("%s: %s", u[i], r[i].message);
+    if (r[i].time_queued > 0.75) /* 4 lookups of LOOKUP_MS, one at a time */
+      FAIL("%s waited %.3f s to start", u[i], r[i].time_queued);
+  }
+  results_done(r);
+  for (i = 0; i < 4; i++)
+    free(u[i]);
+  ts_stop(&srv);
+}
+
 /* A fetcher on a loop of its own, for the tests that watch callbacks. */
 typedef struct lk_run {
   uv_loop_t loop;
@@ -337,6 +365,7 @@ int main(int argc, char **argv) {
   static const test_entry tests[] = {
       TEST_ENTRY(lookups_at_once_stay_within_max_lookups),
       TEST_ENTRY(without_a_cap_every_name_is_looked_up_at_once),
+      TEST_ENTRY(a_lookup_slot_frees_as_its_transfer_connects),
       TEST_ENTRY(addresses_never_wait_for_a_lookup_slot),
       TEST_ENTRY(abort_ends_urls_waiting_for_a_lookup),
       TEST_ENTRY(urls_waiting_for_a_lookup_keep_the_host_rate),

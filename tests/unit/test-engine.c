@@ -153,6 +153,38 @@ TEST_IMPL(a_reply_teaches_the_origin_its_protocol) {
   engine_done(&loop, e);
 }
 
+/* ---- Retry-After pauses of an origin ---- */
+
+/* Nothing else may refer to a paused origin: the pause keeps it, with
+ * the time it ends, until it is over; then it is an idle one. */
+TEST_IMPL(a_pause_holds_its_origin_until_it_ends) {
+  uv_loop_t loop;
+  uvf__engine *e = engine_on(&loop, 2);
+  uvf__origin *o = uvf__origin_ref(e, "http://a:80");
+  uint64_t t0 = uv_hrtime();
+  uvf__origin_pause(e, o, 50);
+  uvf__origin_unref(e, o);
+  ASSERT_EQ(o->refs, 1);
+  ASSERT_EQ(e->origins.idle, 0);
+  while (e->origins.idle == 0 && uv_hrtime() - t0 < 2000000000ULL)
+    uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_EQ(e->origins.idle, 1);
+  ASSERT_EQ(o->refs, 0);
+  ASSERT_LE(50, (uv_hrtime() - t0) / 1000000);
+  engine_done(&loop, e);
+}
+
+TEST_IMPL(a_shorter_pause_never_cuts_a_longer_one) {
+  uv_loop_t loop;
+  uvf__engine *e = engine_on(&loop, 2);
+  uvf__origin *o = uvf__origin_ref(e, "http://a:80");
+  uvf__origin_pause(e, o, 5000);
+  uvf__origin_pause(e, o, 100);
+  ASSERT_LE(4000000, uvf__origin_wait_us(o, uv_hrtime() / 1000));
+  uvf__origin_unref(e, o);
+  engine_done(&loop, e);
+}
+
 /* ---- retries ---- */
 
 static uvf_result failed(uvf_err kind, long status, int curl_code) {
@@ -272,6 +304,8 @@ int main(int argc, char **argv) {
       TEST_ENTRY(a_serial_origin_fills_lanes_of_64),
       TEST_ENTRY(an_unknown_origin_sizes_lanes_by_whether_transfers_pipewait),
       TEST_ENTRY(a_reply_teaches_the_origin_its_protocol),
+      TEST_ENTRY(a_pause_holds_its_origin_until_it_ends),
+      TEST_ENTRY(a_shorter_pause_never_cuts_a_longer_one),
       TEST_ENTRY(retryable_failures_are_exactly_the_transient_ones),
       TEST_ENTRY(backoff_doubles_with_full_jitter_up_to_the_cap),
       TEST_ENTRY(retry_after_sets_the_wait_of_a_429_or_503_within_the_cap),
