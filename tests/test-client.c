@@ -96,6 +96,34 @@ TEST_IMPL(call_streams_results_in_completion_order) {
   ts_stop(&srv);
 }
 
+/* Having taken the result of every URL submitted so far is not the end
+ * of a call: until its input ends more may come, so uvf_call_next() says
+ * EAGAIN, not EOF. */
+TEST_IMPL(a_call_ends_with_its_input_not_when_its_results_are_all_taken) {
+  uvf_client *c = client_new(4);
+  uvf_call *call;
+  uvf_result *r;
+  char *fast;
+  ts_start(&srv, NULL);
+  fast = urlf("/delay/1");
+  ASSERT_EQ(uvf_call_start(&call, c, NULL, 0), UVF_OK);
+  ASSERT_EQ(uvf_call_submit(call, fast, 0, NULL), UVF_OK);
+  ASSERT_EQ(uvf_call_next(call, -1, &r), UVF_OK);
+  uvf_result_free(r);
+  ASSERT_EQ(uvf_call_next(call, 0, &r), UVF_EAGAIN);
+  ASSERT_EQ(uvf_call_next(call, 50, &r), UVF_EAGAIN);
+  ASSERT_EQ(uvf_call_submit(call, fast, 0, NULL), UVF_OK);
+  ASSERT_EQ(uvf_call_next(call, -1, &r), UVF_OK);
+  ASSERT_EQ(r->index, 1);
+  uvf_result_free(r);
+  ASSERT_EQ(uvf_call_end_input(call), UVF_OK);
+  ASSERT_EQ(uvf_call_next(call, -1, &r), UVF_EOF);
+  uvf_call_free(&call);
+  uvf_client_free(&c);
+  free(fast);
+  ts_stop(&srv);
+}
+
 /* Submitting more than the window without taking results is refused, so
  * a caller's memory stays bounded by N, not by its input. */
 TEST_IMPL(call_submit_waits_for_the_caller_past_twice_n) {
@@ -140,10 +168,12 @@ static void *cancel_soon(void *arg) {
 }
 
 /* A handler whose client went away: the call ends at once, its URLs as
- * aborted, and the client goes on serving. */
+ * aborted (those in flight, and those it never started: N is 10), and
+ * the client goes on serving. */
 TEST_IMPL(cancel_from_another_thread_returns_within_50_ms) {
   uvf_client *c = client_new(50);
   uvf_results *rs = NULL;
+  uvf_options o;
   canceller k = {0};
   pthread_t t;
   char *u[40];
@@ -151,7 +181,9 @@ TEST_IMPL(cancel_from_another_thread_returns_within_50_ms) {
   ts_start(&srv, NULL);
   for (i = 0; i < 40; i++)
     u[i] = urlf(i < 5 ? "/delay/1?i=%zu" : "/delay/20000?i=%zu", i);
-  ASSERT_EQ(uvf_call_start(&k.call, c, NULL, 0), UVF_OK);
+  uvf_options_init(&o);
+  o.max_in_flight = 10;
+  ASSERT_EQ(uvf_call_start(&k.call, c, &o, 0), UVF_OK);
   ASSERT_EQ(pthread_create(&t, NULL, cancel_soon, &k), 0);
   ASSERT_EQ(uvf_call_fetch_all(k.call, (const char *const *)u, 40, &rs),
             UVF_OK);
@@ -203,45 +235,88 @@ TEST_IMPL(call_deadline_ends_what_is_left_as_deadline) {
   ts_stop(&srv);
 }
 
-/* URLs submitted while the deadline ends the call get one result each,
- * labelled deadline, before uvf_call_next() says EOF; ending the input
- * after that is harmless. */
-TEST_IMPL(urls_submitted_as_the_deadline_ends_a_call_still_get_results) {
-  uvf_client *c = client_new(4);
-  uvf_call *call = NULL;
+/* Takes what came: at once (0) or waiting up to timeout_ms. Every result
+ * is invalid_url or deadline; EOF means every submitted URL's result has
+ * been taken. Returns what the last uvf_call_next() said. */
+static int take_results(uvf_call *call, long timeout_ms, uint64_t submitted,
+                        uint64_t *got) {
   uvf_result *r;
+  int rc;
+  while ((rc = uvf_call_next(call, timeout_ms, &r)) == UVF_OK) {
+    if (r->error != UVF_EINVALID_URL && r->error != UVF_EDEADLINE)
+      FAIL("%s: %s", r->url, uvf_err_name(r->error));
+    ++*got;
+    uvf_result_free(r);
+  }
+  if (rc == UVF_EOF && *got != submitted)
+    FAIL("EOF with %" PRIu64 " of %" PRIu64 " results taken", *got, submitted);
+  return rc;
+}
+
+/* A call fed invalid URLs without pause (their results come at once, so
+ * its window stays open) until it ends: each URL gets one result,
+ * invalid_url or deadline, and EOF comes only after the last; ending the
+ * input after that is harmless. */
+static void *feed_invalid_urls_until_the_end(void *arg) {
+  uvf_call *call = arg;
   uint64_t t0 = uv_hrtime(), submitted = 0, got = 0;
   int rc = UVF_OK;
-  ts_start(&srv, NULL);
-  ASSERT_EQ(uvf_call_start(&call, c, NULL, 100), UVF_OK);
-  /* Submits without pause across the deadline, taking results when the
-   * window is full: some URLs go in just before the loop learns of it. */
-  while (rc != UVF_ESTATE && ms_since(t0) < 1000) {
-    char *u = urlf("/delay/5000?i=%llu", (unsigned long long)submitted);
+  while (rc != UVF_ESTATE && ms_since(t0) < 5000) {
+    char u[64];
+    uint64_t before = got;
+    snprintf(u, sizeof(u), "not a url %llu", (unsigned long long)submitted);
     rc = uvf_call_submit(call, u, 0, NULL);
-    free(u);
     if (rc == UVF_OK)
       submitted++;
-    else if (rc == UVF_EAGAIN && uvf_call_next(call, 10, &r) == UVF_OK) {
-      if (r->error != UVF_EDEADLINE)
-        FAIL("%s: %s", r->url, uvf_err_name(r->error));
-      got++;
-      uvf_result_free(r);
-    }
+    /* What came, then at once back to submitting; a short wait only
+     * when the window is full and nothing came. */
+    take_results(call, rc == UVF_EAGAIN && got == before ? 10 : 0, submitted,
+                 &got);
   }
   ASSERT_EQ(rc, UVF_ESTATE); /* the call knows it is over */
   ASSERT_EQ(uvf_call_end_input(call), UVF_OK);
-  while ((rc = uvf_call_next(call, 2000, &r)) == UVF_OK) {
-    if (r->error != UVF_EDEADLINE)
-      FAIL("%s: %s", r->url, uvf_err_name(r->error));
+  ASSERT_EQ(take_results(call, 2000, submitted, &got), UVF_EOF);
+  return NULL;
+}
+
+/* URLs submitted while the deadline ends a call get one result each,
+ * labelled deadline, and EOF only after them. The loop is kept busy by
+ * another call of the client, fed 40,000 URLs for one host, so that
+ * both deadlines come in one turn of the loop: URLs submitted meanwhile
+ * reach the first call after it has ended, and the second call's end
+ * (40,000 results) holds them back a while longer. */
+TEST_IMPL(urls_submitted_as_the_deadline_ends_a_call_still_get_results) {
+  uvf_client *c = client_new(500); /* a window of 1000 URLs */
+  uvf_call *late = NULL, *busy = NULL;
+  uvf_options o;
+  uvf_result *r;
+  pthread_t t;
+  uint64_t submitted = 0, got = 0;
+  char *slow;
+  int rc;
+  ts_start(&srv, NULL);
+  slow = urlf("/delay/5000");
+  uvf_options_init(&o);
+  o.max_in_flight = 50000;
+  o.max_per_host = 1; /* one transfer, the others parked */
+  ASSERT_EQ(uvf_call_start(&late, c, NULL, 20), UVF_OK);
+  ASSERT_EQ(uvf_call_start(&busy, c, &o, 20), UVF_OK);
+  ASSERT_EQ(pthread_create(&t, NULL, feed_invalid_urls_until_the_end, late), 0);
+  while (submitted < 40000 && uvf_call_submit(busy, slow, 0, NULL) == UVF_OK)
+    submitted++;
+  pthread_join(t, NULL);
+  uvf_call_end_input(busy);
+  while ((rc = uvf_call_next(busy, 5000, &r)) == UVF_OK) {
+    ASSERT_EQ(r->error, UVF_EDEADLINE);
     got++;
     uvf_result_free(r);
   }
   ASSERT_EQ(rc, UVF_EOF);
   ASSERT_EQ(got, submitted);
-  ASSERT_LE(8, submitted); /* the window, and any taken in the race */
-  uvf_call_free(&call);
+  uvf_call_free(&busy);
+  uvf_call_free(&late);
   uvf_client_free(&c);
+  free(slow);
   ts_stop(&srv);
 }
 
@@ -439,6 +514,7 @@ int main(int argc, char **argv) {
   static const test_entry tests[] = {
       TEST_ENTRY(client_fetch_all_gives_one_result_per_url_by_index),
       TEST_ENTRY(call_streams_results_in_completion_order),
+      TEST_ENTRY(a_call_ends_with_its_input_not_when_its_results_are_all_taken),
       TEST_ENTRY(call_submit_waits_for_the_caller_past_twice_n),
       TEST_ENTRY(cancel_from_another_thread_returns_within_50_ms),
       TEST_ENTRY(call_deadline_ends_what_is_left_as_deadline),
