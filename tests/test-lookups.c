@@ -106,7 +106,7 @@ TEST_IMPL(a_lookup_slot_frees_as_its_transfer_connects) {
   size_t i;
   ts_start(&srv, NULL);
   for (i = 0; i < 4; i++)
-    if (asprintf(&u[i], "http://slow%zu" SUFFIX ":%d/delay/1500", i, srv.port) <
+    if (asprintf(&u[i], "http://slow%zu" SUFFIX ":%d/delay/1000", i, srv.port) <
         0)
       FAIL("oom");
   uvf_options_init(&o);
@@ -116,7 +116,7 @@ TEST_IMPL(a_lookup_slot_frees_as_its_transfer_connects) {
   for (i = 0; i < 4; i++) {
     if (!r[i].ok)
       FAIL("%s: %s", u[i], r[i].message);
-    if (r[i].time_queued > 0.75) /* 4 lookups of LOOKUP_MS, one at a time */
+    if (r[i].time_queued > 0.5) /* 4 lookups of LOOKUP_MS, one at a time */
       FAIL("%s waited %.3f s to start", u[i], r[i].time_queued);
   }
   results_done(r);

@@ -524,7 +524,7 @@ TEST_IMPL(the_others_start_as_soon_as_the_first_session_comes) {
   uvf_result *r;
   size_t i;
   ts_start_args(&srv, NULL, args);
-  u[0] = tls_url("127.0.0.1", "/delay/1500"); /* goes first, ends last */
+  u[0] = tls_url("127.0.0.1", "/delay/1000"); /* goes first, ends last */
   for (i = 1; i < 6; i++)
     u[i] = tls_url("127.0.0.1", "/bytes/1?i=%zu", i);
   o.max_in_flight = 6;
@@ -553,7 +553,7 @@ TEST_IMPL(without_a_session_the_others_wait_only_about_a_handshake) {
   uvf_result *r;
   size_t i;
   ts_start_args(&srv, NULL, args);
-  u[0] = tls_url("127.0.0.1", "/delay/2000"); /* goes first, ends last */
+  u[0] = tls_url("127.0.0.1", "/delay/1000"); /* goes first, ends last */
   for (i = 1; i < 10; i++)
     u[i] = tls_url("127.0.0.1", "/bytes/1?i=%zu", i);
   o.max_in_flight = 10;
@@ -563,7 +563,7 @@ TEST_IMPL(without_a_session_the_others_wait_only_about_a_handshake) {
     if (!r[i].ok)
       FAIL("%zu: %s", i, r[i].message);
   for (i = 1; i < 10; i++)
-    if (r[i].time_queued > 1.0)
+    if (r[i].time_queued > 0.5)
       FAIL("%zu waited %.3f s to start", i, r[i].time_queued);
   results_done(r);
   ASSERT_EQ(ts_stat(&srv, "tls_resumed"), 0);
@@ -621,7 +621,7 @@ TEST_IMPL(urls_waiting_for_the_first_handshake_count_toward_n) {
   size_t i;
   start_tls("server", "--no-h2");
   for (i = 0; i < 12; i++)
-    u[i] = tls_url("127.0.0.1", "/delay/300?i=%zu", i);
+    u[i] = tls_url("127.0.0.1", "/delay/100?i=%zu", i);
   o.max_in_flight = 3;
   o.http_version = UVF_HTTP_1_1;
   r = fetch_urls(u, 12, &o, 0);
