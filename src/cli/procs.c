@@ -120,14 +120,30 @@ static void deliver(uvf_cli_run *c, const pending *pd, const char *line,
     uvf_cli_run_output_failed(c, rc);
 }
 
+/* A line that its worker never took: as in one process, a URL never
+ * started has no record (the report does not wait for it), and the
+ * summary counts it among those not started. */
+static void skip_line(uvf_cli_run *c, const pending *pd) {
+  int rc;
+
+  c->unstarted++;
+  if (c->output_err == 0 &&
+      (rc = uvf_cli_sink_put(c->sink, pd->position, "", 0)) != 0)
+    uvf_cli_run_output_failed(c, rc);
+}
+
 /* The record of a line whose worker ended without one: why says how (NULL:
- * "aborted"); unstarted when the worker had not started it. */
+ * "aborted"); one it had not started has none (skip_line()). */
 static void abort_line(uvf_cli_procs *ps, pending *pd, const char *why,
                        int unstarted) {
   uvf_cli_run *c = ps->c;
   uvf_result r;
   uvf_cli_record rec;
 
+  if (unstarted) {
+    skip_line(c, pd);
+    return;
+  }
   memset(&r, 0, sizeof(r));
   r.index = pd->position;
   r.tag = pd->tag;
@@ -142,7 +158,6 @@ static void abort_line(uvf_cli_procs *ps, pending *pd, const char *why,
   rec.with_file = c->args.output_dir != NULL;
   rec.with_headers = c->args.fetch.keep_headers;
   rec.tag = pd->rtag;
-  c->unstarted += unstarted != 0;
   uvf_cli_buf_reset(&ps->scratch);
   uvf_cli_record_format(&ps->scratch, &rec);
   if (ps->scratch.oom)
@@ -679,9 +694,9 @@ void uvf_cli_procs_on_signal(void *ud, int signum) {
     no_more_lines(ps);
     flush(ps);
     if (n > 0 && c->args.grace_ms > 0)
-      uvf_cli_note("stopping: %" PRIu64 " URL%s handed to the workers may "
-                   "finish within %g s; signal again to quit at once",
-                   n, n == 1 ? "" : "s", (double)c->args.grace_ms / 1000);
+      uvf_cli_note("stopping: the workers' transfers in flight may finish "
+                   "within %g s; signal again to quit at once",
+                   (double)c->args.grace_ms / 1000);
   }
   uvf_cli_run_on_signal(c, signum);
 }

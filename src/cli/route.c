@@ -8,9 +8,9 @@
  * The hash must not change between versions or machines: the shards of
  * one input may be fetched by different builds on different hosts, and
  * their reports merged. It is 64-bit FNV-1a of the key (doc/uvfetch.1
- * spells it out, and python/uvfetch/dask.py computes the same). Shards
- * take its low 32 bits and workers its high 32, so that the workers of
- * one shard still share its lines out evenly. */
+ * spells it out, and python/uvfetch/dask.py computes the same), mixed
+ * (mix() below). Shards take the low 32 bits and workers the high 32,
+ * so that the workers of one shard still share its lines out evenly. */
 #include <string.h>
 
 #include "cli.h"
@@ -96,10 +96,19 @@ uint64_t uvf_cli_route_url(const char *url) {
   return h;
 }
 
+/* FNV-1a's low bits are poor dividends: its prime's low 32 bits are a
+ * multiple of 3, so keys that differ only at the end all but skip a
+ * shard in three. SplitMix64's finalizer spreads every bit first. */
+static uint64_t mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+  z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+  return z ^ (z >> 31);
+}
+
 unsigned uvf_cli_route_shard(uint64_t hash, unsigned n) {
-  return (unsigned)((hash & UINT32_MAX) % n);
+  return (unsigned)((mix(hash) & UINT32_MAX) % n);
 }
 
 unsigned uvf_cli_route_worker(uint64_t hash, unsigned k) {
-  return (unsigned)((hash >> 32) % k);
+  return (unsigned)((mix(hash) >> 32) % k);
 }
