@@ -12,6 +12,7 @@
  * (mix() below). Shards take the low 32 bits and workers the high 32,
  * so that the workers of one shard still share its lines out evenly. */
 #include <string.h>
+#include <strings.h>
 
 #include "cli.h"
 
@@ -36,7 +37,7 @@ static uint64_t fnv_lower(uint64_t h, const char *s, size_t len) {
 
 /* The port a scheme implies when the URL names none. */
 static const char *default_port(const char *scheme, size_t len) {
-  if (len == 5 && strncmp(scheme, "https", 5) == 0)
+  if (len == 5 && strncasecmp(scheme, "https", 5) == 0)
     return "443";
   return "80";
 }
