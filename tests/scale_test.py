@@ -54,9 +54,19 @@ def many_hosts_urls(s, n, seed):
 
 
 def children(pid):
-    """The PIDs of the processes that pid started (its workers)."""
-    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-        return [int(x) for x in f.read().split()]
+    """The PIDs of the processes whose parent is pid (its workers), from
+    /proc/*/stat (a task's "children" file may miss some)."""
+    kids = []
+    for name in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                stat = f.read()
+        except (OSError, ValueError):
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 1 and int(fields[1]) == pid:
+            kids.append(int(name))
+    return kids
 
 
 def summary_counts(err):
@@ -127,6 +137,9 @@ def procs_worker_killed_with_sigkill_loses_no_url():
         while time.time() < deadline and s.stats()["requests"] < 100:
             time.sleep(0.05)
         kids = children(p.pid)
+        while time.time() < deadline and len(kids) < 2:
+            time.sleep(0.05)
+            kids = children(p.pid)
         check(len(kids) == 2, "workers: %s" % kids)
         os.kill(kids[0], signal.SIGKILL)
         out, err = p.communicate(timeout=60)
