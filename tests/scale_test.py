@@ -125,25 +125,35 @@ def procs_keep_a_host_in_one_worker_so_per_host_holds():
 @test
 def procs_worker_killed_with_sigkill_loses_no_url():
     """kill -9 of a worker mid-run: a new worker is handed its URLs, and
-    every URL has exactly one record, all of them fetched."""
+    every URL has exactly one record, all of them fetched. Lines go by
+    --shard-by url, so that both workers have work until the end (by host,
+    the test server's port decides the split, and one worker may have
+    nothing and be gone before the kill)."""
     with hosts_server() as s:
         n = 600
         inp = write_input(s.url("/delay/200?i=%d" % i, HOSTS[i % 4]) + "\n"
                           for i in range(n))
-        p = subprocess.Popen([UVFETCH, "-j", "20", "--procs", "2",
-                              "--no-progress", "-i", inp],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.time() + 20
-        while time.time() < deadline and s.stats()["requests"] < 100:
-            time.sleep(0.05)
-        kids = children(p.pid)
-        while time.time() < deadline and len(kids) < 2:
-            time.sleep(0.05)
+        with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
+            p = subprocess.Popen([UVFETCH, "-j", "20", "--procs", "2",
+                                  "--shard-by", "url", "--no-progress",
+                                  "-i", inp], stdout=fo, stderr=fe)
+            deadline = time.time() + 20
+            while (time.time() < deadline and p.poll() is None and
+                   s.stats()["requests"] < 100):
+                time.sleep(0.05)
             kids = children(p.pid)
-        check(len(kids) == 2, "workers: %s" % kids)
-        os.kill(kids[0], signal.SIGKILL)
-        out, err = p.communicate(timeout=60)
-        err = err.decode()
+            while time.time() < deadline and len(kids) < 2 and \
+                    p.poll() is None:
+                time.sleep(0.05)
+                kids = children(p.pid)
+            if len(kids) == 2:
+                os.kill(kids[0], signal.SIGKILL)
+            p.wait(timeout=60)
+            fo.seek(0)
+            fe.seek(0)
+            out, err = fo.read(), fe.read().decode()
+        check(len(kids) == 2, "workers: %s, exit %s: %s" % (
+            kids, p.returncode, err))
         check(p.returncode == 0, "exit %d: %s" % (p.returncode, err))
         check("killed by signal 9" in err and "new worker" in err, err)
         recs = records(out.decode())
