@@ -363,6 +363,32 @@ TEST_IMPL(feed_conditional_headers) {
   uvf_cli_buf_free(&b);
 }
 
+/* Names in any case; the first of a repeated one; nothing read past the
+ * size of a result made by a library without response headers. */
+TEST_IMPL(feed_result_headers_read_within_the_results_size) {
+  static const uvf_header h[] = {{"etag", "\"v1\""},
+                                 {"cache-control", "max-age=60"},
+                                 {"cache-control", "no-cache"}};
+  uvf_result r;
+  uvf_cli_feed_hints hints;
+
+  memset(&r, 0, sizeof(r));
+  r.size = sizeof(r);
+  r.headers = h;
+  r.n_headers = 3;
+  ASSERT_STR_EQ(uvf_cli_result_header(&r, "ETag"), "\"v1\"");
+  ASSERT_STR_EQ(uvf_cli_result_header(&r, "Cache-Control"), "max-age=60");
+  ASSERT(uvf_cli_result_header(&r, "Expires") == NULL);
+  uvf_cli_feed_hints_from(&hints, &r, 0);
+  ASSERT_EQ(hints.max_age, 60);
+  r.n_headers = 0;
+  ASSERT(uvf_cli_result_header(&r, "ETag") == NULL);
+  r.n_headers = 3;
+  r.size = offsetof(uvf_result, headers); /* an older library's */
+  ASSERT(uvf_cli_result_header(&r, "ETag") == NULL);
+  ASSERT(uvf_cli_result_header(NULL, "ETag") == NULL);
+}
+
 static const test_entry tests[] = {
     TEST_ENTRY(feed_rss2_items_and_channel),
     TEST_ENTRY(feed_rss1_items_beside_the_channel),
@@ -383,6 +409,7 @@ static const test_entry tests[] = {
     TEST_ENTRY(feed_backoff_doubles_to_a_day),
     TEST_ENTRY(feed_cache_headers_read),
     TEST_ENTRY(feed_conditional_headers),
+    TEST_ENTRY(feed_result_headers_read_within_the_results_size),
 };
 
 int main(int argc, char **argv) {
