@@ -381,6 +381,29 @@ def feeds_second_run_against_honouring_server_is_all_304():
         check(scalar(db, "SELECT etag FROM feeds WHERE id = 1") == '"f0-1"')
 
 
+@test
+def feeds_charset_from_content_type_decodes_the_document():
+    """A document that names no encoding (no BOM, no encoding= in its XML
+    declaration) is read in the charset of the reply's Content-Type."""
+    with Server() as s, Tmp() as db:
+        urls = [s.url("/feed/%d?fmt=%s&enc=%s&charset=http&items=2" %
+                      (i, f, e))
+                for i, (f, e) in enumerate(
+                    (f, e) for f in ("rss2", "rss1", "atom")
+                    for e in ("windows-1252", "koi8-r"))]
+        add(db, urls)
+        recs = run_ok(db)
+        check(all(r["outcome"] == "ok" and r["items"] == 2 for r in recs),
+              recs)
+        for url in urls:
+            word = "Привет" if "koi8" in url else "café"
+            rows = query(db, "SELECT f.title, i.title FROM items i JOIN feeds"
+                         " f ON f.id = i.feed WHERE f.url = ? ORDER BY"
+                         " i.uid", url)
+            n = urls.index(url)
+            check(rows == [("Feed %d %s" % (n, word), "Item %d %s" % (k, word))
+                           for k in range(2)], "%s: %s" % (url, rows))
+
 
 def fetch(args, timeout=120):
     p = subprocess.run([UVFETCH] + args, capture_output=True, timeout=timeout)
