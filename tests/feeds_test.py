@@ -405,6 +405,57 @@ def feeds_charset_from_content_type_decodes_the_document():
                            for k in range(2)], "%s: %s" % (url, rows))
 
 
+def next_checks(db, s):
+    """Each feed's next check, in seconds from now, by its path."""
+    now = int(time.time())
+    prefix = s.url("")
+    return {u[len(prefix):]: nxt - now for u, nxt in
+            query(db, "SELECT url, next_check FROM feeds")}
+
+
+def near(got, want, path):
+    # The check is set when the reply comes, a few seconds at most ago.
+    check(want - 5 <= got <= want, "%s: next check in %d s, not %d" %
+          (path, got, want))
+
+
+@test
+def feeds_cache_control_and_expires_set_the_next_check():
+    with Server() as s, Tmp() as db:
+        want = {"/feed/1?maxage=7200": 7200,
+                "/feed/2?maxage=60": 300,  # no sooner than 5 minutes
+                "/feed/3?maxage=500000": 86400,  # no later than a day
+                "/feed/4?expires=10000": 10000,
+                "/feed/5?ttl=600&maxage=7200": 36000,  # the longest wins
+                "/feed/6?cond=1&maxage=5400": 5400}
+        add(db, [s.url(p) for p in want])
+        run_ok(db)
+        got = next_checks(db, s)
+        for path, secs in want.items():
+            near(got[path], secs, path)
+        # A 304 tells it too.
+        query(db, "UPDATE feeds SET url = replace(url, 'maxage=5400',"
+              " 'maxage=4000') WHERE url LIKE '%cond=1%'")
+        recs = run_ok(db, "--all")
+        path = "/feed/6?cond=1&maxage=4000"
+        check([r["outcome"] for r in recs if r["url"] == s.url(path)] ==
+              ["not_modified"], recs)
+        near(next_checks(db, s)[path], 4000, path)
+
+
+@test
+def feeds_retry_after_sets_the_next_try():
+    with Server() as s, Tmp() as db:
+        add(db, [s.url("/feed/1?retry=7200"), s.url("/feed/2?retry=10")])
+        rc, out, err = feeds(db, "run", "-q")
+        check(rc == 1, err)
+        check(all(r["status"] == 503 and r["outcome"] == "error"
+                  for r in lines(out)), out)
+        got = next_checks(db, s)
+        near(got["/feed/1?retry=7200"], 7200, "Retry-After: 7200")
+        near(got["/feed/2?retry=10"], 300, "Retry-After: 10")  # the backoff
+
+
 def fetch(args, timeout=120):
     p = subprocess.run([UVFETCH] + args, capture_output=True, timeout=timeout)
     return p.returncode, p.stdout.decode(), p.stderr.decode()
