@@ -50,6 +50,8 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *userp) {
   size_t n = size * nmemb, fits = n;
   if ((x->rq_set & UVF__RQ_NOFOLLOW) && uvf__req_discard(x))
     return n; /* a redirect's body, which libcurl would not hand on */
+  if (uvf__hdrs_tell(x))
+    return 0;
   if (max && x->bytes + n > max)
     fits = (size_t)(max - x->bytes);
   if (fits > 0 && take_body(x, p, fits))
@@ -172,7 +174,7 @@ static int batch_setup(uvf__xfer *x, uvf__batch *b) {
     return UVF_EBACKEND;
   /* Set to the batch's above: a request sets them again. */
   x->rq_set &= (unsigned char)~(UVF__RQ_HEADERS | UVF__RQ_NOFOLLOW);
-  uvf__hdrs_setup(x, easy, o->keep_headers);
+  uvf__hdrs_setup(x, easy, o->keep_headers || b->cb.on_headers);
   /* Refused while the handle still holds a receive buffer, which 7.88
    * keeps after an HTTP/2 transfer on a connection others still use (M1):
    * the handle then keeps the size it has. */
@@ -250,7 +252,7 @@ static void xfer_reset(uvf__xfer *x, uvf__url *u) {
   if (x->body)
     x->body[0] = '\0'; /* no trace of the slot's previous body */
   x->too_large = x->cb_abort = x->body_oom = x->tls_failed = 0;
-  x->hdr_over = 0;
+  x->hdr_over = x->hdrs_told = x->hdr_abort = x->hdr_oom = 0;
   x->errbuf[0] = '\0';
   uvf__req_reset(x);
   uvf__hdrs_reset(&x->resp);
@@ -371,6 +373,12 @@ static void fill_result(uvf__xfer *x, CURLcode rc, uvf_result *r) {
   } else if (x->body_oom) {
     r->error = UVF_EABORTED;
     r->message = "out of memory holding the body";
+  } else if (x->hdr_oom) {
+    r->error = UVF_EABORTED;
+    r->message = "out of memory holding the headers";
+  } else if (x->hdr_abort) {
+    r->error = UVF_EABORTED;
+    r->message = "stopped by the headers callback";
   } else if (x->cb_abort) {
     r->error = UVF_EABORTED;
     r->message = "stopped by the body callback";
@@ -431,6 +439,13 @@ static void complete(uvf__xfer *x, CURLcode rc, uvf_err forced) {
   b->admit_due = 1; /* its slot: the loop glue runs admission next */
   uvf__lane_give(u->origin, x->lane);
   uvf__tls_gate_done(e, u);
+  if (forced == UVF_OK && rc == CURLE_OK) {
+    /* A final response without a body: on_headers has not been told. As
+     * from on_body, no uvf_abort() from there. */
+    e->in_curl++;
+    uvf__hdrs_tell(x);
+    e->in_curl--;
+  }
   fill_result(x, rc, &r);
   if (forced != UVF_OK) {
     forced_result(x, forced, &r);
