@@ -179,6 +179,7 @@ typedef struct uvf__xfer {
   unsigned char looking;        /* named host, not yet connecting: may be in a
                                    lookup */
   unsigned char pipewait;       /* CURLOPT_PIPEWAIT as last set */
+  unsigned char h2c_alone;      /* CURLOPT_FRESH_CONNECT and FORBID_REUSE */
   unsigned char rq_set;         /* request options now on the handle (RQ_*,
                                    request.c), 0 when set up for a plain GET */
   unsigned char hop_get;        /* a redirect turned the request into a GET */

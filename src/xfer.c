@@ -233,8 +233,8 @@ static uvf__xfer *xfer_get(uvf__batch *b) {
  * with prior knowledge: a plain HTTP/1.1 server would otherwise make
  * every other transfer to it wait for the first whole response. */
 static int wants_pipewait(const uvf__batch *b, const uvf__url *u) {
-  return b->o.http_version == UVF_HTTP_2_PRIOR ||
-         (u->https && b->o.http_version == UVF_HTTP_AUTO);
+  return u->https && (b->o.http_version == UVF_HTTP_AUTO ||
+                      b->o.http_version == UVF_HTTP_2_PRIOR);
 }
 
 static int set_pipewait(uvf__xfer *x, int v) {
@@ -242,6 +242,23 @@ static int set_pipewait(uvf__xfer *x, int v) {
     return 0;
   x->pipewait = (unsigned char)v;
   return curl_easy_setopt(x->easy, CURLOPT_PIPEWAIT, (long)v) != CURLE_OK;
+}
+
+/* HTTP/2 with prior knowledge over plain HTTP (h2c): libcurl 7.88.1 sets
+ * up h2 again on a connection that a second transfer reuses or shares,
+ * which breaks it ("Error in the HTTP2 framing layer", curl issue 10634,
+ * fixed in 8.0). So each such transfer has a connection of its own, used
+ * once. Over TLS, ALPN says h2 and the bug does not arise. */
+static int wants_h2c_alone(const uvf__batch *b, const uvf__url *u) {
+  return !u->https && b->o.http_version == UVF_HTTP_2_PRIOR;
+}
+
+static int set_h2c_alone(uvf__xfer *x, int v) {
+  if (v == x->h2c_alone)
+    return 0;
+  x->h2c_alone = (unsigned char)v;
+  return curl_easy_setopt(x->easy, CURLOPT_FRESH_CONNECT, (long)v) ||
+         curl_easy_setopt(x->easy, CURLOPT_FORBID_REUSE, (long)v);
 }
 
 /* Resets what one transfer leaves behind in a pooled slot. */
@@ -296,6 +313,7 @@ int uvf__xfer_start(uvf__batch *b, uvf__url *u) {
   xfer_reset(x, u);
   if (curl_easy_setopt(x->easy, CURLOPT_URL, (const char *)u->url) ||
       uvf__req_setup(x, u) || set_pipewait(x, pipewait) ||
+      set_h2c_alone(x, wants_h2c_alone(b, u)) ||
       (rc = launch(b, x, u, pipewait))) {
     xfer_put(e, x);
     return rc;
