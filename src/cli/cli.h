@@ -115,6 +115,7 @@ typedef struct uvf_cli_args {
   long parent_pid;
   int argc; /* the command line, for the workers */
   char **argv;
+  int with_headers; /* --headers: response headers in each record */
 } uvf_cli_args;
 
 /* Returns 0 to go on with the run, 1 after --help or --version (nothing
