@@ -28,11 +28,12 @@ r.raise_for_error() is called. Wrong arguments raise TypeError or
 ValueError. Ctrl-C cancels a blocking call and raises KeyboardInterrupt;
 cancelling an asyncio task cancels its call.
 """
-from ._uvfetch import (KINDS, MAX_CONCURRENCY, Fetch, FetchError, Result,
-                       _ClientBase, __version__, library_version)
+from ._headers import Headers
+from ._uvfetch import (KINDS, MAX_CONCURRENCY, Fetch, FetchError, Request,
+                       Result, _ClientBase, __version__, library_version)
 
-__all__ = ["Client", "Result", "Fetch", "AsyncFetch", "FetchError",
-           "fetch_all", "fetch", "fetch_all_async", "KINDS",
+__all__ = ["Client", "Request", "Result", "Headers", "Fetch", "AsyncFetch",
+           "FetchError", "fetch_all", "fetch", "fetch_all_async", "KINDS",
            "MAX_CONCURRENCY", "__version__", "library_version"]
 
 # Keywords that belong to a call rather than to a client.
