@@ -438,9 +438,11 @@ int uvfpy_call_options(uvf_options *o, const uvf_options *base,
     return -1;
   if (a->timeout && get_seconds(a->timeout, "timeout", 0, 0, &o->timeout_ms))
     return -1;
-  if (a->keep_body && get_bool(a->keep_body, &o->keep_body) < 0)
+  /* None: the client's, as the signature and the stub say. */
+  if (a->keep_body && a->keep_body != Py_None &&
+      get_bool(a->keep_body, &o->keep_body) < 0)
     return -1;
-  if (a->retries &&
+  if (a->retries && a->retries != Py_None &&
       get_unsigned(a->retries, "retries", 0, 1000, &o->max_retries))
     return -1;
   return header_args(o, a->keep_headers, a->max_header_bytes,
