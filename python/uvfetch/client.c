@@ -213,18 +213,21 @@ static PyMethodDef client_methods[] = {
     {"fetch_all", (PyCFunction)(void (*)(void))client_fetch_all,
      METH_VARARGS | METH_KEYWORDS,
      "fetch_all($self, urls, /, *, " CALL_ARGS ")\n--\n\n"
-     "Fetches every URL of the iterable urls and returns a list of\n"
+     "Fetches every URL of the iterable urls (str, bytes, or Request\n"
+     "for a method, headers and a body of its own) and returns a list of\n"
      "Result, one per URL, in input order (results[i].index == i).\n\n"
      "Failures are results, never exceptions. deadline (seconds) bounds\n"
      "the whole call: what is not done by then ends as \"deadline\". The\n"
-     "other keywords override the client's settings for this call.\n"
+     "other keywords override the client's settings for this call\n"
+     "(None: the client's).\n"
      "Blocks with the GIL released; Ctrl-C cancels the call and raises\n"
      "KeyboardInterrupt."},
     {"fetch", (PyCFunction)(void (*)(void))client_fetch,
      METH_VARARGS | METH_KEYWORDS,
      "fetch($self, urls, /, *, " CALL_ARGS ")\n--\n\n"
      "Returns a Fetch: an iterator of Result in completion order (use\n"
-     "r.index for the input position). The iterable urls is read lazily,\n"
+     "r.index for the input position). The iterable urls (of str, bytes\n"
+     "or Request, as fetch_all() takes them) is read lazily,\n"
      "only as results are taken, so it may be a generator of millions.\n"
      "Once the call ends early (deadline, cancel) nothing more is read\n"
      "from it. Leaving the loop early cancels what is left."},

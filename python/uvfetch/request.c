@@ -294,10 +294,6 @@ static PyObject *get_body(uvfpy_request *rq, void *unused) {
   return Py_NewRef(rq->body ? rq->body : Py_None);
 }
 
-static PyObject *get_is_json(uvfpy_request *rq, void *unused) {
-  return PyBool_FromLong(rq->json != 0);
-}
-
 static PyGetSetDef request_getset[] = {
     {"url", (getter)get_url, NULL, "The URL, as given.", NULL},
     {"method", (getter)get_method, NULL,
@@ -313,10 +309,6 @@ static PyGetSetDef request_getset[] = {
     {"body", (getter)get_body, NULL,
      "The body that is sent (bytes), or None: data= as given (a str as\n"
      "UTF-8, a dict form-encoded), or json= serialised.",
-     NULL},
-    {"_json", (getter)get_is_json, NULL,
-     "True when the body came from json= and Content-Type or Accept is\n"
-     "still to be added.",
      NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
