@@ -480,3 +480,17 @@ def test_invalid_request_is_a_kind_a_result_can_have(server, client):
     state = list(state)
     state[4:7] = ["invalid_request", -11, 0]
     assert fn(*state).error == "invalid_request"
+
+
+def test_help_and_the_stub_tell_of_requests_and_headers():
+    import pydoc
+    text = pydoc.render_doc(uvfetch, renderer=pydoc.plaintext)
+    for name in ("class Request", "class Headers", "get_all", "multi_items",
+                 "keep_headers", "max_header_bytes", "retry_all_methods",
+                 "json="):
+        assert name in text, name
+    stub = open(os.path.join(os.path.dirname(uvfetch.__file__),
+                             "__init__.pyi")).read()
+    for name in ("class Request", "class Headers", "def get_all",
+                 "keep_headers: Optional[bool]", '"invalid_request"'):
+        assert name in stub, name
