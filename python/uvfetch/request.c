@@ -77,15 +77,23 @@ static int add_line(void *ctx, const char *line, size_t len) {
   return rc;
 }
 
+/* module.name into *fn, once. The import may let another thread run,
+ * which may have cached it meanwhile. */
 static int cache(PyObject **fn, const char *module, const char *name) {
-  PyObject *m;
+  PyObject *m, *f;
   if (*fn)
     return 0;
   if (!(m = PyImport_ImportModule(module)))
     return -1;
-  *fn = PyObject_GetAttrString(m, name);
+  f = PyObject_GetAttrString(m, name);
   Py_DECREF(m);
-  return *fn ? 0 : -1;
+  if (!f)
+    return -1;
+  if (*fn)
+    Py_DECREF(f);
+  else
+    *fn = f;
+  return 0;
 }
 
 /* json= as compact UTF-8, as curl --json and the command send it; NaN and
@@ -197,6 +205,8 @@ static PyObject *request_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     PyErr_SetString(PyExc_ValueError, "a HEAD request has no body");
     goto fail;
   }
+  if (rq->method == known_str[0] && !rq->body)
+    Py_CLEAR(rq->method); /* the default: the library's plain path */
   return (PyObject *)rq;
 fail:
   Py_XDECREF(lc.list);
