@@ -30,32 +30,40 @@ class Headers(Mapping):
                 raise TypeError("a header field is a (str, str) pair, not "
                                 "(%s, %s)" % (type(name).__name__,
                                               type(value).__name__))
-            items.append((name.lower(), value))
+            items += (name.lower(), value)
         self._set(tuple(items))
 
     @classmethod
-    def _from_pairs(cls, pairs):
-        """From the library's (lower-cased name, value) pairs, a tuple."""
+    def _from_flat(cls, flat):
+        """From the library's fields: a tuple of lower-cased name, value,
+        name, value..."""
         h = cls.__new__(cls)
-        h._set(pairs)
+        h._set(flat)
         return h
 
-    def _set(self, items):
+    def _set(self, flat):
+        # Few objects the garbage collector tracks, as it would scan every
+        # kept Result's: the fields as one flat tuple of str, and a dict
+        # of name -> its value, or a list of its values when it came more
+        # than once (a dict of str alone is not tracked).
         m = {}
-        for name, value in items:
+        it = iter(flat)
+        for name, value in zip(it, it):
             v = m.get(name)
             if v is None:
-                m[name] = [value]
-            else:
+                m[name] = value
+            elif type(v) is list:
                 v.append(value)
-        self._items = items
+            else:
+                m[name] = [v, value]
+        self._items = flat
         self._map = m
 
     def __getitem__(self, name):
         v = self._map.get(name.lower()) if isinstance(name, str) else None
         if v is None:
             raise KeyError(name)
-        return v[0] if len(v) == 1 else ", ".join(v)
+        return v if type(v) is str else ", ".join(v)
 
     def __contains__(self, name):
         return isinstance(name, str) and name.lower() in self._map
@@ -69,15 +77,18 @@ class Headers(Mapping):
     def get_all(self, name):
         """Every value of the field name, in the order received: a list,
         empty if there is none (as email's get_all, httpx's get_list)."""
-        return list(self._map.get(name.lower(), ())) \
-            if isinstance(name, str) else []
+        v = self._map.get(name.lower()) if isinstance(name, str) else None
+        if v is None:
+            return []
+        return [v] if type(v) is str else list(v)
 
     get_list = get_all
 
     def multi_items(self):
         """Every field as a (name, value) pair, in the order received,
         a repeated name once per line."""
-        return list(self._items)
+        it = iter(self._items)
+        return list(zip(it, it))
 
     def __eq__(self, other):
         if isinstance(other, Headers):
@@ -93,9 +104,9 @@ class Headers(Mapping):
     __hash__ = None
 
     def __repr__(self):
-        if len(self._items) == len(self._map):
-            return "Headers(%r)" % dict(self._items)
-        return "Headers(%r)" % list(self._items)
+        if len(self._items) == 2 * len(self._map):
+            return "Headers(%r)" % dict(self.multi_items())
+        return "Headers(%r)" % self.multi_items()
 
     def __reduce__(self):
-        return (Headers, (list(self._items),))
+        return (Headers, (self.multi_items(),))

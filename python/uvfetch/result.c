@@ -255,26 +255,22 @@ static PyObject *header_value(const char *v) {
   return PyUnicode_DecodeLatin1(v, n, "strict");
 }
 
-/* The kept fields as a tuple of (name, value) pairs. */
-static PyObject *header_pairs(uvfpy_result *o) {
-  PyObject *t = PyTuple_New(o->n_headers), *name, *value, *pair;
+/* The kept fields as one tuple: name, value, name, value... */
+static PyObject *header_fields(uvfpy_result *o) {
+  PyObject *t = PyTuple_New(2 * o->n_headers), *s;
   const char *p = o->header_text;
   Py_ssize_t i;
   if (!t)
     return NULL;
-  for (i = 0; i < o->n_headers; i++) {
-    name = PyUnicode_DecodeLatin1(p, (Py_ssize_t)strlen(p), "strict");
-    p += strlen(p) + 1;
-    value = name ? header_value(p) : NULL;
-    p += strlen(p) + 1;
-    pair = value ? PyTuple_Pack(2, name, value) : NULL;
-    Py_XDECREF(name);
-    Py_XDECREF(value);
-    if (!pair) {
+  for (i = 0; i < 2 * o->n_headers; i++) {
+    s = i % 2 ? header_value(p)
+              : PyUnicode_DecodeLatin1(p, (Py_ssize_t)strlen(p), "strict");
+    if (!s) {
       Py_DECREF(t);
       return NULL;
     }
-    PyTuple_SET_ITEM(t, i, pair);
+    PyTuple_SET_ITEM(t, i, s);
+    p += strlen(p) + 1;
   }
   return t;
 }
@@ -283,14 +279,14 @@ static PyObject *header_pairs(uvfpy_result *o) {
  * goes: making the Headers runs Python code, during which another thread
  * may ask too (the first one made wins). */
 static PyObject *get_headers(uvfpy_result *o, void *unused) {
-  PyObject *cls, *pairs, *h;
+  PyObject *cls, *fields, *h;
   if (o->headers)
     return Py_NewRef(o->headers);
   if (!o->kept_headers)
     Py_RETURN_NONE;
-  if (!(cls = headers_class()) || !(pairs = header_pairs(o)))
+  if (!(cls = headers_class()) || !(fields = header_fields(o)))
     return NULL;
-  h = PyObject_CallMethod(cls, "_from_pairs", "(N)", pairs);
+  h = PyObject_CallMethod(cls, "_from_flat", "(N)", fields);
   if (!h)
     return NULL;
   if (o->headers) {

@@ -273,6 +273,21 @@ def test_result_headers_are_case_insensitive_and_keep_repeats(server,
     assert r.headers is h  # made once
 
 
+def test_headers_can_be_made_by_hand_and_compare_as_mappings():
+    h = Headers([("Link", "<a>"), ("Vary", "x"), ("link", "<b>"),
+                 ("LINK", "<c>")])
+    assert h.get_all("link") == ["<a>", "<b>", "<c>"]
+    assert h["Link"] == "<a>, <b>, <c>" and len(h) == 2
+    assert h.multi_items() == [("link", "<a>"), ("vary", "x"),
+                               ("link", "<b>"), ("link", "<c>")]
+    assert Headers({"A": "1"}) == Headers([("a", "1")]) == {"a": "1"}
+    assert Headers({"A": "1"}) != Headers([("a", "1"), ("a", "2")])
+    assert pickle.loads(pickle.dumps(h)).multi_items() == h.multi_items()
+    assert repr(Headers({"A": "1"})) == "Headers({'a': '1'})"
+    with pytest.raises(TypeError, match="a header field is a"):
+        Headers([("a", 1)])
+
+
 def test_headers_are_the_final_responses_and_empty_without_a_reply(
         server, client, closed_port):
     ok, refused = client.fetch_all([
