@@ -185,8 +185,10 @@ typedef struct uvf_options {
                                   method, a refused connection (nothing was
                                   sent) */
   int keep_headers;            /* 1 = hand over the final response's header
-                                  fields in uvf_result.headers; default 0 */
-  uint64_t max_header_bytes;   /* with keep_headers: response header bytes
+                                  fields in uvf_result.headers; default 0
+                                  (see also uvf_callbacks.on_headers) */
+  uint64_t max_header_bytes;   /* with keep_headers or an on_headers
+                                  callback: response header bytes
                                   (status lines included) one attempt may
                                   receive over all its responses (redirects
                                   and 1xx too); past it the transfer ends
@@ -335,6 +337,19 @@ typedef struct uvf_callbacks {
    * the request's. A request without a URL gets
    * its index and an UVF_EINVALID_REQUEST result. */
   int (*next_request)(void *ud, const uvf_request **rq);
+  /* Optional. The final response's status and header fields (as in
+   * uvf_result.headers: names lower-cased, in the order received; given
+   * whether or not keep_headers is set), once per attempt, as soon as it
+   * is known to be final: before its first body byte reaches on_body, or,
+   * for a response without a body, before its result (or its retry). Not
+   * called for an attempt that fails before its body starts. headers is
+   * valid during the call only. Return 0 to go on, non-zero to stop this
+   * transfer (its result says UVF_EABORTED). As in on_body, uvf_abort()
+   * is refused here and uvf_fetcher_close() takes effect on the next
+   * loop iteration. Setting it makes the library collect response
+   * headers, so max_header_bytes applies. */
+  int (*on_headers)(void *ud, uint64_t index, long status,
+                    const uvf_header *headers, size_t n_headers);
 #ifdef UVF_TEST_GROWN_ABI
   void (*grown_field)(void *ud);
 #endif

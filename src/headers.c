@@ -1,6 +1,7 @@
-/* Response headers (uvf_options.keep_headers): collected as they come by
- * a header callback that is set on the handle only when they are asked
- * for, so a batch that does not want them pays nothing. Each response
+/* Response headers (uvf_options.keep_headers, uvf_callbacks.on_headers):
+ * collected as they come by a header callback that is set on the handle
+ * only when they are asked for, so a batch that does not want them pays
+ * nothing. Each response
  * (a 1xx, a redirect libcurl follows, the final one) starts the
  * collection over; the bytes of all of them count against
  * max_header_bytes. */
@@ -97,7 +98,8 @@ void uvf__hdrs_reset(uvf__hdrs *h) {
   h->total = 0;
 }
 
-int uvf__hdrs_result(uvf__hdrs *h, uvf_result *r) {
+/* h->list[0..count) pointing into text; 0 or UVF_ENOMEM. */
+static int list(uvf__hdrs *h) {
   const char *p = h->text;
   size_t i;
   if (h->count > h->list_cap) {
@@ -113,8 +115,37 @@ int uvf__hdrs_result(uvf__hdrs *h, uvf_result *r) {
     h->list[i].value = p;
     p += strlen(p) + 1;
   }
+  return 0;
+}
+
+int uvf__hdrs_result(uvf__hdrs *h, uvf_result *r) {
+  if (list(h))
+    return UVF_ENOMEM;
   r->headers = h->count ? h->list : NULL;
   r->n_headers = h->count;
+  return 0;
+}
+
+/* Called where the response is known to be the final one: at its first
+ * body byte (libcurl hands on no body of a redirect it follows, and
+ * request.c drops those of the redirects it follows before this), or at
+ * the end of a transfer that succeeded without a body. */
+int uvf__hdrs_tell(uvf__xfer *x) {
+  uvf__batch *b = x->b;
+  long status = 0;
+  if (!b->cb.on_headers || x->hdrs_told)
+    return 0;
+  x->hdrs_told = 1;
+  if (list(&x->resp)) {
+    x->hdr_oom = 1;
+    return 1;
+  }
+  curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+  if (b->cb.on_headers(b->ud, x->u->index, status,
+                       x->resp.count ? x->resp.list : NULL, x->resp.count)) {
+    x->hdr_abort = 1;
+    return 1;
+  }
   return 0;
 }
 

@@ -179,6 +179,7 @@ typedef struct uvf__xfer {
   unsigned char looking;        /* named host, not yet connecting: may be in a
                                    lookup */
   unsigned char pipewait;       /* CURLOPT_PIPEWAIT as last set */
+  unsigned char h2c_alone;      /* CURLOPT_FRESH_CONNECT and FORBID_REUSE */
   unsigned char rq_set;         /* request options now on the handle (RQ_*,
                                    request.c), 0 when set up for a plain GET */
   unsigned char hop_get;        /* a redirect turned the request into a GET */
@@ -186,6 +187,9 @@ typedef struct uvf__xfer {
   unsigned char hop_checked;    /* on_write looked at this response */
   unsigned char hop_discard;    /* its body is a redirect's: dropped */
   unsigned char hdr_over;       /* response headers past max_header_bytes */
+  unsigned char hdrs_told;      /* on_headers called for this attempt */
+  unsigned char hdr_abort;      /* on_headers said stop */
+  unsigned char hdr_oom;        /* no memory to list the headers */
   unsigned hops;                /* redirects request.c followed */
   double hop_secs;              /* their transfers' time */
   struct curl_slist *hdr_nodes; /* request headers as sent (request.c) */
@@ -451,6 +455,10 @@ void uvf__hdrs_setup(uvf__xfer *x, CURL *easy, int keep);
 void uvf__hdrs_reset(uvf__hdrs *h);
 /* Fills r->headers and r->n_headers; 0 or UVF_ENOMEM. */
 int uvf__hdrs_result(uvf__hdrs *h, uvf_result *r);
+/* Calls on_headers, if set and not yet called in this attempt, with the
+ * final response's headers; 1 if the transfer must stop (x->hdr_abort or
+ * x->hdr_oom says why), else 0. */
+int uvf__hdrs_tell(uvf__xfer *x);
 void uvf__hdrs_free(uvf__hdrs *h);
 
 /* retry.c */

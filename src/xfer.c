@@ -50,6 +50,8 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *userp) {
   size_t n = size * nmemb, fits = n;
   if ((x->rq_set & UVF__RQ_NOFOLLOW) && uvf__req_discard(x))
     return n; /* a redirect's body, which libcurl would not hand on */
+  if (uvf__hdrs_tell(x))
+    return 0;
   if (max && x->bytes + n > max)
     fits = (size_t)(max - x->bytes);
   if (fits > 0 && take_body(x, p, fits))
@@ -172,7 +174,7 @@ static int batch_setup(uvf__xfer *x, uvf__batch *b) {
     return UVF_EBACKEND;
   /* Set to the batch's above: a request sets them again. */
   x->rq_set &= (unsigned char)~(UVF__RQ_HEADERS | UVF__RQ_NOFOLLOW);
-  uvf__hdrs_setup(x, easy, o->keep_headers);
+  uvf__hdrs_setup(x, easy, o->keep_headers || b->cb.on_headers);
   /* Refused while the handle still holds a receive buffer, which 7.88
    * keeps after an HTTP/2 transfer on a connection others still use (M1):
    * the handle then keeps the size it has. */
@@ -231,8 +233,8 @@ static uvf__xfer *xfer_get(uvf__batch *b) {
  * with prior knowledge: a plain HTTP/1.1 server would otherwise make
  * every other transfer to it wait for the first whole response. */
 static int wants_pipewait(const uvf__batch *b, const uvf__url *u) {
-  return b->o.http_version == UVF_HTTP_2_PRIOR ||
-         (u->https && b->o.http_version == UVF_HTTP_AUTO);
+  return u->https && (b->o.http_version == UVF_HTTP_AUTO ||
+                      b->o.http_version == UVF_HTTP_2_PRIOR);
 }
 
 static int set_pipewait(uvf__xfer *x, int v) {
@@ -240,6 +242,23 @@ static int set_pipewait(uvf__xfer *x, int v) {
     return 0;
   x->pipewait = (unsigned char)v;
   return curl_easy_setopt(x->easy, CURLOPT_PIPEWAIT, (long)v) != CURLE_OK;
+}
+
+/* HTTP/2 with prior knowledge over plain HTTP (h2c): libcurl 7.88.1 sets
+ * up h2 again on a connection that a second transfer reuses or shares,
+ * which breaks it ("Error in the HTTP2 framing layer", curl issue 10634,
+ * fixed in 8.0). So each such transfer has a connection of its own, used
+ * once. Over TLS, ALPN says h2 and the bug does not arise. */
+static int wants_h2c_alone(const uvf__batch *b, const uvf__url *u) {
+  return !u->https && b->o.http_version == UVF_HTTP_2_PRIOR;
+}
+
+static int set_h2c_alone(uvf__xfer *x, int v) {
+  if (v == x->h2c_alone)
+    return 0;
+  x->h2c_alone = (unsigned char)v;
+  return curl_easy_setopt(x->easy, CURLOPT_FRESH_CONNECT, (long)v) ||
+         curl_easy_setopt(x->easy, CURLOPT_FORBID_REUSE, (long)v);
 }
 
 /* Resets what one transfer leaves behind in a pooled slot. */
@@ -250,7 +269,7 @@ static void xfer_reset(uvf__xfer *x, uvf__url *u) {
   if (x->body)
     x->body[0] = '\0'; /* no trace of the slot's previous body */
   x->too_large = x->cb_abort = x->body_oom = x->tls_failed = 0;
-  x->hdr_over = 0;
+  x->hdr_over = x->hdrs_told = x->hdr_abort = x->hdr_oom = 0;
   x->errbuf[0] = '\0';
   uvf__req_reset(x);
   uvf__hdrs_reset(&x->resp);
@@ -294,6 +313,7 @@ int uvf__xfer_start(uvf__batch *b, uvf__url *u) {
   xfer_reset(x, u);
   if (curl_easy_setopt(x->easy, CURLOPT_URL, (const char *)u->url) ||
       uvf__req_setup(x, u) || set_pipewait(x, pipewait) ||
+      set_h2c_alone(x, wants_h2c_alone(b, u)) ||
       (rc = launch(b, x, u, pipewait))) {
     xfer_put(e, x);
     return rc;
@@ -371,6 +391,12 @@ static void fill_result(uvf__xfer *x, CURLcode rc, uvf_result *r) {
   } else if (x->body_oom) {
     r->error = UVF_EABORTED;
     r->message = "out of memory holding the body";
+  } else if (x->hdr_oom) {
+    r->error = UVF_EABORTED;
+    r->message = "out of memory holding the headers";
+  } else if (x->hdr_abort) {
+    r->error = UVF_EABORTED;
+    r->message = "stopped by the headers callback";
   } else if (x->cb_abort) {
     r->error = UVF_EABORTED;
     r->message = "stopped by the body callback";
@@ -431,6 +457,13 @@ static void complete(uvf__xfer *x, CURLcode rc, uvf_err forced) {
   b->admit_due = 1; /* its slot: the loop glue runs admission next */
   uvf__lane_give(u->origin, x->lane);
   uvf__tls_gate_done(e, u);
+  if (forced == UVF_OK && rc == CURLE_OK) {
+    /* A final response without a body: on_headers has not been told. As
+     * from on_body, no uvf_abort() from there. */
+    e->in_curl++;
+    uvf__hdrs_tell(x);
+    e->in_curl--;
+  }
   fill_result(x, rc, &r);
   if (forced != UVF_OK) {
     forced_result(x, forced, &r);

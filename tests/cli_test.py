@@ -1671,11 +1671,12 @@ def a_million_request_lines_stream_at_flat_memory():
     notes and records), so that it takes seconds. The input is read only
     as the fetcher takes it, so RSS is taken each time the pipe has taken
     another 10% of the lines. Memory that grows with the input grows in
-    every tenth: the median growth of a tenth must stay under 512 KiB (a
-    leak of 6 bytes a line passes it). What is bounded grows in steps and
-    stops: the report's window (up to 8 MiB of records that the writer
-    thread of a busy machine has not written yet) may fill in any tenth,
-    so the whole growth may only stay under 24 MiB. The report goes to
+    every tenth: the five smallest growths of the eight tenths must stay
+    under 512 KiB on average (a leak of 6 bytes a line passes it). What is
+    bounded grows in steps and stops: the report's window (up to 8 MiB of
+    records that the writer thread of a busy machine has not written yet)
+    may fill over a few tenths, so the whole growth may only stay under
+    24 MiB. The report goes to
     /dev/null, in completion order, so that no record waits for a reader
     or an earlier one. ASan's quarantine is made small: freed memory
     parked there would look like growth."""
@@ -1701,8 +1702,10 @@ def a_million_request_lines_stream_at_flat_memory():
         err = p.stderr.read().decode()
         check(p.wait(timeout=60) == 1, err)
         check("%d URLs: %d ok" % (n, n // 100) in err, err)
+        # The window may fill over several tenths on a busy machine: the
+        # five smallest of the eight steps must average under 512 KiB.
         steps = sorted(marks[k + 1] - marks[k] for k in range(1, 9))
-        check(steps[len(steps) // 2] <= 512 and marks[9] - marks[1] <= 24576,
+        check(sum(steps[:5]) / 5 <= 512 and marks[9] - marks[1] <= 24576,
               "RSS by tenths %s KiB" % marks)
 
 def main():

@@ -820,6 +820,240 @@ TEST_IMPL(blocking_results_carry_response_headers) {
   ts_stop(&srv);
 }
 
+/* ---- on_headers: the final response's headers before its body ---- */
+
+#define HD_MAX 8
+
+/* What the callbacks saw, one letter an event per index: s (on_start),
+ * h (on_headers), b (on_body, once for a run of calls), r (on_result). */
+typedef struct hd_run {
+  uv_loop_t loop;
+  uvf_fetcher *f;
+  const uvf_request *rqs;
+  size_t n, next;
+  uint64_t stop; /* index whose on_headers says stop; HD_MAX: none */
+  char log[HD_MAX][32];
+  long status[HD_MAX][4]; /* as on_headers saw it, per call */
+  int n_told[HD_MAX];
+  char ctype[HD_MAX][64]; /* content-type at the last on_headers */
+  int location[HD_MAX];   /* a location field was among them */
+  uvf_err error[HD_MAX];
+  char message[HD_MAX][64];
+  size_t result_headers[HD_MAX];
+} hd_run;
+
+static void hd_log(hd_run *h, uint64_t index, char c) {
+  size_t len;
+  ASSERT(index < h->n);
+  len = strlen(h->log[index]);
+  if (c == 'b' && len > 0 && h->log[index][len - 1] == 'b')
+    return;
+  ASSERT(len + 1 < sizeof(h->log[index]));
+  h->log[index][len] = c;
+}
+
+static int hd_next(void *ud, const uvf_request **rq) {
+  hd_run *h = ud;
+  if (h->next >= h->n)
+    return 0;
+  *rq = &h->rqs[h->next++];
+  return 1;
+}
+
+static void hd_start(void *ud, uint64_t index, uint64_t tag) {
+  (void)tag;
+  hd_log(ud, index, 's');
+}
+
+static int hd_headers(void *ud, uint64_t index, long status,
+                      const uvf_header *hs, size_t n) {
+  hd_run *h = ud;
+  size_t i;
+  hd_log(h, index, 'h');
+  ASSERT_EQ(uvf_abort(h->f, UVF_EABORTED), UVF_ESTATE);
+  ASSERT(h->n_told[index] < 4);
+  h->status[index][h->n_told[index]++] = status;
+  h->ctype[index][0] = '\0';
+  for (i = 0; i < n; i++) {
+    if (strcmp(hs[i].name, "content-type") == 0)
+      snprintf(h->ctype[index], sizeof(h->ctype[index]), "%s", hs[i].value);
+    h->location[index] |= strcmp(hs[i].name, "location") == 0;
+  }
+  return index == h->stop;
+}
+
+static int hd_body(void *ud, uint64_t index, const char *d, size_t n) {
+  (void)d;
+  (void)n;
+  hd_log(ud, index, 'b');
+  return 0;
+}
+
+static void hd_result(void *ud, const uvf_result *r) {
+  hd_run *h = ud;
+  hd_log(h, r->index, 'r');
+  h->error[r->index] = r->error;
+  snprintf(h->message[r->index], sizeof(h->message[r->index]), "%s",
+           r->message);
+  h->result_headers[r->index] = r->n_headers;
+}
+
+static void hd_done(void *ud) { uvf_fetcher_close(((hd_run *)ud)->f, NULL); }
+
+/* Runs rqs[0..n) through a fetcher on a loop of the test's own. */
+static void hd_go(hd_run *h, const uvf_request *rqs, size_t n,
+                  const uvf_options *o, size_t callbacks_size) {
+  uvf_callbacks cb;
+  ASSERT(n <= HD_MAX);
+  memset(h, 0, sizeof(*h));
+  h->rqs = rqs;
+  h->n = n;
+  h->stop = HD_MAX;
+  ASSERT_EQ(uv_loop_init(&h->loop), 0);
+  uvf_callbacks_init(&cb);
+  cb.next_request = hd_next;
+  cb.on_start = hd_start;
+  cb.on_body = hd_body;
+  cb.on_result = hd_result;
+  cb.on_done = hd_done;
+  cb.on_headers = hd_headers;
+  cb.size = callbacks_size;
+  ASSERT_EQ(uvf_fetcher_new(&h->f, &h->loop, o, &cb, h), UVF_OK);
+}
+
+static void hd_finish(hd_run *h) {
+  uv_run(&h->loop, UV_RUN_DEFAULT);
+  ASSERT_EQ(uv_loop_close(&h->loop), 0);
+}
+
+/* One request, in a fetcher of its own: libcurl 7.88 cannot reuse a
+ * connection of HTTP/2 with prior knowledge (curl issue 10634), so over
+ * HTTP/2 nothing here may take a second request. */
+static void told_once(const uvf_request *rq, int h2, const char *log,
+                      long status, const char *ctype) {
+  static hd_run h;
+  uvf_options o;
+  uvf_options_init(&o);
+  o.http_version = h2 ? UVF_HTTP_2_PRIOR : UVF_HTTP_1_1;
+  hd_go(&h, rq, 1, &o, sizeof(uvf_callbacks));
+  hd_finish(&h);
+  ASSERT_STR_EQ(h.log[0], log);
+  ASSERT_EQ(h.n_told[0], 1);
+  ASSERT_EQ(h.status[0][0], status);
+  ASSERT(!h.location[0]);
+  if (ctype)
+    ASSERT_STR_EQ(h.ctype[0], ctype);
+  ASSERT_EQ(h.result_headers[0], 0); /* keep_headers was not set */
+}
+
+/* Once an attempt, before the first body byte, with the final response's
+ * headers whoever followed its redirects; before the result when there
+ * is no body; over HTTP/1.1 and HTTP/2 (redirects over HTTP/1.1 only,
+ * see above); without keep_headers. */
+TEST_IMPL(headers_callback_comes_once_before_the_body) {
+  uvf_request rq[5];
+  char *u[5];
+  int h2, i;
+  ts_start(&srv, NULL);
+  u[0] = urlf("/response-headers?X-A=1");
+  u[1] = urlf("/redirect/2");
+  u[2] = redirect_url(307, "127.0.0.1");
+  u[3] = urlf("/status/204");
+  u[4] = urlf("/status/304");
+  for (i = 0; i < 5; i++)
+    rq[i] = request(u[i], i == 2 ? "POST" : NULL, i == 2 ? "payload" : NULL);
+  for (h2 = 0; h2 < 2; h2++) {
+    told_once(&rq[0], h2, "shbr", 200, "text/plain");
+    if (!h2) {
+      told_once(&rq[1], h2, "shbr", 200, NULL); /* libcurl followed */
+      told_once(&rq[2], h2, "shbr", 200, "application/json"); /* request.c */
+    }
+    told_once(&rq[3], h2, "shr", 204, NULL);
+    told_once(&rq[4], h2, "shr", 304, NULL);
+  }
+  for (i = 0; i < 5; i++)
+    free(u[i]);
+  ts_stop(&srv);
+}
+
+/* Non-zero stops the transfer before any body byte: an aborted result
+ * that says why, even for a response that had ended. */
+TEST_IMPL(headers_callback_can_stop_the_transfer) {
+  static hd_run h;
+  uvf_options o;
+  uvf_request rq[2];
+  char *u[2];
+  int i;
+  ts_start(&srv, NULL);
+  u[0] = urlf("/bytes/1000000");
+  u[1] = urlf("/status/204");
+  rq[0] = request(u[0], NULL, NULL);
+  rq[1] = request(u[1], NULL, NULL);
+  uvf_options_init(&o);
+  for (i = 0; i < 2; i++) {
+    hd_go(&h, rq, 2, &o, sizeof(uvf_callbacks));
+    h.stop = (uint64_t)i;
+    hd_finish(&h);
+    ASSERT_STR_EQ(h.log[i], "shr");
+    ASSERT_EQ(h.error[i], UVF_EABORTED);
+    ASSERT_STR_EQ(h.message[i], "stopped by the headers callback");
+    ASSERT_EQ(h.error[1 - i], UVF_OK);
+  }
+  free(u[0]);
+  free(u[1]);
+  ts_stop(&srv);
+}
+
+/* Each attempt is told of its own response; an attempt that fails before
+ * its body starts (a refused connection, headers then silence) is not. */
+TEST_IMPL(headers_callback_per_attempt_and_not_for_failures) {
+  static hd_run h;
+  uvf_options o;
+  uvf_request rq[3];
+  char *u[3];
+  int i;
+  ts_start(&srv, NULL);
+  u[0] = urlf("/flaky/1?headers-retry");
+  u[1] = strdup("http://127.0.0.1:1/");
+  u[2] = urlf("/stall");
+  for (i = 0; i < 3; i++)
+    rq[i] = request(u[i], NULL, NULL);
+  uvf_options_init(&o);
+  o.max_retries = 1;
+  o.retry_base_ms = 1;
+  o.timeout_ms = 500;
+  hd_go(&h, rq, 3, &o, sizeof(uvf_callbacks));
+  hd_finish(&h);
+  ASSERT_STR_EQ(h.log[0], "shbshbr");
+  ASSERT_EQ(h.status[0][0], 503);
+  ASSERT_EQ(h.status[0][1], 200);
+  ASSERT_STR_EQ(h.log[1], "ssr");
+  ASSERT_EQ(h.error[1], UVF_ECONNECT);
+  ASSERT_STR_EQ(h.log[2], "ssr");
+  ASSERT_EQ(h.error[2], UVF_ETIMEOUT);
+  for (i = 0; i < 3; i++)
+    free(u[i]);
+  ts_stop(&srv);
+}
+
+/* A caller built before on_headers existed hands in a smaller struct:
+ * whatever lies past its end is never read. */
+TEST_IMPL(headers_callback_past_an_older_callers_struct_is_not_read) {
+  static hd_run h;
+  uvf_options o;
+  uvf_request rq;
+  char *u;
+  ts_start(&srv, NULL);
+  u = urlf("/bytes/10");
+  rq = request(u, NULL, NULL);
+  uvf_options_init(&o);
+  hd_go(&h, &rq, 1, &o, offsetof(uvf_callbacks, on_headers));
+  hd_finish(&h);
+  ASSERT_STR_EQ(h.log[0], "sbr");
+  free(u);
+  ts_stop(&srv);
+}
+
 static const test_entry tests[] = {
     TEST_ENTRY(post_with_a_1_mib_body_with_nul_bytes_arrives_whole),
     TEST_ENTRY(post_body_arrives_over_http2_too),
@@ -844,6 +1078,10 @@ static const test_entry tests[] = {
     TEST_ENTRY(response_headers_past_the_limit_end_as_protocol),
     TEST_ENTRY(no_response_headers_unless_asked),
     TEST_ENTRY(blocking_results_carry_response_headers),
+    TEST_ENTRY(headers_callback_comes_once_before_the_body),
+    TEST_ENTRY(headers_callback_can_stop_the_transfer),
+    TEST_ENTRY(headers_callback_per_attempt_and_not_for_failures),
+    TEST_ENTRY(headers_callback_past_an_older_callers_struct_is_not_read),
 };
 
 int main(int argc, char **argv) {

@@ -499,6 +499,38 @@ TEST_IMPL(prior_knowledge_speaks_h2c_over_plain_http) {
   ts_stop(&srv);
 }
 
+/* libcurl 7.88.1 breaks an h2c connection that a second transfer reuses
+ * or shares (curl issue 10634, fixed in 8.0): one after the other and
+ * side by side, every URL must still come back over h2. */
+static void many_over_h2c(unsigned n_in_flight) {
+  uvf_options o;
+  char *u[6];
+  uvf_result *r;
+  size_t i;
+  ts_start(&srv, NULL);
+  for (i = 0; i < 6; i++)
+    if (asprintf(&u[i], "http://127.0.0.1:%d/bytes/7?i=%zu", srv.port, i) < 0)
+      FAIL("oom");
+  uvf_options_init(&o);
+  o.http_version = UVF_HTTP_2_PRIOR;
+  o.max_in_flight = n_in_flight;
+  r = fetch_urls(u, 6, &o, 0);
+  for (i = 0; i < 6; i++) {
+    if (!r[i].ok)
+      FAIL("%zu: %s", i, r[i].message);
+    ASSERT_EQ(r[i].http_version, 20);
+  }
+  results_done(r);
+  ASSERT_EQ(ts_stat(&srv, "h2_streams"), 6);
+  for (i = 0; i < 6; i++)
+    free(u[i]);
+  ts_stop(&srv);
+}
+
+TEST_IMPL(prior_knowledge_serves_urls_one_after_the_other) { many_over_h2c(1); }
+
+TEST_IMPL(prior_knowledge_serves_urls_side_by_side) { many_over_h2c(6); }
+
 int main(int argc, char **argv) {
   static const test_entry tests[] = {
       TEST_ENTRY(a_private_ca_given_as_ca_file_is_trusted),
@@ -520,6 +552,8 @@ int main(int argc, char **argv) {
       TEST_ENTRY(goaway_mid_batch_costs_no_url_when_retried),
       TEST_ENTRY(http1_1_is_spoken_when_asked_and_recorded),
       TEST_ENTRY(prior_knowledge_speaks_h2c_over_plain_http),
+      TEST_ENTRY(prior_knowledge_serves_urls_one_after_the_other),
+      TEST_ENTRY(prior_knowledge_serves_urls_side_by_side),
   };
   return test_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
 }

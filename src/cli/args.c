@@ -490,7 +490,7 @@ static int flag_opt(uvf_cli_args *a, int c) {
   case OPT_COMPRESSED: a->fetch.accept_encoding = ""; break;
   case OPT_PROGRESS: a->progress = UVF_CLI_PROGRESS_ON; break;
   case OPT_RETRY_ALL_METHODS: a->fetch.retry_all_methods = 1; break;
-  case OPT_HEADERS: a->fetch.keep_headers = 1; break;
+  case OPT_HEADERS: a->with_headers = 1; break;
   case OPT_NO_PROGRESS: a->progress = UVF_CLI_PROGRESS_OFF; break;
   case OPT_DB_BODIES: a->db_bodies = 1; break;
   case OPT_ALL: a->feeds_all = 1; break;
@@ -731,6 +731,10 @@ static int parse(uvf_cli_args *a, int argc, char **argv) {
   if (a->db_bodies && a->output_dir)
     return uvf_cli_usage("--db-bodies and -o: keep bodies in one place");
   a->fetch.keep_body |= a->db_bodies;
+  /* The database keeps the validators of each reply, and the collector
+   * reads its Cache-Control, Expires and Retry-After: headers are kept
+   * for it, but go into records only with --headers. */
+  a->fetch.keep_headers = a->with_headers || a->db_path;
   return 0;
 }
 

@@ -105,6 +105,7 @@ typedef struct uvf_cli_args {
   char *data_owned; /* data read from @FILE */
   int json;         /* --json */
   int input_format; /* enum uvf_cli_input_format */
+  int with_headers; /* --headers: response headers in each record */
 } uvf_cli_args;
 
 /* Returns 0 to go on with the run, 1 after --help or --version (nothing

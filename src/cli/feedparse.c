@@ -3,7 +3,8 @@
  * document's tricks. RSS 0.9x/2.0, RSS 1.0 (RDF, items beside the
  * channel) and Atom. libxml2 does the XML and the encodings (a BOM, then
  * the XML declaration; windows-1252, koi8-r... through iconv), and
- * recovers from bytes that are not in the document's encoding.
+ * recovers from bytes that are not in the document's encoding; those
+ * reach the items as U+FFFD, so that every text kept is UTF-8.
  *
  * Safety: no network (XML_PARSE_NONET), no external DTD or entity is
  * loaded (neither XML_PARSE_DTDLOAD nor XML_PARSE_NOENT), entities are
@@ -108,6 +109,60 @@ static int name_is(const xmlChar *name, const char *s) {
   return strcmp((const char *)name, s) == 0;
 }
 
+/* Length of the valid UTF-8 sequence at s (n bytes there), 0 if none
+ * starts there (RFC 3629: no overlong form, no surrogate, nothing past
+ * U+10FFFF). */
+static size_t utf8_len(const unsigned char *s, size_t n) {
+  unsigned char lo = 0x80, hi = 0xBF;
+  size_t len, i;
+
+  if (s[0] < 0x80)
+    return 1;
+  if (s[0] >= 0xC2 && s[0] <= 0xDF)
+    len = 2;
+  else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+    len = 3, lo = s[0] == 0xE0 ? 0xA0 : 0x80, hi = s[0] == 0xED ? 0x9F : 0xBF;
+  else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+    len = 4, lo = s[0] == 0xF0 ? 0x90 : 0x80, hi = s[0] == 0xF4 ? 0x8F : 0xBF;
+  else
+    return 0;
+  if (n < len || s[1] < lo || s[1] > hi)
+    return 0;
+  for (i = 2; i < len; i++)
+    if ((s[i] & 0xC0) != 0x80)
+      return 0;
+  return len;
+}
+
+/* s (len bytes) onto b as UTF-8, each byte that starts no valid
+ * sequence as U+FFFD: in recovery libxml2 hands such bytes on as they
+ * came, and what is stored and printed must be text. */
+static void put_utf8(uvf_cli_buf *b, const char *s, size_t len) {
+  const char *run = s, *end = s + len;
+  size_t n;
+
+  while (s < end) {
+    if ((n = utf8_len((const unsigned char *)s, (size_t)(end - s))) > 0) {
+      s += n;
+      continue;
+    }
+    uvf_cli_buf_add(b, run, (size_t)(s - run));
+    uvf_cli_buf_add(b, "\xEF\xBF\xBD", 3);
+    run = ++s;
+  }
+  uvf_cli_buf_add(b, run, (size_t)(s - run));
+}
+
+/* A copy of s (len bytes) as put_utf8() makes it; NULL if out of memory. */
+static char *utf8_dup(const char *s, size_t len) {
+  uvf_cli_buf b = {0};
+
+  put_utf8(&b, s, len);
+  if (b.oom)
+    uvf_cli_buf_free(&b);
+  return b.data;
+}
+
 /* The value of attribute `name` among SAX2's (localname, prefix, URI,
  * value, end) quintuples, copied; NULL if absent. */
 static char *attr(int n, const xmlChar **a, const char *name, const char *ns) {
@@ -116,7 +171,7 @@ static char *attr(int n, const xmlChar **a, const char *name, const char *ns) {
   for (i = 0; i < n; i++, a += 5) {
     if (!name_is(a[0], name) || (ns && !is_ns(a[2], ns)))
       continue;
-    return strndup((const char *)a[3], (size_t)(a[4] - a[3]));
+    return utf8_dup((const char *)a[3], (size_t)(a[4] - a[3]));
   }
   return NULL;
 }
@@ -265,14 +320,14 @@ static void end_field(uvf_cli_feedparser *p) {
   p->field = F_NONE;
   if (f == F_CHANNEL_TITLE) {
     free(p->title);
-    p->title = strdup(t);
+    p->title = utf8_dup(t, strlen(t));
   } else if (f == F_TTL) {
     p->ttl = strtol(t, NULL, 10);
     if (p->ttl < 0)
       p->ttl = 0;
   } else if (!p->has[f]) { /* the first of a kind counts */
     uvf_cli_buf_reset(&p->fields[f]);
-    uvf_cli_buf_puts(&p->fields[f], t);
+    put_utf8(&p->fields[f], t, strlen(t));
     p->has[f] = 1;
   }
 }

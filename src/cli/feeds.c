@@ -42,9 +42,11 @@ const char uvf_cli_feeds_help[] =
     "A feed is due when its next check has come: after a good reply, the\n"
     "longest of its <ttl>, Cache-Control max-age, Expires and Retry-After,\n"
     "else an hour, within 5 minutes and 24 hours; after failures, 5 minutes\n"
-    "doubling up to 24 hours. 410 Gone stops a feed. A malformed feed, an\n"
-    "HTML page, an entity bomb or a feed over --max-body is an error of\n"
-    "that feed only.\n"
+    "doubling up to 24 hours. 410 Gone stops a feed. Each feed is asked for\n"
+    "with its stored ETag and Last-Modified (If-None-Match,\n"
+    "If-Modified-Since): a 304 writes no item. A malformed feed, an HTML\n"
+    "page, an entity bomb or a feed over --max-body is an error of that\n"
+    "feed only.\n"
     "Exit status: 0 every feed fetched, 1 some failed, 2 usage or setup\n"
     "error, 3 the database could not be written, 130 interrupted.\n";
 

@@ -177,11 +177,12 @@ long uvf_cli_retry_after(const char *v, int64_t now);
 
 /* ---- response headers (headers.c) ---- */
 
-/* The value of header `name` (any case) of the final reply of r, or NULL.
- * The one place the collector reads response headers. */
+/* The value of header `name` (any case) among h[0..n), the first if it
+ * repeats, or NULL. */
+const char *uvf_cli_header_in(const uvf_header *h, size_t n, const char *name);
+/* The same among the final reply's headers of r (with keep_headers); NULL
+ * also when r comes from a library that has no headers in its results. */
 const char *uvf_cli_result_header(const uvf_result *r, const char *name);
-/* 1 when uvf_cli_result_header() can see headers at all in this build. */
-int uvf_cli_result_headers_known(void);
 /* The charset parameter of a Content-Type, into buf (cap bytes); NULL if
  * none. */
 const char *uvf_cli_content_charset(const char *content_type, char *buf,

@@ -7,6 +7,11 @@
  * again exactly what was not committed, and the items' UNIQUE(feed,
  * uid) keeps each item once whatever is fetched twice.
  *
+ * Each feed is asked for with the validators of its last whole reply, so
+ * a feed that has not changed costs a 304 and one UPDATE; the reply's
+ * headers (on_headers) give the parser the Content-Type's charset before
+ * the first byte of the document.
+ *
  * The due feeds are read in pages by the database thread (the loop never
  * calls SQLite), so memory holds one page and the transfers in flight,
  * however many feeds the database has. While the database or the report
@@ -63,7 +68,7 @@ typedef struct job {
   char *url;
   char *etag; /* the validators stored, for a conditional request */
   char *last_modified;
-  uvf_cli_feedparser *parser;
+  uvf_cli_feedparser *parser; /* made once a 2xx reply's headers came */
   int bucketed;
 } job;
 
@@ -89,6 +94,9 @@ typedef struct frun {
   int paused, done, closed, interrupted, stopping, wound_down;
   int local_err, out_err;
   uvf_cli_buf line;
+  uvf_request rq;         /* the request next_request() hands over */
+  uvf_cli_buf validators; /* its conditional header lines */
+  char *conditional[2];
   uint64_t started, finished, ok, not_modified, failed, gone, items;
   uint64_t written; /* item rows new or changed, once committed */
   uint64_t p99_us;  /* the commit latency's 99th percentile */
@@ -201,12 +209,11 @@ static void take_page(frun *r) {
     uvf_resume(r->f);
 }
 
-/* uvf_callbacks.next: the next due feed.
- *
- * Waits for the per-request headers of the library: a conditional
- * re-fetch sends uvf_cli_conditional_headers(j->etag, j->last_modified)
- * with this URL. */
-static int next(void *ud, const char **url, uint64_t *tag) {
+/* uvf_callbacks.next_request: the next due feed, sent with the
+ * validators stored for it (If-None-Match, If-Modified-Since), so that a
+ * feed that has not changed is answered 304 and not sent again. The
+ * request and its header lines live in r until the next call. */
+static int next_request(void *ud, const uvf_request **rq) {
   frun *r = ud;
   job *j;
 
@@ -224,13 +231,19 @@ static int next(void *ud, const char **url, uint64_t *tag) {
   if (r->n_ready <= PAGE)
     ask_page(r);
   r->started++;
-  *url = j->url;
-  *tag = (uint64_t)(uintptr_t)j;
+  uvf_request_init(&r->rq);
+  r->rq.url = j->url;
+  r->rq.tag = (uint64_t)(uintptr_t)j;
+  /* Out of memory, it is sent without them: a whole reply, no harm. */
+  r->rq.n_headers = uvf_cli_conditional_headers(
+      &r->validators, j->etag, j->last_modified, r->conditional);
+  r->rq.headers = (const char *const *)r->conditional;
+  *rq = &r->rq;
   return 1;
 }
 
-/* A transfer starts, the first time or again after a retry: a fresh
- * parser, since the bytes of an earlier attempt are void. */
+/* A transfer starts, the first time or again after a retry: the bytes of
+ * an earlier attempt are void, and so is its parser. */
 static void on_start(void *ud, uint64_t index, uint64_t tag) {
   frun *r = ud;
   job *j = (job *)(uintptr_t)tag;
@@ -241,18 +254,33 @@ static void on_start(void *ud, uint64_t index, uint64_t tag) {
   }
   uvf_cli_feedparser_free(j->parser);
   j->parser = NULL;
-  /* The Content-Type's charset would go here, once the reply's headers
-   * reach on_body (see headers.c). */
-  if (uvf_cli_feedparser_new(&j->parser, NULL) != 0)
-    j->parser = NULL;
+}
+
+/* The reply's headers, before its body: a 2xx gets a parser that knows
+ * the Content-Type's charset (used only when the document names none in
+ * a byte order mark or its XML declaration). Any other reply gets none,
+ * and its body is let go by. */
+static int on_headers(void *ud, uint64_t index, long status,
+                      const uvf_header *h, size_t n) {
+  job *j = bucket_find(ud, index);
+  char charset[64];
+  const char *cs;
+
+  if (!j || status < 200 || status > 299)
+    return 0;
+  cs = uvf_cli_content_charset(uvf_cli_header_in(h, n, "Content-Type"), charset,
+                               sizeof(charset));
+  return uvf_cli_feedparser_new(&j->parser, cs) != 0;
 }
 
 static int on_body(void *ud, uint64_t index, const char *data, size_t len) {
   job *j = bucket_find(ud, index);
 
+  if (j && !j->parser)
+    return 0; /* an error reply's body */
   /* A document known to be no feed (HTML, an entity bomb) stops here:
    * the rest of its bytes are not worth the wait. */
-  return !j || !j->parser || uvf_cli_feedparser_push(j->parser, data, len) != 0;
+  return !j || uvf_cli_feedparser_push(j->parser, data, len) != 0;
 }
 
 /* ---- what a feed writes ---- */
@@ -600,8 +628,9 @@ static int start_fetcher(frun *r) {
   int rc;
 
   uvf_callbacks_init(&cb);
-  cb.next = next;
+  cb.next_request = next_request;
   cb.on_start = on_start;
+  cb.on_headers = on_headers;
   cb.on_body = on_body;
   cb.on_result = on_result;
   cb.on_done = on_done;
@@ -738,5 +767,6 @@ int uvf_cli_feeds_run(uvf_cli_args *a) {
   }
   free(r.buckets);
   uvf_cli_buf_free(&r.line);
+  uvf_cli_buf_free(&r.validators);
   return status;
 }

@@ -1,26 +1,35 @@
 /* Response headers and conditional requests: the one place the collector
  * reads a reply's headers or makes a request's.
  *
- * The library hands over no response headers yet: until uvf_result
- * carries them (keep_headers, uvf_result.headers, being added),
- * uvf_cli_result_header() finds none, so validators are not stored,
- * Cache-Control, Expires and Retry-After do not move the next check, and
- * the charset comes from the BOM or the XML declaration alone. Wiring it
- * is this function's body, nothing else. */
+ * The headers come from uvf_result.headers (uvf_options.keep_headers,
+ * set for --db and `feeds run`), or, in `feeds run`, from the library's
+ * on_headers callback before the body, for the Content-Type's charset. */
 #include <ctype.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "feeds.h"
 
-const char *uvf_cli_result_header(const uvf_result *r, const char *name) {
-  (void)r;
-  (void)name;
+/* A result made by a library older than response headers has no such
+ * fields: its size says so, and nothing past it is read. */
+#define HEADERS_END (offsetof(uvf_result, n_headers) + sizeof(size_t))
+
+const char *uvf_cli_header_in(const uvf_header *h, size_t n, const char *name) {
+  size_t i;
+
+  for (i = 0; h && name && i < n; i++)
+    if (strcasecmp(h[i].name, name) == 0)
+      return h[i].value;
   return NULL;
 }
 
-int uvf_cli_result_headers_known(void) { return 0; }
+const char *uvf_cli_result_header(const uvf_result *r, const char *name) {
+  if (!r || r->size < HEADERS_END)
+    return NULL;
+  return uvf_cli_header_in(r->headers, r->n_headers, name);
+}
 
 const char *uvf_cli_content_charset(const char *ct, char *buf, size_t cap) {
   const char *p = ct ? strcasestr(ct, "charset=") : NULL;

@@ -159,7 +159,7 @@ static void record(uvf_cli_run *c, const uvf_result *r, uint64_t position,
   rec.message = message;
   rec.with_file = c->args.output_dir != NULL;
   rec.file = file;
-  rec.with_headers = c->args.fetch.keep_headers;
+  rec.with_headers = c->args.with_headers;
   rec.tag = note->key == r->tag ? note->tag : NULL;
   if (write_err) {
     /* We stopped it (on_body returned non-zero), or it had no body and
@@ -170,8 +170,8 @@ static void record(uvf_cli_run *c, const uvf_result *r, uint64_t position,
   } else if (r->error == UVF_EABORTED && r->attempts == 0) {
     c->unstarted++; /* it waited for its host, a rate or a lookup */
   } else if (c->db && r->status == 304) {
-    /* With --db a re-fetch is conditional: 304 says the copy stored is
-     * still good. */
+    /* With --db a 304 (to the caller's own If-None-Match, say) means
+     * the copy stored is still good. */
     rec.ok = 1;
     rec.error = UVF_OK;
     rec.message = "not modified";

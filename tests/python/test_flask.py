@@ -12,7 +12,7 @@ import uvfetch
 flask = pytest.importorskip("flask")
 from werkzeug.serving import make_server  # noqa: E402 (flask brings it)
 
-DEADLINE = 0.5
+DEADLINE = 1.0
 FAST, SLOW = 36, 4  # per request: answers in 20-200 ms, and in 3 s
 
 
@@ -62,4 +62,4 @@ def test_each_response_is_complete_and_on_time(web):
             assert all(a[1] and a[3] == a[0] for a in answers[:FAST])
             assert [a[2] for a in answers[FAST:]] == ["deadline"] * SLOW
             # The handler answers at its deadline, never long after it.
-            assert DEADLINE <= resp.time_total <= DEADLINE + 0.5
+            assert DEADLINE <= resp.time_total <= DEADLINE + 0.75

@@ -14,6 +14,11 @@
  *                        2006-01-02 15:04:05 GMT plus r hours); without
  *                        it the validators are sent and ignored
  *   ttl=<minutes>        a <ttl> in the channel (RSS 2.0)
+ *   charset=http         the encoding is named by the Content-Type's
+ *                        charset, not in the XML declaration
+ *   maxage=<s>           Cache-Control: max-age=<s> (on 304s too)
+ *   expires=<s>          Expires: the time of the reply plus s seconds
+ *   retry=<s>            503 with Retry-After: <s>, and no document
  *   bad=malformed|html|bomb|badbytes   a cut-off document, an HTML page,
  *                        a billion-laughs DTD, bytes that are not UTF-8
  *   delay=<ms>           as elsewhere
@@ -37,14 +42,20 @@ enum { BAD_NONE, BAD_MALFORMED, BAD_HTML, BAD_BOMB, BAD_BYTES };
 /* A feed's parameters, packed into a ts_spec's arg so that a delayed
  * reply can be made later from the spec alone. */
 struct feed {
-  unsigned n, items, rev, fmt, enc, bad, cond, ttl;
+  unsigned n, items, rev, fmt, enc, bad, cond, ttl, http_charset;
+  unsigned maxage, expires, retry; /* seconds; 0: none */
 };
 
 static uint64_t pack(const struct feed *f) {
   return (uint64_t)f->n | (uint64_t)f->items << 20 | (uint64_t)f->rev << 34 |
          (uint64_t)f->fmt << 42 | (uint64_t)f->enc << 44 |
          (uint64_t)f->bad << 46 | (uint64_t)f->cond << 50 |
-         (uint64_t)f->ttl << 51;
+         (uint64_t)f->ttl << 51 | (uint64_t)f->http_charset << 62;
+}
+
+static uint64_t pack_hints(const struct feed *f) {
+  return (uint64_t)f->maxage | (uint64_t)f->expires << 21 |
+         (uint64_t)f->retry << 42;
 }
 
 static void unpack(uint64_t a, struct feed *f) {
@@ -56,6 +67,13 @@ static void unpack(uint64_t a, struct feed *f) {
   f->bad = (unsigned)(a >> 46 & 15);
   f->cond = (unsigned)(a >> 50 & 1);
   f->ttl = (unsigned)(a >> 51 & 0x7ff);
+  f->http_charset = (unsigned)(a >> 62 & 1);
+}
+
+static void unpack_hints(uint64_t a, struct feed *f) {
+  f->maxage = (unsigned)(a & 0x1fffff);
+  f->expires = (unsigned)(a >> 21 & 0x1fffff);
+  f->retry = (unsigned)(a >> 42 & 0x1fffff);
 }
 
 /* The value of key= in the query, as a number, or def. */
@@ -100,6 +118,7 @@ static void parse(const char *path, size_t pn, const char *q, size_t qn,
   static const char *const encs[] = {"utf-8", "windows-1252", "koi8-r", NULL};
   static const char *const bads[] = {"none", "malformed", "html",
                                      "bomb", "badbytes",  NULL};
+  static const char *const charsets[] = {"xml", "http", NULL};
   uint64_t v = 0;
 
   memset(f, 0, sizeof(*f));
@@ -112,6 +131,10 @@ static void parse(const char *path, size_t pn, const char *q, size_t qn,
   f->fmt = word(q, qn, "fmt", fmts, FMT_RSS2);
   f->enc = word(q, qn, "enc", encs, ENC_UTF8);
   f->bad = word(q, qn, "bad", bads, BAD_NONE);
+  f->http_charset = word(q, qn, "charset", charsets, 0);
+  f->maxage = num(q, qn, "maxage", 0, 0x1fffff);
+  f->expires = num(q, qn, "expires", 0, 0x1fffff);
+  f->retry = num(q, qn, "retry", 0, 0x1fffff);
 }
 
 /* ---- the document ---- */
@@ -166,7 +189,10 @@ static void date3339(char *buf, size_t cap, long t) {
 }
 
 static void head(struct out *o, const struct feed *f) {
-  add(o, "<?xml version=\"1.0\" encoding=\"%s\"?>\n", enc_name(f->enc));
+  if (f->http_charset)
+    add(o, "<?xml version=\"1.0\"?>\n");
+  else
+    add(o, "<?xml version=\"1.0\" encoding=\"%s\"?>\n", enc_name(f->enc));
   if (f->bad == BAD_BOMB) {
     int i, k;
 
@@ -292,30 +318,63 @@ static void reply(const struct ts_ex *x, const struct ts_reply *r) {
     ts_h1_reply(x->c, r);
 }
 
+/* One more header field of r; the strings must outlive the reply call. */
+static void extra(struct ts_reply *r, const char *name, const char *value) {
+  r->xname[r->n_extra] = name;
+  r->xname_len[r->n_extra] = strlen(name);
+  r->xval[r->n_extra] = value;
+  r->xval_len[r->n_extra] = strlen(value);
+  r->n_extra++;
+}
+
+/* The header fields every reply of feed f carries. */
+static void hint_headers(struct ts_reply *r, const struct feed *f) {
+  static char etag[32], lm[64], cc[32], expires[64], retry[16];
+
+  snprintf(etag, sizeof(etag), "\"f%u-%u\"", f->n, f->rev);
+  date822(lm, sizeof(lm), BASE_TIME + (long)f->rev * 3600);
+  extra(r, "ETag", etag);
+  extra(r, "Last-Modified", lm);
+  if (f->maxage) {
+    snprintf(cc, sizeof(cc), "max-age=%u", f->maxage);
+    extra(r, "Cache-Control", cc);
+  }
+  if (f->expires) {
+    date822(expires, sizeof(expires), (long)time(NULL) + (long)f->expires);
+    extra(r, "Expires", expires);
+  }
+  if (f->retry) {
+    snprintf(retry, sizeof(retry), "%u", f->retry);
+    extra(r, "Retry-After", retry);
+  }
+}
+
 void ts_feed_emit(const struct ts_ex *x, const struct ts_spec *s) {
-  static char etag[32], lm[64];
+  static char ctype[64];
   struct ts_reply r = {0};
   struct feed f;
 
   unpack(s->arg, &f);
-  snprintf(etag, sizeof(etag), "\"f%u-%u\"", f.n, f.rev);
-  date822(lm, sizeof(lm), BASE_TIME + (long)f.rev * 3600);
-  r.xname[0] = "ETag";
-  r.xname_len[0] = 4;
-  r.xval[0] = etag;
-  r.xval_len[0] = strlen(etag);
-  r.xname[1] = "Last-Modified";
-  r.xname_len[1] = 13;
-  r.xval[1] = lm;
-  r.xval_len[1] = strlen(lm);
-  r.n_extra = 2;
+  unpack_hints(s->arg2, &f);
+  hint_headers(&r, &f);
   r.status = s->status;
   r.head = s->head;
   r.keep = s->keep;
   r.done = 1;
-  r.ctype =
-      f.bad == BAD_HTML ? "text/html; charset=utf-8" : "application/rss+xml";
+  snprintf(ctype, sizeof(ctype), "application/rss+xml; charset=%s",
+           enc_name(f.enc));
+  r.ctype = f.bad == BAD_HTML ? "text/html; charset=utf-8"
+            : f.http_charset  ? ctype
+                              : "application/rss+xml";
   if (s->status == 304) {
+    reply(x, &r);
+    return;
+  }
+  if (s->status == 503) {
+    r.ctype = "text/plain";
+    r.body = "busy\n";
+    r.len = 5;
+    r.has_len = 1;
     reply(x, &r);
     return;
   }
@@ -339,9 +398,11 @@ int ts_feed_route(const struct ts_ex *x, const struct ts_req *r,
   date822(lm, sizeof(lm), BASE_TIME + (long)f.rev * 3600);
   s.kind = TS_K_FEED;
   s.arg = pack(&f);
-  s.status = 200;
-  if (f.cond && (header_has(r, "If-None-Match", etag) ||
-                 header_has(r, "If-Modified-Since", lm)))
+  s.arg2 = pack_hints(&f);
+  s.status = f.retry ? 503 : 200;
+  if (!f.retry && f.cond &&
+      (header_has(r, "If-None-Match", etag) ||
+       header_has(r, "If-Modified-Since", lm)))
     s.status = 304;
   s.keep = r->keep;
   s.head = r->method == TS_HEAD;

@@ -90,7 +90,8 @@ enum ts_kind {
 
 struct ts_spec {
   uint64_t body_len;
-  uint64_t arg; /* TS_K_FEED: the feed's parameters */
+  uint64_t arg;  /* TS_K_FEED: the feed's parameters */
+  uint64_t arg2; /* TS_K_FEED: its reply's header hints */
   uint32_t delay_ms;
   uint16_t status;
   uint8_t kind; /* enum ts_kind */

@@ -84,8 +84,10 @@
  *                     streams kept are done
  *   /feed/<n>         a generated feed (RSS 2.0, RSS 1.0, Atom; utf-8,
  *                     windows-1252, koi8-r; revisions, ETag and
- *                     Last-Modified, honoured with cond=1, broken ones):
- *                     the query keys are listed in feeds.c
+ *                     Last-Modified, honoured with cond=1, a charset
+ *                     in Content-Type, Cache-Control, Expires and
+ *                     Retry-After, broken ones): the query keys are
+ *                     listed in feeds.c
  *   /stats            JSON counters; /stats/reset zeroes and returns them
  * Over HTTP/1.1 /h2/... are 404.  delay=<ms> delays any of these but
  * /redirect*, /flaky, /headers, /gzip-bomb, /bad, /stats*; bytes=<n> sets

@@ -216,6 +216,38 @@ TEST_IMPL(feed_bad_bytes_are_recovered) {
   uvf_cli_feedparser_free(p);
 }
 
+/* Bytes that are not in the document's encoding, whether it names it or
+ * not, reach neither the items nor the channel title as they came: each
+ * is U+FFFD, so that SQLite and JSON get text. */
+TEST_IMPL(feed_text_kept_is_always_utf8) {
+  static const char *const docs[] = {
+      "<?xml version=\"1.0\" encoding=\"utf-8\"?><rss><channel>"
+      "<title>T\xff x</title><item><guid>1</guid><title>bad \xff\xfe byte"
+      "</title></item></channel></rss>",
+      "<?xml version=\"1.0\"?><rss><channel><title>T\xff x</title>"
+      "<item><guid>1</guid><title>bad \xe9\xe9 byte</title></item>"
+      "</channel></rss>",
+      "<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\""
+      " xmlns=\"http://purl.org/rss/1.0/\"><channel><title>T\xff x</title>"
+      "</channel><item rdf:about=\"a\xff\"><title>bad \xed\xa0\x80 byte"
+      "</title></item></rdf:RDF>"};
+  size_t i;
+
+  for (i = 0; i < 3; i++) {
+    uvf_cli_feedparser *p = parse_ok(docs[i]);
+    const uvf_cli_feed_item *it = uvf_cli_feedparser_item(p, 0);
+
+    ASSERT_EQ(uvf_cli_feedparser_count(p), 1);
+    ASSERT_STR_EQ(it->title,
+                  i == 2 ? "bad \xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD byte"
+                         : "bad \xEF\xBF\xBD\xEF\xBF\xBD byte");
+    ASSERT_STR_EQ(uvf_cli_feedparser_title(p), "T\xEF\xBF\xBD x");
+    if (i == 2)
+      ASSERT_STR_EQ(it->uid, "a\xEF\xBF\xBD");
+    uvf_cli_feedparser_free(p);
+  }
+}
+
 TEST_IMPL(feed_html_is_not_a_feed) {
   static const char doc[] = "<html><head><title>x</title></head><body>"
                             "<p>hello</p></body></html>";
@@ -363,6 +395,32 @@ TEST_IMPL(feed_conditional_headers) {
   uvf_cli_buf_free(&b);
 }
 
+/* Names in any case; the first of a repeated one; nothing read past the
+ * size of a result made by a library without response headers. */
+TEST_IMPL(feed_result_headers_read_within_the_results_size) {
+  static const uvf_header h[] = {{"etag", "\"v1\""},
+                                 {"cache-control", "max-age=60"},
+                                 {"cache-control", "no-cache"}};
+  uvf_result r;
+  uvf_cli_feed_hints hints;
+
+  memset(&r, 0, sizeof(r));
+  r.size = sizeof(r);
+  r.headers = h;
+  r.n_headers = 3;
+  ASSERT_STR_EQ(uvf_cli_result_header(&r, "ETag"), "\"v1\"");
+  ASSERT_STR_EQ(uvf_cli_result_header(&r, "Cache-Control"), "max-age=60");
+  ASSERT(uvf_cli_result_header(&r, "Expires") == NULL);
+  uvf_cli_feed_hints_from(&hints, &r, 0);
+  ASSERT_EQ(hints.max_age, 60);
+  r.n_headers = 0;
+  ASSERT(uvf_cli_result_header(&r, "ETag") == NULL);
+  r.n_headers = 3;
+  r.size = offsetof(uvf_result, headers); /* an older library's */
+  ASSERT(uvf_cli_result_header(&r, "ETag") == NULL);
+  ASSERT(uvf_cli_result_header(NULL, "ETag") == NULL);
+}
+
 static const test_entry tests[] = {
     TEST_ENTRY(feed_rss2_items_and_channel),
     TEST_ENTRY(feed_rss1_items_beside_the_channel),
@@ -374,6 +432,7 @@ static const test_entry tests[] = {
     TEST_ENTRY(feed_decodes_windows1252_and_koi8r),
     TEST_ENTRY(feed_charset_precedence),
     TEST_ENTRY(feed_bad_bytes_are_recovered),
+    TEST_ENTRY(feed_text_kept_is_always_utf8),
     TEST_ENTRY(feed_html_is_not_a_feed),
     TEST_ENTRY(feed_malformed_is_an_error),
     TEST_ENTRY(feed_billion_laughs_is_an_error_at_once),
@@ -383,6 +442,7 @@ static const test_entry tests[] = {
     TEST_ENTRY(feed_backoff_doubles_to_a_day),
     TEST_ENTRY(feed_cache_headers_read),
     TEST_ENTRY(feed_conditional_headers),
+    TEST_ENTRY(feed_result_headers_read_within_the_results_size),
 };
 
 int main(int argc, char **argv) {
