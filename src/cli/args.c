@@ -18,6 +18,8 @@
 #include "cli.h"
 
 #define MAX_PARALLEL 100000u
+#define MAX_PROCS 256
+#define MAX_SHARDS 1000000u
 #define MAX_SECONDS (INT_MAX / 1000) /* so milliseconds fit in a long */
 
 /* The options: those with a short form are its letter, the others come
@@ -67,7 +69,12 @@ enum {
   OPT_RETRY_ALL_METHODS,
   OPT_HEADERS,
   OPT_MAX_HEADER_BYTES,
-  OPT_INPUT_FORMAT
+  OPT_INPUT_FORMAT,
+  OPT_PROCS,
+  OPT_PIN,
+  OPT_SHARD,
+  OPT_SHARD_BY,
+  OPT_WORKER
 };
 
 static const char short_opts[] = ":i:j:H:A:ko:qhVX:d:";
@@ -105,6 +112,11 @@ static const struct option long_opts[] = {
     {"headers", no_argument, NULL, OPT_HEADERS},
     {"max-header-bytes", required_argument, NULL, OPT_MAX_HEADER_BYTES},
     {"input-format", required_argument, NULL, OPT_INPUT_FORMAT},
+    {"procs", required_argument, NULL, OPT_PROCS},
+    {"pin", no_argument, NULL, OPT_PIN},
+    {"shard", required_argument, NULL, OPT_SHARD},
+    {"shard-by", required_argument, NULL, OPT_SHARD_BY},
+    {"worker", required_argument, NULL, OPT_WORKER}, /* not in --help */
     {"output-dir", required_argument, NULL, OPT_OUTPUT_DIR},
     {"order", required_argument, NULL, OPT_ORDER},
     {"journal", required_argument, NULL, OPT_JOURNAL},
@@ -187,6 +199,21 @@ static const char help_text[] =
     "                            system's bundle\n"
     "      --capath DIR          trust the CAs in DIR (hashed, as made by\n"
     "                            openssl rehash) instead of the system's\n"
+    "More cores, more machines:\n"
+    "      --procs K             K worker processes, one event loop each;\n"
+    "                            each URL goes to one by its scheme, host\n"
+    "                            and port, -j N is shared out among them;\n"
+    "                            one report, journal and summary as with one\n"
+    "                            (default 1)\n"
+    "      --pin                 with --procs, pin each worker to a core\n"
+    "      --shard I/N           fetch only the URLs of shard I of N\n"
+    "                            (0..N-1), routed as --procs routes them;\n"
+    "                            records keep their index in the whole\n"
+    "                            input (join the reports: uvfetch merge)\n"
+    "      --shard-by host|url   route by scheme, host and port (default),\n"
+    "                            or by the whole line, for inputs of one\n"
+    "                            host: --per-host and --rate then hold per\n"
+    "                            shard or worker\n"
     "Output:\n"
     "  -o, --output-dir DIR      save each body as DIR/INDEX (created if\n"
     "                            missing); default: bodies are discarded\n"
@@ -217,6 +244,7 @@ static const char help_text[] =
     "  -V, --version             show versions and exit\n"
     "\n"
     "Collecting feeds: uvfetch feeds --help.\n"
+    "Merging shard reports: uvfetch merge --help.\n"
     "\n"
     "Report fields: index url ok status error message bytes attempts\n"
     "history time_total final_url http_version, then file with -o,\n"
@@ -389,6 +417,7 @@ static const number_rule numbers[] = {
     {OPT_PER_HOST, COUNT, 0, MAX_PARALLEL, AT(fetch.max_per_host)},
     {OPT_MAX_LOOKUPS, COUNT, 0, MAX_PARALLEL, AT(fetch.max_lookups)},
     {OPT_MAX_STREAMS, COUNT, 1, 65535, AT(fetch.max_streams)},
+    {OPT_PROCS, COUNT, 1, MAX_PROCS, AT(procs)},
     {OPT_RETRY, COUNT, 0, 100, AT(fetch.max_retries)},
     {OPT_MAX_REDIRS, LONG, -1, INT_MAX, AT(fetch.max_redirects)},
     {OPT_LOW_SPEED, WHOLE, 0, INT_MAX, AT(fetch.low_speed_limit)},
@@ -494,6 +523,7 @@ static int flag_opt(uvf_cli_args *a, int c) {
   case OPT_NO_PROGRESS: a->progress = UVF_CLI_PROGRESS_OFF; break;
   case OPT_DB_BODIES: a->db_bodies = 1; break;
   case OPT_ALL: a->feeds_all = 1; break;
+  case OPT_PIN: a->pin = 1; break;
   default: return 0;
   }
   return 1;
@@ -592,6 +622,61 @@ static int request_opt(uvf_cli_args *a, int c, const char *name,
   return 1;
 }
 
+/* "I/N", shard I of N. Returns 0 or -EINVAL after a message. */
+static int shard_opt(uvf_cli_args *a, const char *name, const char *v) {
+  unsigned long i, n;
+  char *end;
+
+  errno = 0;
+  i = strtoul(v, &end, 10);
+  if (end != v && *end == '/' && v[0] != '-' && end[1] != '-') {
+    const char *nv = end + 1;
+    n = strtoul(nv, &end, 10);
+    if (errno == 0 && end != nv && *end == '\0' && n >= 1 && n <= MAX_SHARDS &&
+        i < n) {
+      a->shard = (unsigned)i;
+      a->shards = (unsigned)n;
+      return 0;
+    }
+  }
+  return uvf_cli_usage("option %s: '%s' is not I/N with 0 <= I < N <= %u", name,
+                       v, MAX_SHARDS);
+}
+
+/* Hidden: "I:PPID", worker I of a parent --procs run. */
+static int worker_opt(uvf_cli_args *a, const char *name, const char *v) {
+  unsigned long i;
+  long ppid;
+  char *end;
+
+  i = strtoul(v, &end, 10);
+  if (end != v && *end == ':' && i < MAX_PROCS) {
+    ppid = strtol(end + 1, &end, 10);
+    if (*end == '\0' && ppid > 1) {
+      a->worker = 1;
+      a->worker_id = (unsigned)i;
+      a->parent_pid = ppid;
+      return 0;
+    }
+  }
+  return uvf_cli_usage("option %s: '%s' is not I:PPID", name, v);
+}
+
+/* The options of --procs and --shard that take a value. Returns 0, 1 if
+ * c is none of them, or -EINVAL after a message. */
+static int scale_opt(uvf_cli_args *a, int c, const char *name, const char *v) {
+  switch (c) {
+  case OPT_SHARD: return shard_opt(a, name, v);
+  case OPT_WORKER: return worker_opt(a, name, v);
+  case OPT_SHARD_BY:
+    if (strcmp(v, "host") && strcmp(v, "url"))
+      return uvf_cli_usage("option %s: '%s' is not 'host' or 'url'", name, v);
+    a->shard_by_url = v[0] == 'u';
+    return 0;
+  }
+  return 1;
+}
+
 /* The options that take a value v. Returns 0, or -EINVAL after a
  * message. */
 static int value_opt(uvf_cli_args *a, int c, const char *name, const char *v) {
@@ -600,7 +685,8 @@ static int value_opt(uvf_cli_args *a, int c, const char *name, const char *v) {
 
   if (what && *v == '\0')
     return uvf_cli_usage("option %s: empty %s name", name, what);
-  if ((rc = request_opt(a, c, name, v)) <= 0)
+  if ((rc = request_opt(a, c, name, v)) <= 0 ||
+      (rc = scale_opt(a, c, name, v)) <= 0)
     return rc;
   switch (c) {
   case OPT_INPUT:
@@ -654,7 +740,12 @@ static int misplaced(const uvf_cli_args *a, int c) {
   case OPT_OUTPUT_DIR:
   case OPT_ORDER:
   case OPT_JOURNAL:
-  case OPT_DB_BODIES: return a->feeds;
+  case OPT_DB_BODIES:
+  case OPT_PROCS:
+  case OPT_PIN:
+  case OPT_SHARD:
+  case OPT_SHARD_BY:
+  case OPT_WORKER: return a->feeds;
   case OPT_ALL:
   case OPT_LIMIT: return !a->feeds;
   }
@@ -745,15 +836,54 @@ int uvf_cli_args_parse_feeds(uvf_cli_args *a, int argc, char **argv) {
   return parse(a, argc, argv);
 }
 
+/* A worker of --procs reads its parent's frames on standard input and
+ * hands it every record there, in completion order: the parent has the
+ * input, the journal, the report, the progress line and the summary. */
+static void as_worker(uvf_cli_args *a) {
+  a->input_path = "-";
+  a->n_urls = 0;
+  a->journal_path = NULL;
+  a->db_path = NULL;
+  a->quiet = 1;
+  a->progress = UVF_CLI_PROGRESS_OFF;
+  a->order = "done";
+  a->shards = 0;
+  a->procs = 0;
+}
+
+/* What --procs and --shard need of the other options. */
+static int check_scale(uvf_cli_args *a) {
+  if (a->procs <= 1) {
+    if (a->pin)
+      uvf_cli_warn("--pin has no effect without --procs");
+    return 0;
+  }
+  if (a->db_path)
+    return uvf_cli_usage("--db cannot be used with --procs");
+  if (a->fetch.max_in_flight < a->procs)
+    return uvf_cli_usage("-j %u is less than --procs %u: each worker needs "
+                         "at least one transfer",
+                         a->fetch.max_in_flight, a->procs);
+  return 0;
+}
+
 int uvf_cli_args_parse(uvf_cli_args *a, int argc, char **argv) {
   int rc;
 
   set_defaults(a);
   if ((rc = parse(a, argc, argv)) != 0)
     return rc;
+  /* getopt_long() has moved the options ahead of the URLs: the workers
+   * are given the options only. */
+  a->argv = argv;
+  a->argc = optind;
+  if (a->worker) {
+    as_worker(a);
+    return 0;
+  }
   if (a->n_urls == 0 && !a->input_path)
     return uvf_cli_usage("no URLs: give them as arguments or with -i FILE");
-  return 0;
+  return check_scale(a);
 }
 
 void uvf_cli_args_free(uvf_cli_args *a) {

@@ -105,6 +105,16 @@ typedef struct uvf_cli_args {
   char *data_owned; /* data read from @FILE */
   int json;         /* --json */
   int input_format; /* enum uvf_cli_input_format */
+  unsigned shard;   /* --shard I/N: I */
+  unsigned shards;  /* N; 0 if not sharded */
+  int shard_by_url; /* --shard-by url: route by the whole line */
+  unsigned procs;   /* --procs K; 0 or 1: one process */
+  int pin;          /* --pin: a worker a core */
+  int worker;       /* hidden --worker I:PPID: a worker of --procs */
+  unsigned worker_id;
+  long parent_pid;
+  int argc; /* the command line, for the workers */
+  char **argv;
   int with_headers; /* --headers: response headers in each record */
 } uvf_cli_args;
 
@@ -254,6 +264,13 @@ int uvf_cli_input_total(const uvf_cli_input *in, uint64_t *n);
 /* Counts the URLs not yet handed out into *n. Returns 0, or -EAGAIN
  * without reading when that would mean waiting on a pipe or a terminal. */
 int uvf_cli_input_count_rest(uvf_cli_input *in, uint64_t *n);
+/* Reads the lines as a worker process gets them from its parent
+ * ("POSITION TAG\tURL"): each line's tag is TAG, and
+ * uvf_cli_input_position() says its POSITION. A line that is not a frame
+ * ends the input with an error. */
+void uvf_cli_input_framed(uvf_cli_input *in);
+/* The input position of the last line handed out, in framed mode. */
+uint64_t uvf_cli_input_position(const uvf_cli_input *in);
 /* Stops watching and frees; the memory goes in a close callback, so the
  * loop must run afterwards. */
 void uvf_cli_input_close(uvf_cli_input *in);
@@ -305,9 +322,10 @@ int uvf_cli_sink_known(const char *name);
 /* A sink handing report lines to w in the given order. Returns 0,
  * -EINVAL for an unknown order, or -ENOMEM. */
 int uvf_cli_sink_new(uvf_cli_sink **out, const char *order, uvf_cli_writer *w);
-/* Takes the line of one index (copied if it must wait). Returns 0 or a
- * negative errno (-ENOMEM, -EEXIST for an index put twice). Write errors
- * come through the writer. */
+/* Takes the line of one index (copied if it must wait); len 0 says that
+ * the index has none (a line of another shard). Returns 0 or a negative
+ * errno (-ENOMEM, -EEXIST for an index put twice). Write errors come
+ * through the writer. */
 int uvf_cli_sink_put(uvf_cli_sink *s, uint64_t index, const char *line,
                      size_t len);
 /* Bytes of the lines waiting for an earlier index. */
@@ -343,6 +361,35 @@ int uvf_cli_positions_note(uvf_cli_positions *p, uint64_t index,
                            uint64_t position);
 uint64_t uvf_cli_positions_of(const uvf_cli_positions *p, uint64_t index);
 void uvf_cli_positions_free(uvf_cli_positions *p);
+
+/* ---- numbers in flight, by number (idmap.c) ---- */
+
+typedef struct uvf_cli_idmap uvf_cli_idmap;
+
+/* Returns 0 or -ENOMEM. */
+int uvf_cli_idmap_new(uvf_cli_idmap **out);
+/* Sets key's value. Returns 0 or -ENOMEM. */
+int uvf_cli_idmap_put(uvf_cli_idmap *m, uint64_t key, uint64_t value);
+/* 1 with *value if key is in the map, else 0. */
+int uvf_cli_idmap_get(const uvf_cli_idmap *m, uint64_t key, uint64_t *value);
+/* As get, and removes it; value may be NULL. */
+int uvf_cli_idmap_take(uvf_cli_idmap *m, uint64_t key, uint64_t *value);
+/* Entries (0 for NULL). */
+size_t uvf_cli_idmap_count(const uvf_cli_idmap *m);
+/* 1 with some entry, 0 if there is none (m NULL too). */
+int uvf_cli_idmap_any(const uvf_cli_idmap *m, uint64_t *key, uint64_t *value);
+void uvf_cli_idmap_free(uvf_cli_idmap *m);
+
+/* ---- routing lines to shards and workers (route.c) ---- */
+
+/* The stable hash of a URL's origin: lower-case scheme://host:port. */
+uint64_t uvf_cli_route_origin(const char *url);
+/* The stable hash of the whole text (--shard-by url). */
+uint64_t uvf_cli_route_url(const char *url);
+/* The shard of n (--shard I/N), and the worker of k (--procs K), that a
+ * hash goes to; independent of each other. */
+unsigned uvf_cli_route_shard(uint64_t hash, unsigned n);
+unsigned uvf_cli_route_worker(uint64_t hash, unsigned k);
 
 /* ---- journal of a resumable run (journal.c) ---- */
 

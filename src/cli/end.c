@@ -2,6 +2,7 @@
  * work (body files, the journal, the report) with the loop running, and
  * every handle is closed. */
 #include <errno.h>
+#include <inttypes.h>
 
 #include "run.h"
 
@@ -113,6 +114,12 @@ void uvf_cli_run_on_done(void *ud) {
 
   uvf_get_stats(c->f, &s);
   c->tally.connects = s.connects;
+  if (c->args.worker && c->out) { /* for the parent's summary */
+    uvf_cli_buf_reset(&c->framed);
+    uvf_cli_buf_printf(&c->framed, "connects %" PRIu64 "\n", s.connects);
+    if (!c->framed.oom)
+      uvf_cli_writer_add(c->out, c->framed.data, c->framed.len);
+  }
   c->done = 1;
   uvf_fetcher_close(c->f, uvf_cli_run_fetcher_closed);
 }

@@ -48,6 +48,10 @@ void uvf_cli_run_backpressure(uvf_cli_run *c) {
   size_t report = report_backlog(c);
   uint64_t files = files_backlog(c);
 
+  if (c->procs) {
+    uvf_cli_procs_pump(c);
+    return;
+  }
   if (!c->f || c->stopping || c->done)
     return;
   size_t db = db_backlog(c);
@@ -66,16 +70,60 @@ void uvf_cli_run_backpressure(uvf_cli_run *c) {
     await_threads(c, report, files);
 }
 
+int uvf_cli_run_hold_report(uvf_cli_run *c) {
+  size_t report = report_backlog(c);
+
+  if (c->paused ? report >= c->window / 2 : report > c->window) {
+    c->paused = 1;
+    await_threads(c, report, 0);
+    return 1;
+  }
+  c->paused = 0;
+  return 0;
+}
+
 void uvf_cli_run_input_ready(void *ud) {
   uvf_cli_run *c = ud;
 
-  if (!c->paused && !c->stopping && !c->done && c->f)
+  if (c->procs)
+    uvf_cli_procs_pump(c);
+  else if (!c->paused && !c->stopping && !c->done && c->f)
     uvf_resume(c->f);
 }
 
 /* Where library index `index` is in the input. */
 uint64_t uvf_cli_run_position_of(const uvf_cli_run *c, uint64_t index) {
+  uint64_t position;
+
+  if (c->where && uvf_cli_idmap_get(c->where, index, &position))
+    return position;
   return c->positions ? uvf_cli_positions_of(c->positions, index) : index;
+}
+
+void uvf_cli_run_forget(uvf_cli_run *c, uint64_t index) {
+  if (c->where)
+    uvf_cli_idmap_take(c->where, index, NULL);
+}
+
+uint64_t uvf_cli_run_route(uvf_cli_run *c, const char *line, uint64_t tag) {
+  uvf_cli_made m;
+
+  if (c->args.shard_by_url)
+    return uvf_cli_route_url(line);
+  /* A request line goes by the URL inside it. */
+  if (uvf_cli_reqs_is_json(c->reqs, line))
+    return uvf_cli_reqs_make(c->reqs, line, tag, &m) == 0 && m.rq->url
+               ? uvf_cli_route_origin(m.rq->url)
+               : uvf_cli_route_url(line);
+  return uvf_cli_route_origin(line);
+}
+
+/* 1 if the line is for another shard (--shard I/N). */
+static int other_shard(uvf_cli_run *c, const char *line, uint64_t tag) {
+  unsigned n = c->args.shards;
+
+  return n > 0 && uvf_cli_route_shard(uvf_cli_run_route(c, line, tag), n) !=
+                      c->args.shard;
 }
 
 /* 1 if the journal's answer for the current position is a record this
@@ -104,8 +152,13 @@ static void refuse_journal(uvf_cli_run *c) {
  * with --order done too, where nothing is held back. */
 #define REPLAY_BATCH 4096
 
-/* What next_url() did: uvf_callbacks.next's answers, and one more. */
-enum { URL_WAIT = -1, URL_END = 0, URL_TAKEN = 1, URL_REPLAYED = 2 };
+enum {
+  URL_WAIT = UVF_CLI_LINE_WAIT,
+  URL_END = UVF_CLI_LINE_END,
+  URL_TAKEN = UVF_CLI_LINE_TAKEN,
+  URL_REPLAYED = UVF_CLI_LINE_REPLAYED,
+  URL_SKIPPED = UVF_CLI_LINE_SKIPPED
+};
 
 /* 1 if no URL is to be taken now: too many report lines wait (the
  * replayed ones too), or a batch of replays has been written. */
@@ -137,7 +190,7 @@ static int take_or_replay(uvf_cli_run *c, const char *url, uint64_t tag) {
   int rc = uvf_cli_journal_lookup(c->journal, c->position,
                                   uvf_cli_journal_key(url, tag), &rec);
 
-  if (rc == 0 &&
+  if (rc == 0 && !c->where &&
       uvf_cli_positions_note(c->positions, c->taken, c->position) != 0) {
     uvf_cli_run_output_failed(c, -ENOMEM);
     rc = URL_END;
@@ -160,23 +213,32 @@ static int next_url(uvf_cli_run *c, const char **url, uint64_t *tag,
   int rc = URL_WAIT;
 
   if (!held_back(c, replayed) &&
-      (rc = uvf_cli_input_next(c->in, url, tag)) == URL_END)
+      (rc = uvf_cli_input_next(c->in, url, tag)) == URL_END) {
     input_ended(c);
-  else if (rc == URL_TAKEN && !c->positions)
+  } else if (rc == URL_TAKEN && c->args.worker) {
+    c->position = uvf_cli_input_position(c->in) + 1; /* the parent's */
+  } else if (rc == URL_TAKEN && other_shard(c, *url, *tag)) {
+    /* Its place is kept: records show the global index, and the report
+     * in input order does not wait for it. */
+    if (uvf_cli_sink_put(c->sink, c->position++, "", 0) != 0)
+      uvf_cli_run_output_failed(c, -ENOMEM);
+    rc = URL_SKIPPED;
+  } else if (rc == URL_TAKEN && !c->positions) {
     c->position++;
-  else if (rc == URL_TAKEN)
+  } else if (rc == URL_TAKEN)
     rc = take_or_replay(c, *url, *tag);
   return rc;
 }
 
 /* The next input line that the journal does not have; those it has are
  * reported on the way, in their place. */
-static int next_line(uvf_cli_run *c, const char **line, uint64_t *tag) {
+int uvf_cli_run_next_line(uvf_cli_run *c, const char **line, uint64_t *tag) {
   size_t replayed = 0;
   int rc;
 
-  while ((rc = next_url(c, line, tag, replayed)) == URL_REPLAYED)
-    replayed++;
+  while ((rc = next_url(c, line, tag, replayed)) == URL_REPLAYED ||
+         rc == URL_SKIPPED)
+    replayed += rc == URL_REPLAYED;
   return rc;
 }
 
@@ -200,13 +262,16 @@ int uvf_cli_run_next_request(void *ud, const uvf_request **rq) {
   const char *line;
   uvf_cli_made m;
   uint64_t tag;
-  int rc = next_line(c, &line, &tag);
+  int rc = uvf_cli_run_next_line(c, &line, &tag);
 
   if (rc != URL_TAKEN)
     return rc;
   uvf_cli_reqs_make(c->reqs, line, tag, &m);
-  if (note_line(c, line, tag, &m) != 0)
+  if (note_line(c, line, tag, &m) != 0 ||
+      (c->where &&
+       uvf_cli_idmap_put(c->where, c->handed, c->position - 1) != 0))
     uvf_cli_run_output_failed(c, -ENOMEM);
+  c->handed++;
   *rq = m.rq;
   return rc;
 }

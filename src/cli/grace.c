@@ -7,6 +7,10 @@
 #include "run.h"
 
 void uvf_cli_run_stop(uvf_cli_run *c) {
+  if (c->procs) {
+    uvf_cli_procs_stop(c);
+    return;
+  }
   if (c->stopping || c->done || !c->f)
     return;
   c->stopping = 1;

@@ -50,6 +50,8 @@ struct uvf_cli_input {
   uint64_t urls; /* handed out so far */
   uint64_t hint; /* URL lines in the file, if have_hint */
   int have_hint;
+  int framed;         /* a worker's input: "POSITION TAG\tURL" lines */
+  uint64_t frame_pos; /* the last frame's POSITION */
   uv_loop_t *loop;
   uv_poll_t poll;
   int poll_init;
@@ -176,9 +178,12 @@ static int long_kind(const char *s, size_t len) {
   return c && *c == '#' ? LINE_LONG_COMMENT : LINE_TOO_LONG;
 }
 
-/* The longest the line at s (len bytes so far) may be. */
-static size_t line_limit(const char *s, size_t len) {
+/* The longest the line at s (len bytes so far) may be. A frame's line
+ * was measured by the parent already. */
+static size_t line_limit(const uvf_cli_input *in, const char *s, size_t len) {
   const char *c = first_char(s, len);
+  if (in->framed)
+    return UVF_CLI_MAX_REQUEST_LINE + 64;
   return c && *c == '{' ? UVF_CLI_MAX_REQUEST_LINE : UVF_CLI_MAX_LINE;
 }
 
@@ -213,12 +218,12 @@ static int raw_line(uvf_cli_input *in, char **line, size_t *len, int *kind) {
       if (in->skipping)
         *kind = in->skip_kind;
       else
-        *kind =
-            *len > line_limit(*line, *len) ? long_kind(*line, *len) : LINE_OK;
+        *kind = *len > line_limit(in, *line, *len) ? long_kind(*line, *len)
+                                                   : LINE_OK;
       in->skipping = 0;
       return 1;
     }
-    if (!in->skipping && *len > line_limit(*line, *len)) {
+    if (!in->skipping && *len > line_limit(in, *line, *len)) {
       in->skipping = 1;
       in->skip_kind = long_kind(*line, *len);
     } else if (!in->skipping && in->start == 0 && in->end == in->cap &&
@@ -326,6 +331,38 @@ static int take_line(uvf_cli_input *in, char *line, size_t len, int kind,
   return 1;
 }
 
+/* A worker's line, "POSITION TAG\tURL" from its parent, which has
+ * trimmed and judged it already. Anything else is a bug: the input ends
+ * there with an error. Returns 1, or 0 after that error. */
+static int take_frame(uvf_cli_input *in, char *line, size_t len, int kind,
+                      const char **url, uint64_t *tag) {
+  char *tab = memchr(line, '\t', len), *end;
+  uint64_t pos, t;
+
+  if (kind == LINE_OK && tab && line[0] >= '0' && line[0] <= '9') {
+    pos = strtoull(line, &end, 10);
+    if (*end == ' ' && (t = strtoull(end + 1, &end, 10), end == tab)) {
+      line[len] = '\0';
+      in->frame_pos = pos;
+      in->lineno++;
+      in->urls++;
+      *url = tab + 1;
+      *tag = t;
+      return 1;
+    }
+  }
+  uvf_cli_error("internal error: a worker's input line is not a frame");
+  in->failed = in->ended = 1;
+  return 0;
+}
+
+static int take(uvf_cli_input *in, char *line, size_t len, int kind,
+                const char **url, uint64_t *tag) {
+  if (in->framed)
+    return take_frame(in, line, len, kind, url, tag);
+  return take_line(in, line, len, kind, url, tag);
+}
+
 int uvf_cli_input_next(uvf_cli_input *in, const char **url, uint64_t *tag) {
   char *line;
   size_t len;
@@ -335,11 +372,19 @@ int uvf_cli_input_next(uvf_cli_input *in, const char **url, uint64_t *tag) {
     return next_arg(in, url, tag);
   while (in->fd >= 0 && !in->ended &&
          (rc = read_line(in, &line, &len, &kind)) > 0 &&
-         !take_line(in, line, len, kind, url, tag))
+         !take(in, line, len, kind, url, tag))
     ;
-  if (rc == 0)
+  if (rc == 0 || (in->framed && in->failed)) {
     in->ended = 1;
+    rc = 0;
+  }
   return rc;
+}
+
+void uvf_cli_input_framed(uvf_cli_input *in) { in->framed = 1; }
+
+uint64_t uvf_cli_input_position(const uvf_cli_input *in) {
+  return in->frame_pos;
 }
 
 void uvf_cli_input_on_ready(uvf_cli_input *in, void (*ready)(void *ud),

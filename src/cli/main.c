@@ -35,9 +35,20 @@ static void report_rest(const uvf_cli_run *c, const char *how) {
                   how, fresh, fresh == 1 ? "" : "s", journaled);
 }
 
+/* A worker's parent says it all: the summary and what was left. */
+static int worker_status(const uvf_cli_run *c) {
+  if (c->output_err == -EPIPE)
+    return UVF_CLI_EXIT_PIPE;
+  if (c->interrupted)
+    return UVF_CLI_EXIT_INTERRUPTED;
+  return c->local_err || c->input_failed ? UVF_CLI_EXIT_LOCAL : UVF_CLI_EXIT_OK;
+}
+
 static int finish(uvf_cli_run *c) {
   double secs = (double)(uv_hrtime() - c->t0) / 1e9;
 
+  if (c->args.worker)
+    return worker_status(c);
   if (c->output_err == -EPIPE)
     return UVF_CLI_EXIT_PIPE; /* quietly, as a shell tool killed by SIGPIPE */
   if (!c->args.quiet)
@@ -81,6 +92,9 @@ static int close_loop(uvf_cli_run *c, int status) {
 
 /* What outlives the loop's handles. */
 static void free_run(uvf_cli_run *c) {
+  uvf_cli_procs_free(c);
+  uvf_cli_idmap_free(c->where);
+  uvf_cli_buf_free(&c->framed);
   uvf_cli_sink_free(c->sink);
   uvf_cli_reqs_free(c->reqs);
   uvf_cli_notes_free(c->notes);
@@ -139,6 +153,8 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   if (argc > 1 && strcmp(argv[1], "feeds") == 0)
     return uvf_cli_feeds_main(argc - 1, argv + 1);
+  if (argc > 1 && strcmp(argv[1], "merge") == 0)
+    return uvf_cli_merge_main(argc - 1, argv + 1);
   memset(&c, 0, sizeof(c));
   rc = uvf_cli_args_parse(&c.args, argc, argv);
   if (rc == 0 && closed_stdout) {
@@ -147,6 +163,8 @@ int main(int argc, char **argv) {
     rc = -EBADF;
   }
   uvf_cli_msgs_quiet(c.args.quiet);
+  if (rc == 0 && c.args.worker)
+    rc = uvf_cli_worker_prepare(&c.args);
   if (rc == 0)
     status = run(&c);
   else

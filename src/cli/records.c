@@ -129,10 +129,29 @@ static void journal_record(uvf_cli_run *c, const uvf_cli_record *rec,
                       &j);
 }
 
+/* A worker hands its parent each record with what the parent's tally
+ * and journal need, before the line: "POSITION OK ERROR BYTES UNSTARTED"
+ * and a tab (procs.c reads it). */
+static void frame(uvf_cli_run *c, const uvf_cli_record *rec) {
+  uvf_cli_buf *f = &c->framed;
+  uvf_cli_buf swap;
+  int unstarted = rec->error == UVF_EABORTED && rec->r->attempts == 0;
+
+  uvf_cli_buf_reset(f);
+  uvf_cli_buf_printf(f, "%" PRIu64 " %d %d %" PRIu64 " %d\t", rec->index,
+                     rec->ok, (int)rec->error, rec->r->bytes, unstarted);
+  uvf_cli_buf_add(f, c->line.data, c->line.len);
+  swap = c->line;
+  c->line = *f;
+  *f = swap;
+}
+
 static void emit(uvf_cli_run *c, const uvf_cli_record *rec,
                  const uvf_cli_linenote *note) {
   uvf_cli_buf_reset(&c->line);
   uvf_cli_record_format(&c->line, rec);
+  if (c->args.worker && !c->line.oom)
+    frame(c, rec);
   if (c->line.oom) {
     uvf_cli_run_output_failed(c, -ENOMEM);
     return;
@@ -253,6 +272,7 @@ void uvf_cli_run_on_result(void *ud, const uvf_result *r) {
   const char *message;
   saved *sv;
 
+  uvf_cli_run_forget(c, r->index);
   uvf_cli_notes_take(c->notes, r->tag, &note);
   message = describe(c, r, &note);
   if (c->bodies) {

@@ -10,6 +10,9 @@
 
 #include "cli.h"
 
+/* What waits at an index that has no line (a line of another shard). */
+static char no_line[1];
+
 typedef struct slot {
   char *line; /* NULL: nothing waits here */
   size_t len;
@@ -70,10 +73,11 @@ static int hold(uvf_cli_reorder *r, uint64_t index, const char *line,
   s = slot_of(r, index);
   if (s->line)
     return -EEXIST;
-  s->line = malloc(len);
+  s->line = len ? malloc(len) : no_line;
   if (!s->line)
     return -ENOMEM;
-  memcpy(s->line, line, len);
+  if (len)
+    memcpy(s->line, line, len);
   s->len = len;
   r->held++;
   r->held_bytes += len;
@@ -86,9 +90,10 @@ static int release(uvf_cli_reorder *r) {
   int rc = 0;
 
   while (r->held > 0 && (s = slot_of(r, r->next))->line) {
-    if (rc == 0)
+    if (rc == 0 && s->len)
       rc = r->write(r->ud, s->line, s->len);
-    free(s->line);
+    if (s->line != no_line)
+      free(s->line);
     s->line = NULL;
     r->held--;
     r->held_bytes -= s->len;
@@ -106,7 +111,7 @@ int uvf_cli_reorder_put(uvf_cli_reorder *r, uint64_t index, const char *line,
     return -EEXIST;
   if (index > r->next)
     return hold(r, index, line, len);
-  rc = r->write(r->ud, line, len);
+  rc = len ? r->write(r->ud, line, len) : 0;
   r->next++;
   rc2 = release(r);
   return rc != 0 ? rc : rc2;
@@ -120,7 +125,8 @@ void uvf_cli_reorder_free(uvf_cli_reorder *r) {
   if (!r)
     return;
   for (i = 0; i < r->cap; i++)
-    free(r->ring[i].line);
+    if (r->ring[i].line != no_line)
+      free(r->ring[i].line);
   free(r->ring);
   free(r);
 }

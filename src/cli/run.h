@@ -25,8 +25,13 @@ typedef struct uvf_cli_run {
   uvf_cli_positions *positions; /* NULL when nothing is skipped */
   uvf_cli_reqs *reqs;           /* input lines as requests */
   uvf_cli_notes *notes;         /* of lines whose record is to come */
-  uint64_t position;            /* input URLs read so far */
-  uint64_t taken;               /* of them, handed to the fetcher */
+  uvf_cli_idmap *where;        /* library index -> input position, in a run that
+                                  skips lines (--shard, a worker); else NULL */
+  uint64_t handed;             /* requests handed to the fetcher */
+  struct uvf_cli_procs *procs; /* --procs K: the workers; else NULL */
+  uvf_cli_buf framed;          /* a worker's record with its frame */
+  uint64_t position;           /* input URLs read so far */
+  uint64_t taken;              /* of them, handed to the fetcher */
   int input_ended;
   int journal_refused;
   int journal_err;     /* a failed journal write: a negative errno */
@@ -78,6 +83,25 @@ void uvf_cli_run_abandon(uvf_cli_run *c);
 
 /* ---- feed.c: the fetcher's URLs ---- */
 
+/* What uvf_cli_run_next_line() did: uvf_callbacks.next's answers, and
+ * those it only uses itself. */
+enum {
+  UVF_CLI_LINE_WAIT = -1,
+  UVF_CLI_LINE_END = 0,
+  UVF_CLI_LINE_TAKEN = 1,
+  UVF_CLI_LINE_REPLAYED = 2,
+  UVF_CLI_LINE_SKIPPED = 3
+};
+
+/* The next input line to fetch, at input position c->position - 1: the
+ * journal's records (a resumed run) are replayed on the way, and lines
+ * of other shards (--shard) skipped. Returns LINE_TAKEN with *line and
+ * *tag, LINE_END, or LINE_WAIT (a pipe has no line yet, or too much
+ * waits in memory). */
+int uvf_cli_run_next_line(uvf_cli_run *c, const char **line, uint64_t *tag);
+/* The hash that routes an input line (route.c): its origin, or the whole
+ * line with --shard-by url. */
+uint64_t uvf_cli_run_route(uvf_cli_run *c, const char *line, uint64_t tag);
 /* The fetcher's callbacks (uvf_callbacks). */
 int uvf_cli_run_next_request(void *ud, const uvf_request **rq);
 void uvf_cli_run_on_start(void *ud, uint64_t index, uint64_t tag);
@@ -87,8 +111,36 @@ void uvf_cli_run_input_ready(void *ud);
 /* Pauses the fetcher while too much waits in memory, resumes it once
  * that has gone down. */
 void uvf_cli_run_backpressure(uvf_cli_run *c);
+/* With worker processes: 1 if no more lines should be handed out while
+ * the report waits (then the writer says when it has caught up), 0 once
+ * it has come down to half its window. */
+int uvf_cli_run_hold_report(uvf_cli_run *c);
 /* Where library index `index` is in the input. */
 uint64_t uvf_cli_run_position_of(const uvf_cli_run *c, uint64_t index);
+/* Index `index` has its result: its position is not asked again. */
+void uvf_cli_run_forget(uvf_cli_run *c, uint64_t index);
+
+/* ---- procs.c: --procs K, the parent of K worker processes ---- */
+
+/* Starts the workers and hands them the input. Returns 0, or a negative
+ * errno after a message. */
+int uvf_cli_procs_start(uvf_cli_run *c);
+/* Hands out more lines if there is room (uvf_cli_run_backpressure()). */
+void uvf_cli_procs_pump(uvf_cli_run *c);
+/* Stops the workers: at once after a local error; after a signal they
+ * have the grace period (uvf_cli_run_stop()). */
+void uvf_cli_procs_stop(uvf_cli_run *c);
+/* The signals' on_signal in the parent. */
+void uvf_cli_procs_on_signal(void *ud, int signum);
+/* Lines handed out and still without a record. */
+uint64_t uvf_cli_procs_in_flight(const uvf_cli_run *c);
+/* After the loop: what outlives its handles. */
+void uvf_cli_procs_free(uvf_cli_run *c);
+/* uvfetch merge (merge.c): returns the exit status. */
+int uvf_cli_merge_main(int argc, char **argv);
+/* In a worker, before its run: dies with its parent, and is pinned to a
+ * core with --pin. Returns 0, or a negative errno after a message. */
+int uvf_cli_worker_prepare(const uvf_cli_args *a);
 
 /* ---- records.c: the report and the journal ---- */
 

@@ -19,7 +19,7 @@ static void count(void *ud, uvf_cli_counts *k) {
   k->done = c->tally.total;
   k->ok = c->tally.ok;
   k->failed = c->tally.failed;
-  k->in_flight = s.in_flight;
+  k->in_flight = c->procs ? uvf_cli_procs_in_flight(c) : s.in_flight;
   k->stopping = c->draining && !c->stopping && c->grace_init;
   if (k->stopping)
     k->grace_left_ms = uv_timer_get_due_in(&c->grace);
@@ -259,6 +259,12 @@ static int open_input(uvf_cli_run *c) {
         uvf_cli_input_open(&c->in, &c->loop, a->input_path, a->urls, a->n_urls);
   if (rc == 0)
     uvf_cli_input_on_ready(c->in, uvf_cli_run_input_ready, c);
+  if (rc == 0 && a->worker)
+    uvf_cli_input_framed(c->in);
+  /* Lines skipped: library indexes are not input positions. */
+  if (rc == 0 && (a->worker || a->shards > 0) &&
+      (rc = uvf_cli_idmap_new(&c->where)) != 0)
+    uvf_cli_error("cannot start: %s", strerror(-rc));
   if (rc == 0 && a->journal_path)
     rc = uvf_cli_resume_open(&c->journal, &c->positions, &c->loop, a);
   return rc;
@@ -266,8 +272,9 @@ static int open_input(uvf_cli_run *c) {
 
 /* What only watches the run: signals, the flusher, the progress line. */
 static int start_watchers(uvf_cli_run *c) {
-  int rc =
-      uvf_cli_signals_start(&c->signals, &c->loop, uvf_cli_run_on_signal, c);
+  int rc = uvf_cli_signals_start(
+      &c->signals, &c->loop,
+      c->procs ? uvf_cli_procs_on_signal : uvf_cli_run_on_signal, c);
 
   if (rc == 0)
     rc = start_flusher(c);
@@ -280,6 +287,17 @@ static int start_watchers(uvf_cli_run *c) {
   return rc;
 }
 
+/* --shard-by url puts one host in every shard and worker. */
+static void note_split_caps(const uvf_cli_args *a) {
+  if (!a->shard_by_url || (a->shards <= 1 && a->procs <= 1) ||
+      (a->fetch.max_per_host == 0 && a->fetch.rate_per_host <= 0))
+    return;
+  uvf_cli_note("--shard-by url: --per-host and --rate hold in each %s, so a "
+               "host may get up to %u times as much",
+               a->procs > 1 ? "worker" : "shard",
+               a->procs > 1 ? a->procs : a->shards);
+}
+
 int uvf_cli_run_setup(uvf_cli_run *c) {
   int rc;
 
@@ -287,9 +305,14 @@ int uvf_cli_run_setup(uvf_cli_run *c) {
   uvf_cli_msgs_before(erase_progress, c);
   size_run(c);
   if ((rc = open_input(c)) != 0 || (rc = uvf_cli_run_db_open(c)) != 0 ||
-      (rc = open_bodies(c)) != 0 || (rc = start_writers(c)) != 0 ||
-      (rc = start_fetcher(c)) != 0)
+      (rc = open_bodies(c)) != 0 || (rc = start_writers(c)) != 0)
     return rc;
+  /* With --procs the workers fetch; the body directory is made and
+   * checked here all the same, so that a bad -o is a usage error. */
+  rc = c->args.procs > 1 ? uvf_cli_procs_start(c) : start_fetcher(c);
+  if (rc != 0)
+    return rc;
+  note_split_caps(&c->args);
   return start_watchers(c);
 }
 

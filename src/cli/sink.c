@@ -33,7 +33,7 @@ static int write_line(void *ud, const char *line, size_t len) {
 static int done_put(uvf_cli_sink *s, uint64_t index, const char *line,
                     size_t len) {
   (void)index;
-  return write_line(s, line, len);
+  return len ? write_line(s, line, len) : 0;
 }
 
 /* --order input: lines wait in a reorder buffer for earlier indexes. */
