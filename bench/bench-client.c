@@ -6,7 +6,8 @@
  * its index. The module's cost per result is its CPU time over this
  * program's, divided by the URLs.
  *
- *   bench-client -j N [-k] -i FILE     (-k: keep bodies, as Python does)
+ *   bench-client -j N [-k] -i FILE     (-k: keep bodies and response
+ *                                       headers, as Python does)
  *
  * Prints "ok=K total=N bytes=B fetch_cpu_us=U" like the other designs,
  * U being the CPU time (both threads) of the fetch alone. */
@@ -42,6 +43,7 @@ static int run(const bench_urls *u, unsigned conc, int keep,
   o.max_in_flight = conc;
   o.timeout_ms = 60000;
   o.keep_body = keep;
+  o.keep_headers = keep; /* the module's Client keeps both by default */
   if ((rc = uvf_client_new(&c, &o)) || (rc = uvf_call_start(&call, c, NULL, 0)))
     goto out;
   for (;;) {

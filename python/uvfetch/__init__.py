@@ -22,17 +22,28 @@ calls; any number of threads may use one client at once)::
         results = await client.fetch_all_async(urls)       # asyncio
         async for r in client.fetch_async(urls): ...
 
+A URL may be a Request, with its own method, headers and body, anywhere
+a URL goes (plain URLs and Requests mix in one input); each result has
+the response's headers, a case-insensitive mapping::
+
+    reqs = [uvfetch.Request(api + "/items", json={"name": n},
+                            headers={"Idempotency-Key": key(n)})
+            for n in names]
+    for r in client.fetch_all(reqs):
+        print(r.status, r.headers.get("ETag"), r.json())
+
 A failed fetch is a Result (r.ok is False, r.error names the kind:
 "timeout", "dns", "connect", "http", ...), never an exception, unless
 r.raise_for_error() is called. Wrong arguments raise TypeError or
 ValueError. Ctrl-C cancels a blocking call and raises KeyboardInterrupt;
 cancelling an asyncio task cancels its call.
 """
-from ._uvfetch import (KINDS, MAX_CONCURRENCY, Fetch, FetchError, Result,
-                       _ClientBase, __version__, library_version)
+from ._headers import Headers
+from ._uvfetch import (KINDS, MAX_CONCURRENCY, Fetch, FetchError, Request,
+                       Result, _ClientBase, __version__, library_version)
 
-__all__ = ["Client", "Result", "Fetch", "AsyncFetch", "FetchError",
-           "fetch_all", "fetch", "fetch_all_async", "KINDS",
+__all__ = ["Client", "Request", "Result", "Headers", "Fetch", "AsyncFetch",
+           "FetchError", "fetch_all", "fetch", "fetch_all_async", "KINDS",
            "MAX_CONCURRENCY", "__version__", "library_version"]
 
 # Keywords that belong to a call rather than to a client.
@@ -45,7 +56,8 @@ class Client(_ClientBase):
        verify=True, cafile=None, capath=None, http2=True, max_body=None,
        keep_body=True, follow_redirects=True, max_redirects=10,
        compressed=False, rate_per_host=None, retry_delay=0.5,
-       retry_max_delay=30.0)
+       retry_max_delay=30.0, keep_headers=True, max_header_bytes=65536,
+       retry_all_methods=False)
 
     A long-lived fetcher: an event loop on a thread of its own that keeps
     connections, the DNS cache, TLS sessions and the CA store between
@@ -62,9 +74,13 @@ class Client(_ClientBase):
       retries          retries of connection errors, timeouts, resets,
                        HTTP 408, 429, 500, 502, 503, 504, with
                        exponential backoff and jitter from retry_delay up
-                       to retry_max_delay (Retry-After is honoured)
+                       to retry_max_delay (Retry-After is honoured); only
+                       of GET, HEAD, PUT, DELETE, OPTIONS, TRACE and
+                       requests with an Idempotency-Key header, unless
+                       retry_all_methods=True (POST and PATCH too)
       headers          a dict, or a list of (name, value) pairs or
-                       "Name: value" strings, sent with every request
+                       "Name: value" strings, sent with every request (a
+                       Request's own of the same name replace them)
       user_agent       None: "uvfetch/<version>"
       verify           False: do not check TLS certificates; a path: the
                        CA file (as cafile=)
@@ -74,12 +90,21 @@ class Client(_ClientBase):
       max_body         a larger body ends as "too_large"; None: no limit
       keep_body        False: bodies are counted (Result.bytes) but not
                        kept (Result.body is None)
+      keep_headers     False: Result.headers is None (the response
+                       headers are not collected)
+      max_header_bytes response header bytes one attempt may receive
+                       (redirects included); past it the result is
+                       "protocol"; None or 0: libcurl's own limit only
       follow_redirects, max_redirects
       compressed       True: ask for gzip, deflate, ... and decode
       rate_per_host    requests started per second and host; None: no cap
 
     Per call, fetch_all() and fetch() take deadline, concurrency,
-    per_host, timeout, keep_body and retries.
+    per_host, timeout, keep_body, retries, keep_headers, max_header_bytes
+    and retry_all_methods (None: the client's).
+
+    Wherever a URL is taken, a Request may stand (a method, headers and
+    a body of its own; see Request).
     """
 
     __slots__ = ()

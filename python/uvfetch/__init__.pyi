@@ -8,11 +8,48 @@ library_version: str
 MAX_CONCURRENCY: int
 KINDS: Tuple[str, ...]
 
-URL = Union[str, bytes]
-Headers = Union[Mapping[str, str], Iterable[Union[Tuple[str, str], str]]]
+# Headers to send: a mapping, or (name, value) pairs or "Name: value" strs;
+# in a Request a value of None removes the header.
+HeadersIn = Union[Mapping[str, Optional[Union[str, bytes]]],
+                  Iterable[Union[Tuple[str, Optional[Union[str, bytes]]],
+                                 str]]]
 Path = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 Kind = Literal["invalid_url", "dns", "connect", "tls", "timeout", "protocol",
-               "too_large", "http", "aborted", "deadline"]
+               "too_large", "http", "aborted", "deadline", "invalid_request"]
+Data = Union[bytes, bytearray, memoryview, str, Mapping[str, Any],
+             Iterable[Tuple[str, Any]]]
+
+
+class Request:
+    """A URL with its own method, headers and body (read-only)."""
+    def __init__(self, url: Union[str, bytes], *,
+                 method: Optional[str] = None,
+                 headers: Optional[HeadersIn] = None,
+                 data: Optional[Data] = None, json: Any = None) -> None: ...
+    @property
+    def url(self) -> Union[str, bytes]: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def headers(self) -> List[Tuple[str, Optional[str]]]: ...
+    @property
+    def body(self) -> Optional[bytes]: ...
+
+
+URL = Union[str, bytes, Request]
+
+
+class Headers(Mapping[str, str]):
+    """Response header fields; names case-insensitive, repeats kept."""
+    def __init__(self, fields: Union[Mapping[str, str],
+                                     Iterable[Tuple[str, str]]] = ...
+                 ) -> None: ...
+    def __getitem__(self, name: str) -> str: ...
+    def __iter__(self) -> Iterator[str]: ...
+    def __len__(self) -> int: ...
+    def get_all(self, name: str) -> List[str]: ...
+    def get_list(self, name: str) -> List[str]: ...
+    def multi_items(self) -> List[Tuple[str, str]]: ...
 
 
 class Result:
@@ -55,6 +92,8 @@ class Result:
     def redirects(self) -> int: ...
     @property
     def curl_code(self) -> int: ...
+    @property
+    def headers(self) -> Optional[Headers]: ...
     def json(self, **kwargs: Any) -> Any: ...
     def raise_for_error(self) -> "Result": ...
 
@@ -96,7 +135,7 @@ class Client(_ClientBase):
     def __init__(self, *, concurrency: int = 50, per_host: Optional[int] = 0,
                  timeout: Optional[float] = 30.0,
                  connect_timeout: Optional[float] = 10.0, retries: int = 0,
-                 headers: Optional[Headers] = None,
+                 headers: Optional[HeadersIn] = None,
                  user_agent: Optional[str] = None,
                  verify: Union[bool, Path] = True,
                  cafile: Optional[Path] = None, capath: Optional[Path] = None,
@@ -106,21 +145,31 @@ class Client(_ClientBase):
                  compressed: bool = False,
                  rate_per_host: Optional[float] = None,
                  retry_delay: float = 0.5,
-                 retry_max_delay: float = 30.0) -> None: ...
+                 retry_max_delay: float = 30.0,
+                 keep_headers: bool = True,
+                 max_header_bytes: Optional[int] = 65536,
+                 retry_all_methods: bool = False) -> None: ...
     def fetch_all(self, urls: Iterable[URL], *,
                   deadline: Optional[float] = None,
                   concurrency: Optional[int] = None,
                   per_host: Optional[int] = None,
                   timeout: Optional[float] = None,
                   keep_body: Optional[bool] = None,
-                  retries: Optional[int] = None) -> List[Result]: ...
+                  retries: Optional[int] = None,
+                  keep_headers: Optional[bool] = None,
+                  max_header_bytes: Optional[int] = None,
+                  retry_all_methods: Optional[bool] = None
+                  ) -> List[Result]: ...
     def fetch(self, urls: Iterable[URL], *,
               deadline: Optional[float] = None,
               concurrency: Optional[int] = None,
               per_host: Optional[int] = None,
               timeout: Optional[float] = None,
               keep_body: Optional[bool] = None,
-              retries: Optional[int] = None) -> Fetch: ...
+              retries: Optional[int] = None,
+              keep_headers: Optional[bool] = None,
+              max_header_bytes: Optional[int] = None,
+              retry_all_methods: Optional[bool] = None) -> Fetch: ...
     async def fetch_all_async(
             self, urls: Union[Iterable[URL], AsyncIterable[URL]], *,
             deadline: Optional[float] = None,
@@ -128,14 +177,21 @@ class Client(_ClientBase):
             per_host: Optional[int] = None,
             timeout: Optional[float] = None,
             keep_body: Optional[bool] = None,
-            retries: Optional[int] = None) -> List[Result]: ...
+            retries: Optional[int] = None,
+            keep_headers: Optional[bool] = None,
+            max_header_bytes: Optional[int] = None,
+            retry_all_methods: Optional[bool] = None) -> List[Result]: ...
     def fetch_async(self, urls: Union[Iterable[URL], AsyncIterable[URL]], *,
                     deadline: Optional[float] = None,
                     concurrency: Optional[int] = None,
                     per_host: Optional[int] = None,
                     timeout: Optional[float] = None,
                     keep_body: Optional[bool] = None,
-                    retries: Optional[int] = None) -> AsyncFetch: ...
+                    retries: Optional[int] = None,
+                    keep_headers: Optional[bool] = None,
+                    max_header_bytes: Optional[int] = None,
+                    retry_all_methods: Optional[bool] = None
+                    ) -> AsyncFetch: ...
     def close(self) -> None: ...
     def cancel_all(self) -> None: ...
     def __enter__(self) -> "Client": ...

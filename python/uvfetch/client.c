@@ -22,21 +22,39 @@ int uvfpy_client_usable(const uvfpy_client *c) {
 }
 
 static int client_init(uvfpy_client *self, PyObject *args, PyObject *kw) {
-  static char *names[] = {
-      "concurrency",   "per_host",         "timeout",         "connect_timeout",
-      "retries",       "headers",          "user_agent",      "verify",
-      "cafile",        "capath",           "http2",           "max_body",
-      "keep_body",     "follow_redirects", "max_redirects",   "compressed",
-      "rate_per_host", "retry_delay",      "retry_max_delay", NULL};
+  static char *names[] = {"concurrency",
+                          "per_host",
+                          "timeout",
+                          "connect_timeout",
+                          "retries",
+                          "headers",
+                          "user_agent",
+                          "verify",
+                          "cafile",
+                          "capath",
+                          "http2",
+                          "max_body",
+                          "keep_body",
+                          "follow_redirects",
+                          "max_redirects",
+                          "compressed",
+                          "rate_per_host",
+                          "retry_delay",
+                          "retry_max_delay",
+                          "keep_headers",
+                          "max_header_bytes",
+                          "retry_all_methods",
+                          NULL};
   uvfpy_client_args a = {0};
   uvfpy_opts opts;
   int rc;
   if (!PyArg_ParseTupleAndKeywords(
-          args, kw, "|$OOOOOOOOOOOOOOOOOOO:Client", names, &a.concurrency,
+          args, kw, "|$OOOOOOOOOOOOOOOOOOOOOO:Client", names, &a.concurrency,
           &a.per_host, &a.timeout, &a.connect_timeout, &a.retries, &a.headers,
           &a.user_agent, &a.verify, &a.cafile, &a.capath, &a.http2, &a.max_body,
           &a.keep_body, &a.follow_redirects, &a.max_redirects, &a.compressed,
-          &a.rate_per_host, &a.retry_delay, &a.retry_max_delay))
+          &a.rate_per_host, &a.retry_delay, &a.retry_max_delay, &a.keep_headers,
+          &a.max_header_bytes, &a.retry_all_methods))
     return -1;
   if (self->c) {
     PyErr_SetString(PyExc_RuntimeError, "Client.__init__ called twice");
@@ -76,18 +94,29 @@ static void client_dealloc(uvfpy_client *self) {
 }
 
 /* Parses (urls, *, deadline, concurrency, per_host, timeout, keep_body,
- * retries) into a started Fetch. */
+ * retries, keep_headers, max_header_bytes, retry_all_methods) into a
+ * started Fetch. */
 static PyObject *start(uvfpy_client *self, PyObject *args, PyObject *kw,
                        const char *fmt, int every) {
-  static char *names[] = {"urls",    "deadline",  "concurrency", "per_host",
-                          "timeout", "keep_body", "retries",     NULL};
+  static char *names[] = {"urls",
+                          "deadline",
+                          "concurrency",
+                          "per_host",
+                          "timeout",
+                          "keep_body",
+                          "retries",
+                          "keep_headers",
+                          "max_header_bytes",
+                          "retry_all_methods",
+                          NULL};
   uvfpy_call_args a = {0};
   PyObject *urls;
   uvf_options o;
   long deadline_ms;
   if (!PyArg_ParseTupleAndKeywords(args, kw, fmt, names, &urls, &a.deadline,
                                    &a.concurrency, &a.per_host, &a.timeout,
-                                   &a.keep_body, &a.retries))
+                                   &a.keep_body, &a.retries, &a.keep_headers,
+                                   &a.max_header_bytes, &a.retry_all_methods))
     return NULL;
   if (uvfpy_client_usable(self) < 0 ||
       uvfpy_call_options(&o, &self->opts.o, &a, &deadline_ms) < 0)
@@ -97,25 +126,28 @@ static PyObject *start(uvfpy_client *self, PyObject *args, PyObject *kw,
 
 static PyObject *client_fetch(uvfpy_client *self, PyObject *args,
                               PyObject *kw) {
-  return start(self, args, kw, "O|$OOOOOO:fetch", 0);
+  return start(self, args, kw, "O|$OOOOOOOOO:fetch", 0);
 }
 
 static PyObject *client_fetch_every(uvfpy_client *self, PyObject *args,
                                     PyObject *kw) {
-  return start(self, args, kw, "O|$OOOOOO:fetch_all", 1);
+  return start(self, args, kw, "O|$OOOOOOOOO:fetch_all", 1);
 }
 
 /* A Fetch fed through _put(), for asyncio's async iterables. */
 static PyObject *client_fetch_push(uvfpy_client *self, PyObject *args,
                                    PyObject *kw) {
-  static char *names[] = {"deadline",  "concurrency", "per_host", "timeout",
-                          "keep_body", "retries",     NULL};
+  static char *names[] = {
+      "deadline",          "concurrency", "per_host",     "timeout",
+      "keep_body",         "retries",     "keep_headers", "max_header_bytes",
+      "retry_all_methods", NULL};
   uvfpy_call_args a = {0};
   uvf_options o;
   long deadline_ms;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "|$OOOOOO:fetch_async", names,
-                                   &a.deadline, &a.concurrency, &a.per_host,
-                                   &a.timeout, &a.keep_body, &a.retries))
+  if (!PyArg_ParseTupleAndKeywords(
+          args, kw, "|$OOOOOOOOO:fetch_async", names, &a.deadline,
+          &a.concurrency, &a.per_host, &a.timeout, &a.keep_body, &a.retries,
+          &a.keep_headers, &a.max_header_bytes, &a.retry_all_methods))
     return NULL;
   if (uvfpy_client_usable(self) < 0 ||
       uvfpy_call_options(&o, &self->opts.o, &a, &deadline_ms) < 0)
@@ -125,7 +157,7 @@ static PyObject *client_fetch_push(uvfpy_client *self, PyObject *args,
 
 static PyObject *client_fetch_all(uvfpy_client *self, PyObject *args,
                                   PyObject *kw) {
-  PyObject *f = start(self, args, kw, "O|$OOOOOO:fetch_all", 1), *out;
+  PyObject *f = start(self, args, kw, "O|$OOOOOOOOO:fetch_all", 1), *out;
   if (!f)
     return NULL;
   out = uvfpy_fetch_collect(f);
@@ -174,24 +206,28 @@ static PyObject *client_repr(uvfpy_client *self) {
 
 #define CALL_ARGS                                                              \
   "deadline=None, concurrency=None, per_host=None, timeout=None,\n"            \
-  "keep_body=None, retries=None"
+  "keep_body=None, retries=None, keep_headers=None,\n"                         \
+  "max_header_bytes=None, retry_all_methods=None"
 
 static PyMethodDef client_methods[] = {
     {"fetch_all", (PyCFunction)(void (*)(void))client_fetch_all,
      METH_VARARGS | METH_KEYWORDS,
      "fetch_all($self, urls, /, *, " CALL_ARGS ")\n--\n\n"
-     "Fetches every URL of the iterable urls and returns a list of\n"
+     "Fetches every URL of the iterable urls (str, bytes, or Request\n"
+     "for a method, headers and a body of its own) and returns a list of\n"
      "Result, one per URL, in input order (results[i].index == i).\n\n"
      "Failures are results, never exceptions. deadline (seconds) bounds\n"
      "the whole call: what is not done by then ends as \"deadline\". The\n"
-     "other keywords override the client's settings for this call.\n"
+     "other keywords override the client's settings for this call\n"
+     "(None: the client's).\n"
      "Blocks with the GIL released; Ctrl-C cancels the call and raises\n"
      "KeyboardInterrupt."},
     {"fetch", (PyCFunction)(void (*)(void))client_fetch,
      METH_VARARGS | METH_KEYWORDS,
      "fetch($self, urls, /, *, " CALL_ARGS ")\n--\n\n"
      "Returns a Fetch: an iterator of Result in completion order (use\n"
-     "r.index for the input position). The iterable urls is read lazily,\n"
+     "r.index for the input position). The iterable urls (of str, bytes\n"
+     "or Request, as fetch_all() takes them) is read lazily,\n"
      "only as results are taken, so it may be a generator of millions.\n"
      "Once the call ends early (deadline, cancel) nothing more is read\n"
      "from it. Leaving the loop early cancels what is left."},

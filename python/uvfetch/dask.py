@@ -71,7 +71,9 @@ def route_hash(url, by="host"):
 
 
 def shard_of(url, shards, by="host"):
-    """The shard of url among shards, as ``uvfetch --shard I/N`` has it."""
+    """The shard of url (a str or a uvfetch.Request, routed by its URL)
+    among shards, as ``uvfetch --shard I/N`` has it."""
+    url = getattr(url, "url", url)
     return (_mix(route_hash(url, by)) & 0xffffffff) % shards
 
 
@@ -88,9 +90,9 @@ def _fetch_shard(indexes, urls, options):
 def fetch_all(client, urls, shards=None, by="host", **options):
     """fetch_all(client, urls, shards=None, by="host", **fetch_options)
 
-    Fetches urls on the Dask cluster of client (a distributed.Client): a
-    list of Result in input order, one per URL, each with its index in
-    urls. shards: how many tasks (default: one per worker of the
+    Fetches urls (str or uvfetch.Request, as fetch_all() takes) on the
+    Dask cluster of client (a distributed.Client): a list of Result in
+    input order, one per URL, each with its index in urls. shards: how many tasks (default: one per worker of the
     cluster); by: "host" (default) or "url", as --shard-by. The other
     keywords are uvfetch.fetch_all()'s (concurrency, per_host, timeout,
     retries, deadline, ...) and hold per shard. A shard whose worker dies

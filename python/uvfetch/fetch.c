@@ -2,7 +2,8 @@
  *
  * The iterable is read only while the call has room: uvf_call_submit()
  * says UVF_EAGAIN once 2 N URLs are submitted and not taken, and the URL
- * in hand waits (pending) until a result has been taken. So a generator
+ * in hand waits (pending) until a result has been taken. An item is a URL
+ * (str or bytes) or a Request (request.c). So a generator
  * of millions of URLs is read as the results go, and memory stays bounded
  * by N, never by the input.
  *
@@ -35,6 +36,8 @@ typedef struct uvfpy_fetch {
   unsigned long long window;    /* the library's: 2 N submitted, not taken */
   double straggle_until;        /* see eof(); 0: not waiting for one */
   double deadline_at;           /* monotonic seconds; 0: none */
+  unsigned json_have;           /* UVFPY_JSON_*: the call's options give them */
+  int keep_headers;             /* the call's results carry headers */
   int every;        /* URLs left when the call ended early get results */
   int push;         /* no source: URLs come through _put() (asyncio) */
   int ended;        /* uvf_call_end_input() called */
@@ -57,8 +60,7 @@ static int forked(const uvfpy_fetch *f) {
 
 /* ---- feeding the call ---- */
 
-/* The URL as the C string the library copies; NULL with an exception. */
-static const char *url_chars(PyObject *u) {
+const char *uvfpy_url_chars(PyObject *u) {
   const char *s;
   Py_ssize_t n;
   if (PyUnicode_Check(u)) {
@@ -67,7 +69,8 @@ static const char *url_chars(PyObject *u) {
     s = PyBytes_AS_STRING(u);
     n = PyBytes_GET_SIZE(u);
   } else {
-    PyErr_Format(PyExc_TypeError, "a URL must be a str or bytes, not %.100s",
+    PyErr_Format(PyExc_TypeError,
+                 "a URL must be a str, bytes or a uvfetch.Request, not %.100s",
                  Py_TYPE(u)->tp_name);
     return NULL;
   }
@@ -76,6 +79,20 @@ static const char *url_chars(PyObject *u) {
     return NULL;
   }
   return s;
+}
+
+/* Hands one input item, a URL or a Request, to the call: 0 with the
+ * library's answer in *rc, or -1 with an exception (a wrong type). */
+static int submit(uvfpy_fetch *f, PyObject *u, int *rc) {
+  const char *s;
+  if (Py_IS_TYPE(u, &uvfpy_RequestType)) {
+    *rc = uvfpy_request_submit(f->call, u, f->json_have);
+    return *rc == UVFPY_RAISED ? -1 : 0;
+  }
+  if (!(s = uvfpy_url_chars(u)))
+    return -1;
+  *rc = uvf_call_submit(f->call, s, 0, NULL);
+  return 0;
 }
 
 /* Why the call ended early, for URLs it never took: the deadline if a
@@ -108,7 +125,6 @@ static int pump(uvfpy_fetch *f, int force) {
     return 0;
   while (!f->ended && !f->push) {
     PyObject *u = f->pending;
-    const char *s;
     int rc;
     f->pending = NULL;
     if (!u && !(u = PyIter_Next(f->source))) {
@@ -119,11 +135,10 @@ static int pump(uvfpy_fetch *f, int force) {
       f->ended = 1;
       break;
     }
-    if (!(s = url_chars(u))) {
+    if (submit(f, u, &rc) < 0) {
       Py_DECREF(u);
       return -1;
     }
-    rc = uvf_call_submit(f->call, s, 0, NULL);
     if (rc == UVF_EAGAIN) { /* full: take a result first */
       f->pending = u;
       break;
@@ -150,7 +165,9 @@ static PyObject *next_missed(uvfpy_fetch *f) {
     Py_CLEAR(f->source);
     return NULL;
   }
-  if (!url_chars(u)) {
+  if (Py_IS_TYPE(u, &uvfpy_RequestType)) /* its URL was checked */
+    Py_SETREF(u, Py_NewRef(((uvfpy_request *)u)->url));
+  else if (!uvfpy_url_chars(u)) {
     Py_DECREF(u);
     return NULL;
   }
@@ -160,7 +177,8 @@ static PyObject *next_missed(uvfpy_fetch *f) {
   Py_DECREF(u);
   if (!url)
     return NULL;
-  r = uvfpy_result_missed(f->submitted + f->n_missed++, url, missed_kind(f));
+  r = uvfpy_result_missed(f->submitted + f->n_missed++, url, missed_kind(f),
+                          f->keep_headers);
   Py_DECREF(url);
   return r;
 }
@@ -171,7 +189,7 @@ static PyObject *next_missed(uvfpy_fetch *f) {
  * call's deadline ended it is refused by the library as aborted; once a
  * result said deadline, the others that ended with the call say so too. */
 static PyObject *result(uvfpy_fetch *f, uvf_result *r) {
-  uvfpy_result *o = (uvfpy_result *)uvfpy_result_new(r);
+  uvfpy_result *o = (uvfpy_result *)uvfpy_result_new(r, f->keep_headers);
   PyObject *msg;
   uvf_result_free(r);
   f->taken++;
@@ -348,6 +366,8 @@ PyObject *uvfpy_fetch_start(uvfpy_client *c, PyObject *urls,
     return uvfpy_raise(rc), NULL;
   }
   f->window = 2 * (unsigned long long)o->max_in_flight;
+  f->json_have = uvfpy_json_headers_in(o->headers, o->n_headers);
+  f->keep_headers = o->keep_headers != 0;
   if (deadline_ms)
     f->deadline_at = now() + (double)deadline_ms / 1000.0;
   PyObject_GC_Track(f);
@@ -443,7 +463,6 @@ fail:
 /* Push mode: one URL. True when taken (or dropped: the call has ended),
  * False when there is no room until a result is taken. */
 static PyObject *fetch_put(uvfpy_fetch *f, PyObject *u) {
-  const char *s;
   int rc;
   if (!f->push) {
     PyErr_SetString(PyExc_RuntimeError, "this fetch reads its own input");
@@ -451,9 +470,8 @@ static PyObject *fetch_put(uvfpy_fetch *f, PyObject *u) {
   }
   if (!f->call || f->ended)
     Py_RETURN_TRUE;
-  if (!(s = url_chars(u)))
+  if (submit(f, u, &rc) < 0)
     return NULL;
-  rc = uvf_call_submit(f->call, s, 0, NULL);
   if (rc == UVF_EAGAIN)
     Py_RETURN_FALSE;
   if (rc == UVF_ESTATE) {

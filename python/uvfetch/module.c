@@ -7,10 +7,12 @@
 #define UVFPY_VERSION UVF_VERSION_STRING
 #endif
 
-static PyMethodDef module_methods[] = {{"_result_restore", uvfpy_result_restore,
-                                        METH_VARARGS,
-                                        "Rebuilds a pickled Result."},
-                                       {NULL, NULL, 0, NULL}};
+static PyMethodDef module_methods[] = {
+    {"_result_restore", uvfpy_result_restore, METH_VARARGS,
+     "Rebuilds a pickled Result."},
+    {"_request_restore", uvfpy_request_restore, METH_VARARGS,
+     "Rebuilds a pickled Request."},
+    {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT,
@@ -26,7 +28,8 @@ PyMODINIT_FUNC PyInit__uvfetch(void) {
   PyObject *m = PyModule_Create(&module_def);
   if (!m)
     return NULL;
-  if (uvfpy_result_setup(m) < 0 || PyType_Ready(&uvfpy_ClientType) < 0 ||
+  if (uvfpy_result_setup(m) < 0 || uvfpy_request_setup(m) < 0 ||
+      PyType_Ready(&uvfpy_ClientType) < 0 ||
       PyType_Ready(&uvfpy_FetchType) < 0 ||
       PyModule_AddObject(m, "_ClientBase", Py_NewRef(&uvfpy_ClientType)) < 0 ||
       PyModule_AddObject(m, "Fetch", Py_NewRef(&uvfpy_FetchType)) < 0 ||

@@ -129,38 +129,64 @@ static int dup_path(PyObject *v, char **out) {
   return *out ? 0 : (PyErr_NoMemory(), -1);
 }
 
-static int add_header(uvfpy_opts *d, PyObject *name, PyObject *value) {
+/* RFC 9110's tchar: what a method or a header name is made of. */
+int uvfpy_is_token(const char *s, Py_ssize_t n) {
+  Py_ssize_t i;
+  if (n <= 0)
+    return 0;
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c))))
+      return 0;
+  }
+  return 1;
+}
+
+/* One header as the library takes it: "Name: value", "Name;" (sent
+ * empty: "Name:" would remove it, as in libcurl) or, for a value of None,
+ * "Name:" (removes a header libcurl or the client would send). */
+static int header_pair(PyObject *name, PyObject *value,
+                       int (*add)(void *, const char *, size_t), void *ctx) {
   char *n = NULL, *v = NULL, *line = NULL;
-  char **grown;
+  size_t nl, vl;
   int rc = -1;
-  if (!(n = dup_text(name, "a header name", 1)) ||
-      !(v = dup_text(value, "a header value", 0)))
+  if (!(n = dup_text(name, "a header name", 1)))
     goto out;
   if (!*n) {
     PyErr_SetString(PyExc_ValueError, "a header name must not be empty");
     goto out;
   }
-  grown = realloc(d->headers, (d->n_headers + 1) * sizeof(*grown));
-  if (!grown || !(line = malloc(strlen(n) + strlen(v) + 3))) {
-    if (grown)
-      d->headers = grown;
+  if (!uvfpy_is_token(n, (Py_ssize_t)strlen(n))) {
+    PyErr_Format(PyExc_ValueError,
+                 "a header name must be an HTTP token (letters, digits and "
+                 "!#$%%&'*+-.^_`|~), not %R",
+                 name);
+    goto out;
+  }
+  if (value != Py_None && !(v = dup_text(value, "a header value", 0)))
+    goto out;
+  nl = strlen(n);
+  vl = v ? strlen(v) : 0;
+  if (!(line = malloc(nl + vl + 3))) {
     PyErr_NoMemory();
     goto out;
   }
-  d->headers = grown;
-  /* "Name;" sends an empty header; "Name:" would remove one (libcurl). */
-  sprintf(line, *v ? "%s: %s" : "%s;", n, v);
-  d->headers[d->n_headers++] = line;
-  rc = 0;
+  if (!v)
+    sprintf(line, "%s:", n);
+  else
+    sprintf(line, *v ? "%s: %s" : "%s;", n, v);
+  rc = add(ctx, line, strlen(line));
 out:
+  free(line);
   free(n);
   free(v);
   return rc;
 }
 
-/* A mapping, or an iterable of (name, value) pairs or "Name: value"
- * strings. */
-static int header_line(uvfpy_opts *d, PyObject *line) {
+/* "Name: value": the value stripped of surrounding white space. */
+static int header_line(PyObject *line, int (*add)(void *, const char *, size_t),
+                       void *ctx) {
   PyObject *colon = PyUnicode_FromString(":"), *parts, *value;
   int rc = -1;
   parts = colon ? PyUnicode_Partition(line, colon) : NULL;
@@ -170,7 +196,7 @@ static int header_line(uvfpy_opts *d, PyObject *line) {
   if (PyUnicode_GET_LENGTH(PyTuple_GET_ITEM(parts, 1)) == 1) {
     value = PyObject_CallMethod(PyTuple_GET_ITEM(parts, 2), "strip", NULL);
     if (value)
-      rc = add_header(d, PyTuple_GET_ITEM(parts, 0), value);
+      rc = header_pair(PyTuple_GET_ITEM(parts, 0), value, add, ctx);
     Py_XDECREF(value);
   } else {
     PyErr_Format(PyExc_ValueError,
@@ -180,7 +206,8 @@ static int header_line(uvfpy_opts *d, PyObject *line) {
   return rc;
 }
 
-static int get_headers(uvfpy_opts *d, PyObject *v) {
+int uvfpy_header_lines(PyObject *v, int (*add)(void *, const char *, size_t),
+                       void *ctx) {
   PyObject *items, *it, *item;
   int rc = 0;
   if (v == Py_None)
@@ -199,9 +226,10 @@ static int get_headers(uvfpy_opts *d, PyObject *v) {
   }
   while (rc == 0 && (item = PyIter_Next(it))) {
     if (PyUnicode_Check(item)) {
-      rc = header_line(d, item);
+      rc = header_line(item, add, ctx);
     } else if (PyTuple_Check(item) && PyTuple_GET_SIZE(item) == 2) {
-      rc = add_header(d, PyTuple_GET_ITEM(item, 0), PyTuple_GET_ITEM(item, 1));
+      rc = header_pair(PyTuple_GET_ITEM(item, 0), PyTuple_GET_ITEM(item, 1),
+                       add, ctx);
     } else {
       PyErr_Format(PyExc_TypeError,
                    "a header must be a (name, value) pair "
@@ -214,6 +242,25 @@ static int get_headers(uvfpy_opts *d, PyObject *v) {
   Py_DECREF(it);
   Py_DECREF(items);
   return rc < 0 || PyErr_Occurred() ? -1 : 0;
+}
+
+/* A client's header line, copied into its options. */
+static int add_option_header(void *ctx, const char *line, size_t len) {
+  uvfpy_opts *d = ctx;
+  char **grown = realloc(d->headers, (d->n_headers + 1) * sizeof(*grown));
+  char *copy;
+  if (!grown)
+    return PyErr_NoMemory(), -1;
+  d->headers = grown;
+  if (!(copy = malloc(len + 1)))
+    return PyErr_NoMemory(), -1;
+  memcpy(copy, line, len + 1);
+  d->headers[d->n_headers++] = copy;
+  return 0;
+}
+
+static int get_headers(uvfpy_opts *d, PyObject *v) {
+  return uvfpy_header_lines(v, add_option_header, d);
 }
 
 static int get_http2(PyObject *v, int *out) {
@@ -251,6 +298,27 @@ static int get_verify(uvfpy_opts *d, PyObject *verify, PyObject *cafile) {
     return -1;
   d->o.insecure = !on;
   return cafile ? dup_path(cafile, &d->ca_file) : 0;
+}
+
+/* keep_headers, max_header_bytes and retry_all_methods, for a client or
+ * a call (NULL: not given; None: the client's for a call, and for a
+ * client's max_header_bytes no limit but libcurl's own, as 0). */
+static int header_args(uvf_options *o, PyObject *keep, PyObject *max,
+                       PyObject *all_methods, int call) {
+  long long ll;
+  if (keep && keep != Py_None && get_bool(keep, &o->keep_headers) < 0)
+    return -1;
+  if (max == Py_None && !call) {
+    o->max_header_bytes = 0;
+  } else if (max && max != Py_None) {
+    if (get_long(max, "max_header_bytes", 0, INT64_MAX, &ll) < 0)
+      return -1;
+    o->max_header_bytes = (uint64_t)ll;
+  }
+  if (all_methods && all_methods != Py_None &&
+      get_bool(all_methods, &o->retry_all_methods) < 0)
+    return -1;
+  return 0;
 }
 
 static int apply_client_args(uvfpy_opts *d, const uvfpy_client_args *a) {
@@ -321,13 +389,15 @@ static int apply_client_args(uvfpy_opts *d, const uvfpy_client_args *a) {
       (a->retry_max_delay && get_seconds(a->retry_max_delay, "retry_max_delay",
                                          -1, 1, &o->retry_max_ms)))
     return -1;
-  return 0;
+  return header_args(o, a->keep_headers, a->max_header_bytes,
+                     a->retry_all_methods, 0);
 }
 
 int uvfpy_opts_from_args(uvfpy_opts *d, const uvfpy_client_args *a) {
   memset(d, 0, sizeof(*d));
   uvf_options_init(&d->o);
-  d->o.keep_body = 1; /* Python users want their bodies */
+  d->o.keep_body = 1;    /* Python users want their bodies */
+  d->o.keep_headers = 1; /* and the headers, as requests and httpx give */
   if (apply_client_args(d, a) < 0) {
     uvfpy_opts_free(d);
     return -1;
@@ -368,10 +438,13 @@ int uvfpy_call_options(uvf_options *o, const uvf_options *base,
     return -1;
   if (a->timeout && get_seconds(a->timeout, "timeout", 0, 0, &o->timeout_ms))
     return -1;
-  if (a->keep_body && get_bool(a->keep_body, &o->keep_body) < 0)
+  /* None: the client's, as the signature and the stub say. */
+  if (a->keep_body && a->keep_body != Py_None &&
+      get_bool(a->keep_body, &o->keep_body) < 0)
     return -1;
-  if (a->retries &&
+  if (a->retries && a->retries != Py_None &&
       get_unsigned(a->retries, "retries", 0, 1000, &o->max_retries))
     return -1;
-  return 0;
+  return header_args(o, a->keep_headers, a->max_header_bytes,
+                     a->retry_all_methods, 1);
 }

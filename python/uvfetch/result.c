@@ -9,7 +9,7 @@
 PyObject *uvfpy_FetchError;
 
 /* Interned names of the result kinds, by -error; and shared constants. */
-#define KINDS 11 /* UVF_OK .. UVF_EDEADLINE */
+#define KINDS 12 /* UVF_OK .. UVF_EINVALID_REQUEST */
 static PyObject *kind_names[KINDS];
 static PyObject *empty_str, *empty_tuple;
 
@@ -51,10 +51,43 @@ static uvfpy_result *alloc_result(void) {
   if (!o)
     return NULL;
   o->url = o->final_url = o->message = o->body = o->history = NULL;
+  o->headers = NULL;
+  o->header_text = NULL;
+  o->n_headers = 0;
+  o->kept_headers = 0;
   return o;
 }
 
-PyObject *uvfpy_result_new(const uvf_result *r) {
+/* The library's header fields in one block, "name\0value\0" each: the
+ * Headers mapping is made only if the program asks for it. 0, or -1
+ * with an exception. */
+static int keep_headers(uvfpy_result *o, const uvf_result *r) {
+  size_t len = 0, i, n;
+  char *p;
+  o->kept_headers = 1;
+  if (r->size < offsetof(uvf_result, n_headers) + sizeof(r->n_headers) ||
+      !r->headers || !r->n_headers)
+    return 0;
+  for (i = 0; i < r->n_headers; i++)
+    len += strlen(r->headers[i].name) + strlen(r->headers[i].value) + 2;
+  if (r->n_headers > PY_SSIZE_T_MAX || !(p = PyMem_Malloc(len))) {
+    PyErr_NoMemory();
+    return -1;
+  }
+  o->header_text = p;
+  o->n_headers = (Py_ssize_t)r->n_headers;
+  for (i = 0; i < r->n_headers; i++) {
+    n = strlen(r->headers[i].name) + 1;
+    memcpy(p, r->headers[i].name, n);
+    p += n;
+    n = strlen(r->headers[i].value) + 1;
+    memcpy(p, r->headers[i].value, n);
+    p += n;
+  }
+  return 0;
+}
+
+PyObject *uvfpy_result_new(const uvf_result *r, int kept_headers) {
   uvfpy_result *o = alloc_result();
   if (!o)
     return NULL;
@@ -92,6 +125,8 @@ PyObject *uvfpy_result_new(const uvf_result *r) {
     goto fail;
   if (!(o->history = history(r)))
     goto fail;
+  if (kept_headers && keep_headers(o, r) < 0)
+    goto fail;
   return (PyObject *)o;
 fail_size:
   PyErr_NoMemory();
@@ -101,11 +136,12 @@ fail:
 }
 
 PyObject *uvfpy_result_missed(unsigned long long index, PyObject *url,
-                              int error) {
+                              int error, int kept_headers) {
   uvfpy_result *o = alloc_result();
   if (!o)
     return NULL;
   memset(&o->index, 0, sizeof(*o) - offsetof(uvfpy_result, index));
+  o->kept_headers = kept_headers ? 1 : 0;
   o->index = index;
   o->error = error;
   o->url = Py_NewRef(url);
@@ -125,6 +161,8 @@ static void result_dealloc(uvfpy_result *o) {
   Py_XDECREF(o->message);
   Py_XDECREF(o->body);
   Py_XDECREF(o->history);
+  Py_XDECREF(o->headers);
+  PyMem_Free(o->header_text);
   PyObject_Free(o);
 }
 
@@ -189,7 +227,85 @@ static PyObject *get_text(uvfpy_result *o, void *unused) {
                               PyBytes_GET_SIZE(o->body), "replace");
 }
 
+/* uvfetch._headers.Headers, imported when first needed. */
+static PyObject *headers_type;
+
+static PyObject *headers_class(void) {
+  PyObject *m, *cls;
+  if (headers_type)
+    return headers_type;
+  if (!(m = PyImport_ImportModule("uvfetch._headers")))
+    return NULL;
+  cls = PyObject_GetAttrString(m, "Headers");
+  Py_DECREF(m);
+  if (cls && headers_type) /* another thread was quicker */
+    Py_DECREF(cls);
+  else if (cls)
+    headers_type = cls;
+  return cls ? headers_type : NULL;
+}
+
+/* A header value: UTF-8 if it is, else Latin-1 (as httpx reads them). */
+static PyObject *header_value(const char *v) {
+  Py_ssize_t n = (Py_ssize_t)strlen(v);
+  PyObject *s = PyUnicode_DecodeUTF8(v, n, "strict");
+  if (s || !PyErr_ExceptionMatches(PyExc_UnicodeDecodeError))
+    return s;
+  PyErr_Clear();
+  return PyUnicode_DecodeLatin1(v, n, "strict");
+}
+
+/* The kept fields as one tuple: name, value, name, value... */
+static PyObject *header_fields(uvfpy_result *o) {
+  PyObject *t = PyTuple_New(2 * o->n_headers), *s;
+  const char *p = o->header_text;
+  Py_ssize_t i;
+  if (!t)
+    return NULL;
+  for (i = 0; i < 2 * o->n_headers; i++) {
+    s = i % 2 ? header_value(p)
+              : PyUnicode_DecodeLatin1(p, (Py_ssize_t)strlen(p), "strict");
+    if (!s) {
+      Py_DECREF(t);
+      return NULL;
+    }
+    PyTuple_SET_ITEM(t, i, s);
+    p += strlen(p) + 1;
+  }
+  return t;
+}
+
+/* Made on first access, from header_text, which stays until the Result
+ * goes: making the Headers runs Python code, during which another thread
+ * may ask too (the first one made wins). */
+static PyObject *get_headers(uvfpy_result *o, void *unused) {
+  PyObject *cls, *fields, *h;
+  if (o->headers)
+    return Py_NewRef(o->headers);
+  if (!o->kept_headers)
+    Py_RETURN_NONE;
+  if (!(cls = headers_class()) || !(fields = header_fields(o)))
+    return NULL;
+  h = PyObject_CallMethod(cls, "_from_flat", "(N)", fields);
+  if (!h)
+    return NULL;
+  if (o->headers) {
+    Py_DECREF(h);
+    return Py_NewRef(o->headers);
+  }
+  o->headers = h;
+  return Py_NewRef(h);
+}
+
 static PyGetSetDef result_getset[] = {
+    {"headers", (getter)get_headers, NULL,
+     "The final response's header fields (after redirects), a Headers:\n"
+     "a read-only mapping whose names are case-insensitive;\n"
+     "r.headers[\"Content-Type\"], r.headers.get(\"etag\"). A repeated\n"
+     "field (Set-Cookie) reads as its values joined by \", \"; get_all()\n"
+     "gives them as a list, multi_items() every field in order. Empty\n"
+     "when no reply came; None when the call had keep_headers=False.",
+     NULL},
     {"error", (getter)get_error, NULL,
      "None when ok, else the kind of failure: \"invalid_url\", \"dns\",\n"
      "\"connect\", \"tls\", \"timeout\", \"protocol\", \"too_large\",\n"
@@ -256,37 +372,53 @@ static PyObject *result_raise_for_error(uvfpy_result *o,
 }
 
 /* Pickling (results handed between processes): the fields in order. */
-#define STATE_FORMAT "KO!OlOiiO!OKIO!ddddlIO"
+#define STATE_FORMAT "KO!OlOiiO!OKIO!ddddlIO|O"
 static PyObject *restore_fn; /* _uvfetch._result_restore */
 
 static PyObject *result_reduce(uvfpy_result *o, PyObject *Py_UNUSED(unused)) {
+  PyObject *headers = get_headers(o, NULL);
+  if (!headers)
+    return NULL;
   return Py_BuildValue(
-      "O(KOOlOiiOOKIOddddlIO)", restore_fn, o->index, o->url,
+      "O(KOOlOiiOOKIOddddlION)", restore_fn, o->index, o->url,
       o->ok ? Py_True : Py_False, o->status, uvfpy_kind_name(o->error),
       o->error, o->curl_code, o->message, o->body, o->bytes, o->attempts,
       o->history, o->time_total, o->time_connect, o->time_ttfb, o->time_queued,
-      o->http_version, o->redirects, o->final_url);
+      o->http_version, o->redirects, o->final_url, headers);
 }
 
 PyObject *uvfpy_result_restore(PyObject *module, PyObject *args) {
   uvfpy_result *o = alloc_result();
   PyObject *url, *ok, *name, *message, *body, *hist, *final_url;
+  PyObject *headers = Py_None, *cls;
+  int is_headers = 0;
   if (!o)
     return NULL;
-  if (!PyArg_ParseTuple(args, STATE_FORMAT, &o->index, &PyUnicode_Type, &url,
-                        &ok, &o->status, &name, &o->error, &o->curl_code,
-                        &PyUnicode_Type, &message, &body, &o->bytes,
-                        &o->attempts, &PyTuple_Type, &hist, &o->time_total,
-                        &o->time_connect, &o->time_ttfb, &o->time_queued,
-                        &o->http_version, &o->redirects, &final_url)) {
+  if (!PyArg_ParseTuple(
+          args, STATE_FORMAT, &o->index, &PyUnicode_Type, &url, &ok, &o->status,
+          &name, &o->error, &o->curl_code, &PyUnicode_Type, &message, &body,
+          &o->bytes, &o->attempts, &PyTuple_Type, &hist, &o->time_total,
+          &o->time_connect, &o->time_ttfb, &o->time_queued, &o->http_version,
+          &o->redirects, &final_url, &headers)) {
+    Py_DECREF(o);
+    return NULL;
+  }
+  if (headers != Py_None &&
+      (!(cls = headers_class()) ||
+       (is_headers = PyObject_IsInstance(headers, cls)) < 0)) {
     Py_DECREF(o);
     return NULL;
   }
   if ((body != Py_None && !PyBytes_Check(body)) ||
-      (final_url != Py_None && !PyUnicode_Check(final_url))) {
+      (final_url != Py_None && !PyUnicode_Check(final_url)) ||
+      (headers != Py_None && !is_headers)) {
     PyErr_SetString(PyExc_TypeError, "not the state of a Result");
     Py_DECREF(o);
     return NULL;
+  }
+  if (headers != Py_None) {
+    o->kept_headers = 1;
+    o->headers = Py_NewRef(headers);
   }
   (void)name; /* for people reading a pickle; error is what counts */
   o->ok = ok == Py_True;

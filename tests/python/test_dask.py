@@ -2,6 +2,7 @@
 processes (Debian's python3-distributed), and its routing, which must be
 the command's (--shard I/N) so that shards made in Python and by the
 command are the same."""
+import base64
 import os
 import subprocess
 
@@ -30,9 +31,17 @@ def some_urls(s, n):
     return urls
 
 
+def echoed_body(r):
+    assert r.ok, (r.error, r.message)
+    e = r.json()
+    return e["method"], base64.b64decode(e["body_base64"])
+
+
 def test_fetch_all_on_a_local_cluster_gives_results_in_input_order(hosts):
     from distributed import Client, LocalCluster
     urls = some_urls(hosts, 400)
+    urls[11] = uvfetch.Request(hosts.url("/echo?i=11", HOSTS[3]),
+                               method="PUT", data=b"a\0b")
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, \
             Client(cluster) as client:
@@ -41,11 +50,13 @@ def test_fetch_all_on_a_local_cluster_gives_results_in_input_order(hosts):
         results = uvfetch.dask.fetch_all(client, urls, shards=3,
                                          concurrency=20, per_host=4)
     assert [r.index for r in results] == list(range(len(urls)))
-    assert [r.url for r in results] == urls
+    assert [r.url for r in results] == [getattr(u, "url", u) for u in urls]
     alone = uvfetch.fetch_all(urls, concurrency=20)
     assert [(r.ok, r.status, r.error, r.body) for r in results] == \
         [(r.ok, r.status, r.error, r.body) for r in alone]
     assert results[7].status == 404 and results[9].error == "invalid_url"
+    assert echoed_body(results[11]) == ("PUT", b"a\0b")
+    assert results[11].headers["content-type"] == "application/json"
 
 
 def test_shards_are_those_of_the_command(hosts):

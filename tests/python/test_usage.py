@@ -48,8 +48,8 @@ def test_a_single_url_string_is_refused_as_the_input(client):
 
 
 def test_urls_of_the_wrong_type_raise_type_error(client):
-    with pytest.raises(TypeError, match="a URL must be a str or bytes, "
-                                        "not int"):
+    with pytest.raises(TypeError, match="a URL must be a str, bytes or a "
+                                        "uvfetch.Request, not int"):
         client.fetch_all(["http://127.0.0.1:1/", 5])
     with pytest.raises(TypeError, match="not iterable"):
         client.fetch_all(5)
