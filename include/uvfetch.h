@@ -55,9 +55,9 @@ extern "C" {
 #endif
 
 #define UVF_VERSION_MAJOR 0
-#define UVF_VERSION_MINOR 2
+#define UVF_VERSION_MINOR 3
 #define UVF_VERSION_PATCH 0
-#define UVF_VERSION_STRING "0.2.0"
+#define UVF_VERSION_STRING "0.3.0"
 /* 0xMMmmpp, for comparisons: #if UVF_VERSION_HEX >= 0x000200 */
 #define UVF_VERSION_HEX                                                        \
   ((UVF_VERSION_MAJOR << 16) | (UVF_VERSION_MINOR << 8) | UVF_VERSION_PATCH)
