@@ -382,6 +382,27 @@ def feeds_second_run_against_honouring_server_is_all_304():
 
 
 @test
+def feeds_304_with_new_validators_stores_them():
+    """A 304 that names another ETag (here for the same Last-Modified)
+    replaces the stored one, and the next run sends it."""
+    with Server() as s, Tmp() as db:
+        add(db, [s.url("/feed/0?cond=1")])
+        run_ok(db)
+        check(scalar(db, "SELECT etag FROM feeds WHERE id = 1") == '"f0-0"')
+        query(db, "UPDATE feeds SET url = url || '&etag=1' WHERE id = 1")
+        rc, out, err = feeds(db, "run", "--all")
+        check(rc == 0 and lines(out)[0]["status"] == 304, out + err)
+        check(query(db, "SELECT etag, last_modified FROM feeds WHERE id = 1")
+              == [('"f0-0-e1"', "Mon, 02 Jan 2006 15:04:05 GMT")])
+        # Now only the new ETag matches: sent, it is answered 304.
+        query(db, "UPDATE feeds SET last_modified = NULL WHERE id = 1")
+        rc, out, err = feeds(db, "run", "--all")
+        check(rc == 0 and lines(out)[0]["status"] == 304, out + err)
+        check(scalar(db, "SELECT last_modified FROM feeds WHERE id = 1")
+              == "Mon, 02 Jan 2006 15:04:05 GMT")
+
+
+@test
 def feeds_charset_from_content_type_decodes_the_document():
     """A document that names no encoding (no BOM, no encoding= in its XML
     declaration) is read in the charset of the reply's Content-Type."""

@@ -43,8 +43,10 @@ static const char *const sql[] = {
                   " errors = 0, next_check = ?4, etag = ?5,"
                   " last_modified = ?6 WHERE id = ?7",
     [S_FEED_NM] = "UPDATE feeds SET last_check = ?1, last_status = 304,"
-                  " last_error = NULL, errors = 0, next_check = ?2"
-                  " WHERE id = ?3",
+                  " last_error = NULL, errors = 0, next_check = ?2,"
+                  " etag = coalesce(?3, etag),"
+                  " last_modified = coalesce(?4, last_modified)"
+                  " WHERE id = ?5",
     [S_FEED_ERR] = "UPDATE feeds SET last_check = ?1, last_status = ?2,"
                    " last_error = ?3, errors = ?4, next_check = ?5,"
                    " gone = ?6 WHERE id = ?7",
@@ -323,12 +325,16 @@ static void store_feed(frun *r, const job *j, const uvf_result *res,
   uvf_cli_db_end(r->db);
 }
 
-static void store_not_modified(frun *r, const job *j, int64_t now,
-                               int64_t next_check) {
+/* A 304 updates what it sends (RFC 9111 4.3.4): a server may give a new
+ * ETag or Last-Modified with it, and the next request must send those. */
+static void store_not_modified(frun *r, const job *j, const uvf_result *res,
+                               int64_t now, int64_t next_check) {
   uvf_cli_db_begin(r->db);
   uvf_cli_db_stmt(r->db, S_FEED_NM);
   uvf_cli_db_int(r->db, now);
   uvf_cli_db_int(r->db, next_check);
+  uvf_cli_db_text(r->db, uvf_cli_result_header(res, "ETag"));
+  uvf_cli_db_text(r->db, uvf_cli_result_header(res, "Last-Modified"));
   uvf_cli_db_int(r->db, j->id);
   uvf_cli_db_end(r->db);
 }
@@ -457,7 +463,7 @@ static void on_result(void *ud, const uvf_result *res) {
     items = uvf_cli_feedparser_count(j->parser);
     store_feed(r, j, res, now, next_check);
   } else if (o == O_NOT_MODIFIED) {
-    store_not_modified(r, j, now, next_check);
+    store_not_modified(r, j, res, now, next_check);
   } else if (o != O_ABORTED) { /* an aborted feed stays due */
     store_error(r, j, res->status, why, now, next_check, o == O_GONE);
   }

@@ -13,12 +13,16 @@
  *                        when they match (ETag "f<n>-<r>", Last-Modified
  *                        2006-01-02 15:04:05 GMT plus r hours); without
  *                        it the validators are sent and ignored
+ *   etag=<k>             the ETag is "f<n>-<r>-e<k>" (k > 0): another ETag
+ *                        for the same Last-Modified, so that a 304 to
+ *                        If-Modified-Since brings a new ETag
  *   ttl=<minutes>        a <ttl> in the channel (RSS 2.0)
  *   charset=http         the encoding is named by the Content-Type's
  *                        charset, not in the XML declaration
  *   maxage=<s>           Cache-Control: max-age=<s> (on 304s too)
  *   expires=<s>          Expires: the time of the reply plus s seconds
- *   retry=<s>            503 with Retry-After: <s>, and no document
+ *   retry=<s>            503 with Retry-After: <s> (s < 8192), and no
+ *                        document
  *   bad=malformed|html|bomb|badbytes   a cut-off document, an HTML page,
  *                        a billion-laughs DTD, bytes that are not UTF-8
  *   delay=<ms>           as elsewhere
@@ -44,6 +48,7 @@ enum { BAD_NONE, BAD_MALFORMED, BAD_HTML, BAD_BOMB, BAD_BYTES };
 struct feed {
   unsigned n, items, rev, fmt, enc, bad, cond, ttl, http_charset;
   unsigned maxage, expires, retry; /* seconds; 0: none */
+  unsigned etag;                   /* etag=<k>; 0: none */
 };
 
 static uint64_t pack(const struct feed *f) {
@@ -55,7 +60,7 @@ static uint64_t pack(const struct feed *f) {
 
 static uint64_t pack_hints(const struct feed *f) {
   return (uint64_t)f->maxage | (uint64_t)f->expires << 21 |
-         (uint64_t)f->retry << 42;
+         (uint64_t)f->retry << 42 | (uint64_t)f->etag << 55;
 }
 
 static void unpack(uint64_t a, struct feed *f) {
@@ -73,7 +78,16 @@ static void unpack(uint64_t a, struct feed *f) {
 static void unpack_hints(uint64_t a, struct feed *f) {
   f->maxage = (unsigned)(a & 0x1fffff);
   f->expires = (unsigned)(a >> 21 & 0x1fffff);
-  f->retry = (unsigned)(a >> 42 & 0x1fffff);
+  f->retry = (unsigned)(a >> 42 & 0x1fff);
+  f->etag = (unsigned)(a >> 55 & 0xff);
+}
+
+/* The ETag of feed f, quoted. */
+static void etag_of(char *buf, size_t size, const struct feed *f) {
+  if (f->etag)
+    snprintf(buf, size, "\"f%u-%u-e%u\"", f->n, f->rev, f->etag);
+  else
+    snprintf(buf, size, "\"f%u-%u\"", f->n, f->rev);
 }
 
 /* The value of key= in the query, as a number, or def. */
@@ -134,7 +148,8 @@ static void parse(const char *path, size_t pn, const char *q, size_t qn,
   f->http_charset = word(q, qn, "charset", charsets, 0);
   f->maxage = num(q, qn, "maxage", 0, 0x1fffff);
   f->expires = num(q, qn, "expires", 0, 0x1fffff);
-  f->retry = num(q, qn, "retry", 0, 0x1fffff);
+  f->retry = num(q, qn, "retry", 0, 0x1fff);
+  f->etag = num(q, qn, "etag", 0, 0xff);
 }
 
 /* ---- the document ---- */
@@ -329,9 +344,9 @@ static void extra(struct ts_reply *r, const char *name, const char *value) {
 
 /* The header fields every reply of feed f carries. */
 static void hint_headers(struct ts_reply *r, const struct feed *f) {
-  static char etag[32], lm[64], cc[32], expires[64], retry[16];
+  static char etag[48], lm[64], cc[32], expires[64], retry[16];
 
-  snprintf(etag, sizeof(etag), "\"f%u-%u\"", f->n, f->rev);
+  etag_of(etag, sizeof(etag), f);
   date822(lm, sizeof(lm), BASE_TIME + (long)f->rev * 3600);
   extra(r, "ETag", etag);
   extra(r, "Last-Modified", lm);
@@ -389,12 +404,12 @@ int ts_feed_route(const struct ts_ex *x, const struct ts_req *r,
                   uint32_t delay_ms) {
   struct ts_spec s = {0};
   struct feed f;
-  char etag[32], lm[64];
+  char etag[48], lm[64];
 
   if (n < 7 || memcmp(path, "/feed/", 6) != 0)
     return 0;
   parse(path + 6, n - 6, q, q ? qn : 0, &f);
-  snprintf(etag, sizeof(etag), "\"f%u-%u\"", f.n, f.rev);
+  etag_of(etag, sizeof(etag), &f);
   date822(lm, sizeof(lm), BASE_TIME + (long)f.rev * 3600);
   s.kind = TS_K_FEED;
   s.arg = pack(&f);
