@@ -391,6 +391,9 @@ void uvf__lane_give(uvf__origin *o, unsigned lane);
 void uvf__origin_learn(uvf__origin *o, long http_version);
 void uvf__origin_pause(uvf__engine *e, uvf__origin *o, uint64_t ms);
 uint64_t uvf__origin_wait_us(const uvf__origin *o, uint64_t now_us);
+void uvf__timer_arm_soonest(uvf__engine *e, uv_timer_t *t, uv_timer_cb cb,
+                            uvf__link *list,
+                            uint64_t (*when_us)(const uvf__link *));
 
 /* xfer.c */
 int uvf__xfer_start(uvf__batch *b, uvf__url *u);

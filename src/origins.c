@@ -229,20 +229,34 @@ void uvf__origin_learn(uvf__origin *o, long http_version) {
     o->proto = UVF__PROTO_SERIAL;
 }
 
-static void on_pause_timer(uv_timer_t *t);
-
-/* Re-arms the timer for the pause that ends first. */
-static void pause_arm(uvf__engine *e) {
+/* Arms t for the soonest of the times (µs, uv_hrtime's clock) that
+ * when_us gives for the links of list; leaves it alone for an empty list
+ * or an engine that no longer runs. A millisecond is added so that the
+ * timer never fires just before its time. */
+void uvf__timer_arm_soonest(uvf__engine *e, uv_timer_t *t, uv_timer_cb cb,
+                            uvf__link *list,
+                            uint64_t (*when_us)(const uvf__link *)) {
   uint64_t now = uv_hrtime() / 1000, least = UINT64_MAX;
   uvf__link *l;
-  UVF__LIST_FOREACH(l, &e->paused) {
-    uvf__origin *o = UVF__CONTAINER(l, uvf__origin, pause_link);
-    uint64_t w = o->paused_until_us > now ? o->paused_until_us - now : 0;
+  UVF__LIST_FOREACH(l, list) {
+    uint64_t at = when_us(l), w = at > now ? at - now : 0;
     if (w < least)
       least = w;
   }
   if (least != UINT64_MAX && e->state == UVF__ENGINE_RUNNING)
-    uv_timer_start(&e->pause_timer, on_pause_timer, least / 1000 + 1, 0);
+    uv_timer_start(t, cb, least / 1000 + 1, 0);
+}
+
+static void on_pause_timer(uv_timer_t *t);
+
+static uint64_t pause_end(const uvf__link *l) {
+  return UVF__CONTAINER(l, const uvf__origin, pause_link)->paused_until_us;
+}
+
+/* Re-arms the timer for the pause that ends first. */
+static void pause_arm(uvf__engine *e) {
+  uvf__timer_arm_soonest(e, &e->pause_timer, on_pause_timer, &e->paused,
+                         pause_end);
 }
 
 /* A pause that is over no longer keeps its origin alive. */

@@ -21,17 +21,13 @@
 
 static void on_gate_timer(uv_timer_t *t);
 
+static uint64_t give_up_time(const uvf__link *l) {
+  return UVF__CONTAINER(l, const uvf__origin, gate_link)->tls_give_up_us;
+}
+
 static void gate_arm(uvf__engine *e) {
-  uint64_t now = uv_hrtime() / 1000, least = UINT64_MAX;
-  uvf__link *l;
-  UVF__LIST_FOREACH(l, &e->gating) {
-    uvf__origin *o = UVF__CONTAINER(l, uvf__origin, gate_link);
-    uint64_t w = o->tls_give_up_us > now ? o->tls_give_up_us - now : 0;
-    if (w < least)
-      least = w;
-  }
-  if (least != UINT64_MAX && e->state == UVF__ENGINE_RUNNING)
-    uv_timer_start(&e->gate_timer, on_gate_timer, least / 1000 + 1, 0);
+  uvf__timer_arm_soonest(e, &e->gate_timer, on_gate_timer, &e->gating,
+                         give_up_time);
 }
 
 /* An origin on the engine's gating list is kept alive by it: its first

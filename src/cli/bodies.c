@@ -717,17 +717,11 @@ static int open_dir(uvf_cli_bodies *b) {
   return rc;
 }
 
-/* The thread gets no signal: they are the loop's business. */
 static int start_thread(uvf_cli_bodies *b) {
-  sigset_t all, old;
-  int rc;
+  int rc = uvf_cli_thread_start(&b->thread, run, b, 0);
 
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, &old);
-  rc = pthread_create(&b->thread, NULL, run, b);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
   b->thread_started = rc == 0;
-  return -rc;
+  return rc;
 }
 
 static int start(uvf_cli_bodies *b, uv_loop_t *loop) {

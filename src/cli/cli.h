@@ -15,6 +15,7 @@
 #ifndef UVF_CLI_H
 #define UVF_CLI_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -276,6 +277,14 @@ uint64_t uvf_cli_input_position(const uvf_cli_input *in);
 void uvf_cli_input_close(uvf_cli_input *in);
 
 /* ---- writer threads (writer.c) ---- */
+
+/* Starts fn(arg) on a thread that takes no signal but keep (0: none):
+ * signals are the loop's business, and a handler run on a writing thread
+ * would only interrupt its write(). Returns 0 or a negative errno. */
+int uvf_cli_thread_start(pthread_t *t, void *(*fn)(void *), void *arg,
+                         int keep);
+/* Waits on c, with m held, for at most ms milliseconds. */
+void uvf_cli_cond_wait_ms(pthread_cond_t *c, pthread_mutex_t *m, uint64_t ms);
 
 typedef struct uvf_cli_writer uvf_cli_writer;
 

@@ -373,8 +373,7 @@ static void run_read(uvf_cli_db *d) {
 
 /* Waits, the lock held, for work, a read, the end, or the commit due. */
 static void wait_for_work(uvf_cli_db *d) {
-  struct timespec until;
-  uint64_t due, now, left;
+  uint64_t due, now;
 
   while (d->queue.len == 0 && !d->finishing && !d->read_wanted) {
     if (!d->in_txn) {
@@ -384,15 +383,7 @@ static void wait_for_work(uvf_cli_db *d) {
     due = d->txn_start_ms + UVF_CLI_DB_BATCH_MS;
     if ((now = now_ms()) >= due)
       return;
-    left = due - now;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)(left / 1000);
-    until.tv_nsec += (long)(left % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000;
-    }
-    pthread_cond_timedwait(&d->cond, &d->mu, &until);
+    uvf_cli_cond_wait_ms(&d->cond, &d->mu, due - now);
   }
 }
 
@@ -477,15 +468,10 @@ static void on_async(uv_async_t *h) {
 }
 
 static int start_thread(uvf_cli_db *d) {
-  sigset_t all, old;
-  int rc;
+  int rc = uvf_cli_thread_start(&d->thread, run, d, 0);
 
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  rc = pthread_create(&d->thread, NULL, run, d);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
   d->thread_started = rc == 0;
-  return -rc;
+  return rc;
 }
 
 int uvf_cli_db_open(uvf_cli_db **out, uv_loop_t *loop, const char *path,

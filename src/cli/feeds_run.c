@@ -513,14 +513,9 @@ static void close_handle(void *h, int *init) {
   *init = 0;
 }
 
-static void wind_down(frun *r) {
-  if (!r->closed || r->wound_down || !r->db || !r->out)
-    return;
-  if (!uvf_cli_db_finished(r->db) || !uvf_cli_writer_finished(r->out))
-    return;
-  r->wound_down = 1;
-  r->written = uvf_cli_db_changes(r->db, S_ITEM);
-  r->p99_us = uvf_cli_db_latency_us(r->db, 99);
+/* Closes what the run opened besides the fetcher (each close may be
+ * called on what is already closed). */
+static void close_all(frun *r) {
   uvf_cli_db_close(r->db);
   r->db = NULL;
   uvf_cli_writer_close(r->out);
@@ -531,6 +526,17 @@ static void wind_down(frun *r) {
   r->progress = NULL;
   uvf_cli_signals_close(r->signals);
   r->signals = NULL;
+}
+
+static void wind_down(frun *r) {
+  if (!r->closed || r->wound_down || !r->db || !r->out)
+    return;
+  if (!uvf_cli_db_finished(r->db) || !uvf_cli_writer_finished(r->out))
+    return;
+  r->wound_down = 1;
+  r->written = uvf_cli_db_changes(r->db, S_ITEM);
+  r->p99_us = uvf_cli_db_latency_us(r->db, 99);
+  close_all(r);
 }
 
 static void news(void *ud) {
@@ -706,16 +712,7 @@ static void release(frun *r) {
   if (r->f)
     uvf_fetcher_close(r->f, fetcher_closed);
   r->f = NULL;
-  uvf_cli_db_close(r->db);
-  r->db = NULL;
-  uvf_cli_writer_close(r->out);
-  r->out = NULL;
-  close_handle(&r->flusher, &r->flusher_init);
-  close_handle(&r->grace, &r->grace_init);
-  uvf_cli_progress_close(r->progress);
-  r->progress = NULL;
-  uvf_cli_signals_close(r->signals);
-  r->signals = NULL;
+  close_all(r);
   uv_run(&r->loop, UV_RUN_DEFAULT);
 }
 

@@ -130,10 +130,7 @@ static void swap(uvf_cli_buf *a, uvf_cli_buf *b) {
 /* Waits, the lock held, until there is something to do: bytes, the end,
  * or (with unsynced bytes) the next sync. */
 static void wait_for_work(uvf_cli_writer *w, int dirty, uint64_t synced) {
-  struct timespec until;
-  uint64_t due = synced + (uint64_t)w->sync_ms;
-
-  uint64_t now, left;
+  uint64_t due = synced + (uint64_t)w->sync_ms, now;
 
   while (w->queue.len == 0 && !w->finishing && !atomic_load(&w->abandon)) {
     if (!dirty || w->sync_ms <= 0) {
@@ -142,15 +139,7 @@ static void wait_for_work(uvf_cli_writer *w, int dirty, uint64_t synced) {
     }
     if ((now = now_ms()) >= due)
       return;
-    left = due - now;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)(left / 1000);
-    until.tv_nsec += (long)(left % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000;
-    }
-    pthread_cond_timedwait(&w->cond, &w->mu, &until);
+    uvf_cli_cond_wait_ms(&w->cond, &w->mu, due - now);
   }
 }
 
@@ -243,21 +232,42 @@ static void on_async(uv_async_t *h) {
   w->notify(w->ud);
 }
 
-/* The thread gets no signal but WAKE_SIGNAL: the others are the loop's
- * business, and a handler run on it would only interrupt its write(). */
-static int start_thread(uvf_cli_writer *w) {
+void uvf_cli_cond_wait_ms(pthread_cond_t *c, pthread_mutex_t *m, uint64_t ms) {
+  struct timespec until;
+
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += (time_t)(ms / 1000);
+  until.tv_nsec += (long)(ms % 1000) * 1000000;
+  if (until.tv_nsec >= 1000000000) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000;
+  }
+  pthread_cond_timedwait(c, m, &until);
+}
+
+int uvf_cli_thread_start(pthread_t *t, void *(*fn)(void *), void *arg,
+                         int keep) {
   sigset_t all, old;
+  int rc;
+
+  sigfillset(&all);
+  if (keep)
+    sigdelset(&all, keep);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  rc = pthread_create(t, NULL, fn, arg);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return -rc;
+}
+
+/* The thread takes WAKE_SIGNAL, which cuts a write() that hangs. */
+static int start_thread(uvf_cli_writer *w) {
   int rc;
 
   if ((rc = install_wake_signal()) != 0)
     return rc;
-  sigfillset(&all);
-  sigdelset(&all, WAKE_SIGNAL);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  rc = pthread_create(&w->thread, NULL, run, w);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  rc = uvf_cli_thread_start(&w->thread, run, w, WAKE_SIGNAL);
   w->thread_started = rc == 0;
-  return -rc;
+  return rc;
 }
 
 int uvf_cli_writer_start(uvf_cli_writer **out, uv_loop_t *loop, int fd,
