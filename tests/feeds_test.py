@@ -546,6 +546,57 @@ def db_not_modified_is_ok():
         check(rc == 1 and json.loads(out)["error"] == "http", out)
 
 
+def fetch_lines(db, lines, *args):
+    inp = db + ".in"
+    with open(inp, "w") as f:
+        f.write("".join(line + "\n" for line in lines))
+    rc, out, err = fetch(["-q", "--db", db, "-i", inp] + list(args))
+    check(rc == 0, "exit %d: %s" % (rc, err))
+    return [(r["status"], r["bytes"] > 0) for r in lines_of(out)]
+
+
+def lines_of(out):
+    return [json.loads(line) for line in out.splitlines()]
+
+
+@test
+def db_second_run_sends_the_validators_back():
+    """A URL fetched whole before is asked for with its ETag and
+    Last-Modified: 304, no body. Not a request that is no GET, nor one
+    that sends a conditional field of its own."""
+    with Server() as s, Tmp() as db:
+        own = json.dumps({"url": s.url("/feed/3?cond=1"),
+                          "headers": {"If-None-Match": '"other"'}})
+        post = json.dumps({"url": s.url("/feed/4?cond=1"), "method": "POST",
+                           "body": "x"})
+        lines = [s.url("/feed/1?cond=1"), s.url("/feed/2?cond=1"),
+                 s.url("/bytes/3"), own, post]
+        check(fetch_lines(db, lines) == [(200, True)] * 5)
+        check(fetch_lines(db, lines) == [(304, False), (304, False),
+                                         (200, True), (200, True),
+                                         (200, True)])
+        check(query(db, "SELECT outcome FROM records WHERE status = 304") ==
+              [("not_modified",), ("not_modified",)])
+        # --no-conditional: every URL whole.
+        check(fetch_lines(db, lines[:2], "--no-conditional") ==
+              [(200, True)] * 2)
+        rc, out, err = fetch(["--no-conditional", s.url("/bytes/3")])
+        check(rc == 2 and "--no-conditional needs --db" in err, err)
+
+
+@test
+def db_304_with_a_new_etag_replaces_the_stored_one():
+    with Server() as s, Tmp() as db:
+        url = s.url("/feed/1?cond=1")
+        check(fetch_lines(db, [url]) == [(200, True)])
+        # Sent, the stale ETag does not match but the date does: the 304
+        # names the current ETag, which replaces it; the date stays.
+        query(db, "UPDATE validators SET etag = '\"stale\"'")
+        check(fetch_lines(db, [url]) == [(304, False)])
+        check(query(db, "SELECT etag, last_modified FROM validators") ==
+              [('"f1-0"', "Mon, 02 Jan 2006 15:04:05 GMT")])
+
+
 @test
 def db_kill9_leaves_a_consistent_database():
     with Server() as s, Tmp() as db:

@@ -63,6 +63,7 @@ enum {
   OPT_MAX_STREAMS,
   OPT_DB,
   OPT_DB_BODIES,
+  OPT_NO_CONDITIONAL,
   OPT_ALL,
   OPT_LIMIT,
   OPT_JSON,
@@ -126,6 +127,7 @@ static const struct option long_opts[] = {
     {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
     {"db", required_argument, NULL, OPT_DB},
     {"db-bodies", no_argument, NULL, OPT_DB_BODIES},
+    {"no-conditional", no_argument, NULL, OPT_NO_CONDITIONAL},
     {"all", no_argument, NULL, OPT_ALL},
     {"limit", required_argument, NULL, OPT_LIMIT},
     {"help", no_argument, NULL, OPT_HELP},
@@ -225,8 +227,12 @@ static const char help_text[] =
     "                            0 = no limit (default 64k)\n"
     "      --db FILE             also keep each record in the SQLite database\n"
     "                            FILE (created if missing), in batched\n"
-    "                            transactions written by a thread of its own\n"
+    "                            transactions written by a thread of its own;\n"
+    "                            a URL stored with an ETag or Last-Modified\n"
+    "                            is asked for with them (304 if unchanged)\n"
     "      --db-bodies           with --db, keep each body there too\n"
+    "      --no-conditional      with --db, do not send a URL's stored ETag\n"
+    "                            and Last-Modified back: fetch it whole\n"
     "Interruptions:\n"
     "      --journal FILE        keep each finished record in FILE; run the\n"
     "                            same command again to resume: URLs done\n"
@@ -522,6 +528,7 @@ static int flag_opt(uvf_cli_args *a, int c) {
   case OPT_HEADERS: a->with_headers = 1; break;
   case OPT_NO_PROGRESS: a->progress = UVF_CLI_PROGRESS_OFF; break;
   case OPT_DB_BODIES: a->db_bodies = 1; break;
+  case OPT_NO_CONDITIONAL: a->no_conditional = 1; break;
   case OPT_ALL: a->feeds_all = 1; break;
   case OPT_PIN: a->pin = 1; break;
   default: return 0;
@@ -741,6 +748,7 @@ static int misplaced(const uvf_cli_args *a, int c) {
   case OPT_ORDER:
   case OPT_JOURNAL:
   case OPT_DB_BODIES:
+  case OPT_NO_CONDITIONAL:
   case OPT_PROCS:
   case OPT_PIN:
   case OPT_SHARD:
@@ -819,6 +827,8 @@ static int parse(uvf_cli_args *a, int argc, char **argv) {
   a->fetch.n_headers = a->n_headers;
   if (a->db_bodies && !a->db_path)
     return uvf_cli_usage("--db-bodies needs --db FILE");
+  if (a->no_conditional && !a->db_path)
+    return uvf_cli_usage("--no-conditional needs --db FILE");
   if (a->db_bodies && a->output_dir)
     return uvf_cli_usage("--db-bodies and -o: keep bodies in one place");
   a->fetch.keep_body |= a->db_bodies;

@@ -96,6 +96,7 @@ typedef struct uvf_cli_args {
   int progress;        /* enum uvf_cli_progress_mode */
   const char *db_path; /* --db; NULL if none */
   int db_bodies;       /* --db-bodies */
+  int no_conditional;  /* --no-conditional */
   int feeds;           /* parsing `uvfetch feeds ...` */
   int feeds_all;       /* feeds run --all: due or not */
   long limit;          /* feeds items --limit */
@@ -220,6 +221,9 @@ int uvf_cli_reqs_is_json(const uvf_cli_reqs *r, const char *line);
 int uvf_cli_reqs_make(uvf_cli_reqs *r, const char *line, uint64_t tag,
                       uvf_cli_made *out);
 void uvf_cli_reqs_free(uvf_cli_reqs *r);
+/* 1 if one of the "Name: value" lines (or curl's "Name;") names the field
+ * name, in any case. */
+int uvf_cli_header_named(const char *const *lines, size_t n, const char *name);
 
 /* ---- notes on lines in flight (notes.c) ---- */
 

@@ -10,7 +10,7 @@
 #include "feeds.h"
 #include "run.h"
 
-enum { S_RUN, S_RECORD, S_VALIDATORS, S_RUN_END };
+enum { S_RUN, S_RECORD, S_VALIDATORS, S_REVALIDATED, S_RUN_END };
 
 static const char *const sql[] = {
     [S_RUN] = "INSERT INTO runs(id, started, command) VALUES(?1, ?2, ?3)",
@@ -22,6 +22,9 @@ static const char *const sql[] = {
                      " etag = excluded.etag,"
                      " last_modified = excluded.last_modified,"
                      " updated = excluded.updated",
+    [S_REVALIDATED] = "UPDATE validators SET etag = coalesce(?2, etag),"
+                      " last_modified = coalesce(?3, last_modified),"
+                      " updated = ?4 WHERE url = ?1",
     [S_RUN_END] = "UPDATE runs SET finished = ?2 WHERE id = ?1",
 };
 
@@ -43,6 +46,11 @@ int uvf_cli_run_db_open(uvf_cli_run *c) {
                        sizeof(sql) / sizeof(sql[0]), uvf_cli_run_news, c);
   if (rc != 0)
     return rc;
+  if (!c->args.no_conditional &&
+      (rc = uvf_cli_validators_open(&c->validators, c->args.db_path)) != 0)
+    uvf_cli_warn("the validators in %s cannot be read (%s): every URL is "
+                 "fetched whole",
+                 c->args.db_path, strerror(-rc));
   c->run_id = run_id();
   uvf_cli_db_begin(c->db);
   uvf_cli_db_stmt(c->db, S_RUN);
@@ -83,9 +91,11 @@ void uvf_cli_run_db_record(uvf_cli_run *c, const uvf_cli_record *rec,
     uvf_cli_db_blob(c->db, r->body, (size_t)r->bytes);
   else
     uvf_cli_db_null(c->db);
-  if (rec->ok && r->status != 304 && (etag || lm)) {
-    /* In the record's group: never stored without what they validate. */
-    uvf_cli_db_stmt(c->db, S_VALIDATORS);
+  if (rec->ok && (etag || lm)) {
+    /* In the record's group: never stored without what they validate.
+     * A 304 may name new ones (RFC 9111 4.3.4); it keeps those it does
+     * not name. */
+    uvf_cli_db_stmt(c->db, r->status == 304 ? S_REVALIDATED : S_VALIDATORS);
     uvf_cli_db_text(c->db, r->url);
     uvf_cli_db_text(c->db, etag);
     uvf_cli_db_text(c->db, lm);

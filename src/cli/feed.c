@@ -266,7 +266,8 @@ int uvf_cli_run_next_request(void *ud, const uvf_request **rq) {
 
   if (rc != URL_TAKEN)
     return rc;
-  uvf_cli_reqs_make(c->reqs, line, tag, &m);
+  if (uvf_cli_reqs_make(c->reqs, line, tag, &m) == 0)
+    m.rq = uvf_cli_validators_apply(c->validators, m.rq);
   if (note_line(c, line, tag, &m) != 0 ||
       (c->where &&
        uvf_cli_idmap_put(c->where, c->handed, c->position - 1) != 0))

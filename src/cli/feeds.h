@@ -194,6 +194,20 @@ const char *uvf_cli_content_charset(const char *content_type, char *buf,
 size_t uvf_cli_conditional_headers(uvf_cli_buf *scratch, const char *etag,
                                    const char *last_modified, char *out[2]);
 
+/* ---- --db's validators sent back (validators.c) ---- */
+
+typedef struct uvf_cli_validators uvf_cli_validators;
+
+/* Opens the database at path (made by uvf_cli_db_open) for reading.
+ * Returns 0 or a negative errno. */
+int uvf_cli_validators_open(uvf_cli_validators **out, const char *path);
+/* rq, or a copy of it (valid until the next call) with If-None-Match and
+ * If-Modified-Since for the validators stored for its URL: only for a
+ * GET or HEAD that sends no conditional field of its own. */
+const uvf_request *uvf_cli_validators_apply(uvf_cli_validators *v,
+                                            const uvf_request *rq);
+void uvf_cli_validators_close(uvf_cli_validators *v);
+
 /* ---- `uvfetch feeds` (feeds.c) ---- */
 
 /* The subcommand, argv[0] being "feeds". Returns an exit status. */

@@ -97,6 +97,7 @@ static void free_run(uvf_cli_run *c) {
   uvf_cli_buf_free(&c->framed);
   uvf_cli_sink_free(c->sink);
   uvf_cli_reqs_free(c->reqs);
+  uvf_cli_validators_close(c->validators);
   uvf_cli_notes_free(c->notes);
   uvf_cli_positions_free(c->positions);
   uvf_cli_buf_free(&c->line);

@@ -171,7 +171,7 @@ static int base64_body(uvf_cli_reqs *r, json_t *v) {
   return 0;
 }
 
-static int named(const char *const *lines, size_t n, const char *name) {
+int uvf_cli_header_named(const char *const *lines, size_t n, const char *name) {
   size_t len = strlen(name), i;
 
   for (i = 0; i < n; i++)
@@ -194,8 +194,8 @@ static int json_body(uvf_cli_reqs *r, json_t *v) {
   r->rq.body = r->json_body;
   r->rq.body_len = strlen(r->json_body);
   for (i = 0; i < 2; i++)
-    if (!named(r->headers, r->n_headers, defaults[i][0]) &&
-        !named(r->global, r->n_global, defaults[i][0]) &&
+    if (!uvf_cli_header_named(r->headers, r->n_headers, defaults[i][0]) &&
+        !uvf_cli_header_named(r->global, r->n_global, defaults[i][0]) &&
         add_header(r, defaults[i][1]))
       return -EINVAL;
   return 0;

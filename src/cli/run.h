@@ -22,9 +22,10 @@ typedef struct uvf_cli_run {
   int64_t run_id;           /* this run's row in the database */
   int db_finishing;
   int db_failed;
-  uvf_cli_positions *positions; /* NULL when nothing is skipped */
-  uvf_cli_reqs *reqs;           /* input lines as requests */
-  uvf_cli_notes *notes;         /* of lines whose record is to come */
+  struct uvf_cli_validators *validators; /* --db's, sent back; or NULL */
+  uvf_cli_positions *positions;          /* NULL when nothing is skipped */
+  uvf_cli_reqs *reqs;                    /* input lines as requests */
+  uvf_cli_notes *notes;                  /* of lines whose record is to come */
   uvf_cli_idmap *where;        /* library index -> input position, in a run that
                                   skips lines (--shard, a worker); else NULL */
   uint64_t handed;             /* requests handed to the fetcher */
