@@ -575,6 +575,10 @@ def db_second_run_sends_the_validators_back():
         check(fetch_lines(db, lines) == [(304, False), (304, False),
                                          (200, True), (200, True),
                                          (200, True)])
+        # The reader of the validators closed before the writer, which, the
+        # last connection, removed the -wal and -shm files.
+        check(not os.path.exists(db + "-wal") and
+              not os.path.exists(db + "-shm"))
         check(query(db, "SELECT outcome FROM records WHERE status = 304") ==
               [("not_modified",), ("not_modified",)])
         # --no-conditional: every URL whole.
@@ -582,6 +586,29 @@ def db_second_run_sends_the_validators_back():
               [(200, True)] * 2)
         rc, out, err = fetch(["--no-conditional", s.url("/bytes/3")])
         check(rc == 2 and "--no-conditional needs --db" in err, err)
+        # A conditional field given with -H is the caller's: left alone.
+        check(fetch_lines(db, lines[:1], "-H", 'If-Match: "x"') ==
+              [(200, True)])
+        # A body without a method is a POST: done, not answered 304.
+        check(fetch_lines(db, lines[:1], "-d", "x") == [(200, True)])
+        # -o keeps each body in its file: no 304 may leave one empty.
+        out_dir = db + ".d"
+        check(fetch_lines(db, lines[:1], "-o", out_dir) == [(200, True)])
+        check(os.path.getsize(os.path.join(out_dir, "0")) > 0)
+
+
+@test
+def db_stores_validators_of_get_replies_only():
+    with Server() as s, Tmp() as db:
+        head = json.dumps({"url": s.url("/feed/1?cond=1"), "method": "HEAD"})
+        post = json.dumps({"url": s.url("/feed/2?cond=1"), "method": "POST",
+                           "body": "x"})
+        fetch_lines(db, [head, post])
+        check(scalar(db, "SELECT count(*) FROM validators") == 0)
+        # So the GETs that follow get whole replies.
+        check(fetch_lines(db, [s.url("/feed/1?cond=1"),
+                               s.url("/feed/2?cond=1")]) ==
+              [(200, True), (200, True)])
 
 
 @test

@@ -18,6 +18,7 @@ by="url" spreads the URLs of one host instead (each shard then has its
 own cap). Importing this module does not import Dask: the client is
 whatever you made.
 """
+import os
 from urllib.parse import urlsplit
 
 __all__ = ["fetch_all", "shard_of", "route_hash"]
@@ -74,6 +75,8 @@ def shard_of(url, shards, by="host"):
     """The shard of url (a str or a uvfetch.Request, routed by its URL)
     among shards, as ``uvfetch --shard I/N`` has it."""
     url = getattr(url, "url", url)
+    if isinstance(url, bytes):  # as fetch_all takes it: hashed as given
+        url = os.fsdecode(url)
     return (_mix(route_hash(url, by)) & 0xffffffff) % shards
 
 

@@ -232,6 +232,7 @@ typedef struct uvf_cli_linenote {
   uint64_t jkey; /* its journal key */
   char *tag;     /* the request's "tag" as JSON text, or NULL */
   char *why;     /* why the line is not a request, or NULL */
+  int not_get;   /* with --db: its request is no GET */
 } uvf_cli_linenote;
 
 typedef struct uvf_cli_notes uvf_cli_notes;

@@ -1,9 +1,11 @@
 /* The database: one SQLite connection on a thread of its own, fed by the
  * loop through a bounded hand-over, as the report's writer (writer.c).
  * The loop encodes each group of statement executions into bytes; the
- * thread binds, steps and commits them. The loop never calls sqlite3, so
- * a slow disk, a checkpoint or another process holding the lock hold up
- * this thread only; the caller reads uvf_cli_db_pending() and pauses
+ * thread binds, steps and commits them. The loop never writes with
+ * sqlite3 (its only calls are validators.c's point reads, on a read-only
+ * connection, which in WAL mode never wait for a writer), so a slow
+ * disk, a checkpoint or another process holding the lock hold up this
+ * thread only; the caller reads uvf_cli_db_pending() and pauses
  * admission while it is high.
  *
  * Transactions: a group (what one URL or one feed writes: its record,

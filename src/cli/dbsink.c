@@ -46,11 +46,10 @@ int uvf_cli_run_db_open(uvf_cli_run *c) {
                        sizeof(sql) / sizeof(sql[0]), uvf_cli_run_news, c);
   if (rc != 0)
     return rc;
-  if (!c->args.no_conditional &&
-      (rc = uvf_cli_validators_open(&c->validators, c->args.db_path)) != 0)
-    uvf_cli_warn("the validators in %s cannot be read (%s): every URL is "
-                 "fetched whole",
-                 c->args.db_path, strerror(-rc));
+  /* Not with -o: a 304 would leave that URL's body file empty. A
+   * database that cannot be read this way only costs whole replies. */
+  if (!c->args.no_conditional && !c->args.output_dir)
+    (void)uvf_cli_validators_open(&c->validators, c->args.db_path);
   c->run_id = run_id();
   uvf_cli_db_begin(c->db);
   uvf_cli_db_stmt(c->db, S_RUN);
@@ -69,7 +68,7 @@ static const char *outcome(const uvf_cli_record *rec) {
 }
 
 void uvf_cli_run_db_record(uvf_cli_run *c, const uvf_cli_record *rec,
-                           const char *line, size_t len) {
+                           int not_get, const char *line, size_t len) {
   const uvf_result *r = rec->r;
   const char *etag = uvf_cli_result_header(r, "ETag");
   const char *lm = uvf_cli_result_header(r, "Last-Modified");
@@ -91,7 +90,7 @@ void uvf_cli_run_db_record(uvf_cli_run *c, const uvf_cli_record *rec,
     uvf_cli_db_blob(c->db, r->body, (size_t)r->bytes);
   else
     uvf_cli_db_null(c->db);
-  if (rec->ok && (etag || lm)) {
+  if (rec->ok && !not_get && (etag || lm)) {
     /* In the record's group: never stored without what they validate.
      * A 304 may name new ones (RFC 9111 4.3.4); it keeps those it does
      * not name. */
@@ -111,6 +110,10 @@ int uvf_cli_run_db_done(uvf_cli_run *c) {
     return 1;
   if (!c->db_finishing) {
     c->db_finishing = 1;
+    /* Closed first, so that the writer is the last connection and
+     * removes the -wal and -shm files. */
+    uvf_cli_validators_close(c->validators);
+    c->validators = NULL;
     if (!c->interrupted && !c->local_err) {
       uvf_cli_db_begin(c->db);
       uvf_cli_db_stmt(c->db, S_RUN_END);

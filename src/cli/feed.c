@@ -247,9 +247,10 @@ int uvf_cli_run_next_line(uvf_cli_run *c, const char **line, uint64_t *tag) {
  * line (made of the line, not of its URL). A plain URL line needs none. */
 static int note_line(uvf_cli_run *c, const char *line, uint64_t tag,
                      const uvf_cli_made *m) {
-  uvf_cli_linenote n = {tag, 0, (char *)m->tag, (char *)m->why};
+  uvf_cli_linenote n = {tag, 0, (char *)m->tag, (char *)m->why, 0};
 
-  if (!m->tag && !m->why &&
+  n.not_get = c->db && !uvf_cli_request_is_get(m->rq);
+  if (!m->tag && !m->why && !n.not_get &&
       !(c->journal && uvf_cli_reqs_is_json(c->reqs, line)))
     return 0;
   n.jkey = uvf_cli_journal_key(line, tag);
@@ -267,7 +268,8 @@ int uvf_cli_run_next_request(void *ud, const uvf_request **rq) {
   if (rc != URL_TAKEN)
     return rc;
   if (uvf_cli_reqs_make(c->reqs, line, tag, &m) == 0)
-    m.rq = uvf_cli_validators_apply(c->validators, m.rq);
+    m.rq = uvf_cli_validators_apply(c->validators, m.rq, c->args.fetch.headers,
+                                    c->args.fetch.n_headers);
   if (note_line(c, line, tag, &m) != 0 ||
       (c->where &&
        uvf_cli_idmap_put(c->where, c->handed, c->position - 1) != 0))

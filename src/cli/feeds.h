@@ -203,9 +203,14 @@ typedef struct uvf_cli_validators uvf_cli_validators;
 int uvf_cli_validators_open(uvf_cli_validators **out, const char *path);
 /* rq, or a copy of it (valid until the next call) with If-None-Match and
  * If-Modified-Since for the validators stored for its URL: only for a
- * GET or HEAD that sends no conditional field of its own. */
+ * GET that sends no conditional field of its own, nor among the global
+ * header lines (-H) that go with every request. v may be NULL. */
 const uvf_request *uvf_cli_validators_apply(uvf_cli_validators *v,
-                                            const uvf_request *rq);
+                                            const uvf_request *rq,
+                                            const char *const *global,
+                                            size_t n_global);
+/* 1 if rq is a GET: its reply's validators may be stored and sent back. */
+int uvf_cli_request_is_get(const uvf_request *rq);
 void uvf_cli_validators_close(uvf_cli_validators *v);
 
 /* ---- `uvfetch feeds` (feeds.c) ---- */

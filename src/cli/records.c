@@ -158,7 +158,8 @@ static void emit(uvf_cli_run *c, const uvf_cli_record *rec,
   }
   journal_record(c, rec, note);
   if (c->db && rec->error != UVF_EABORTED)
-    uvf_cli_run_db_record(c, rec, c->line.data, c->line.len);
+    uvf_cli_run_db_record(c, rec, note->key == rec->r->tag && note->not_get,
+                          c->line.data, c->line.len);
   if (c->output_err == 0 && put_line(c, rec->index) == 0)
     uvf_cli_run_backpressure(c);
 }
@@ -268,7 +269,7 @@ static saved *save(const uvf_result *r, uint64_t position,
 void uvf_cli_run_on_result(void *ud, const uvf_result *r) {
   uvf_cli_run *c = ud;
   uint64_t position = uvf_cli_run_position_of(c, r->index);
-  uvf_cli_linenote note = {~r->tag, 0, NULL, NULL}; /* none: another key */
+  uvf_cli_linenote note = {~r->tag, 0, NULL, NULL, 0}; /* none: another key */
   const char *message;
   saved *sv;
 

@@ -165,8 +165,10 @@ void uvf_cli_run_journal_failed(uvf_cli_run *c, int err);
  * errno after a message. */
 int uvf_cli_run_db_open(uvf_cli_run *c);
 /* Queues the record rec, whose report line is line[0..len). */
+/* not_get: the record's request was no GET (its validators are not
+ * stored). */
 void uvf_cli_run_db_record(uvf_cli_run *c, const uvf_cli_record *rec,
-                           const char *line, size_t len);
+                           int not_get, const char *line, size_t len);
 /* Winding down: 1 once the database is committed and closed. */
 int uvf_cli_run_db_done(uvf_cli_run *c);
 /* Stops the run, once, if the database could not be written. */

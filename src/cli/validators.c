@@ -6,9 +6,12 @@
  * The lookups are point reads of one indexed table on a read-only
  * connection of their own, made on the loop thread as each URL starts:
  * in WAL mode a reader never waits for the writer thread, and the file is
- * the regular file that thread has just opened. A lookup that fails
+ * the regular file that thread has just opened. (Handing them to the
+ * database thread would keep even a cold disk's page reads off the loop,
+ * at the price of reading input ahead: not done yet.) A lookup that fails
  * (busy, out of memory) sends the URL without validators: a whole reply,
- * no harm. */
+ * no harm. Only GETs: validators of a HEAD or a POST reply are not
+ * stored (dbsink.c), and a POST must be done, not answered 304. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +19,7 @@
 
 #include <sqlite3.h>
 
+#include "cli.h"
 #include "feeds.h"
 
 struct uvf_cli_validators {
@@ -41,6 +45,9 @@ int uvf_cli_validators_open(uvf_cli_validators **out, const char *path) {
                             " WHERE url = ?1",
                             -1, SQLITE_PREPARE_PERSISTENT, &v->get, NULL);
   if (rc != SQLITE_OK) {
+    uvf_cli_warn("the validators in %s cannot be read (%s): every URL is "
+                 "fetched whole",
+                 path, v->db ? sqlite3_errmsg(v->db) : sqlite3_errstr(rc));
     uvf_cli_validators_close(v);
     return rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
   }
@@ -58,16 +65,23 @@ void uvf_cli_validators_close(uvf_cli_validators *v) {
   free(v);
 }
 
-/* Only a GET (or HEAD) that asks for nothing conditional itself. */
-static int wants_validators(const uvf_request *rq) {
-  return rq->url &&
-         (!rq->method || strcasecmp(rq->method, "GET") == 0 ||
-          strcasecmp(rq->method, "HEAD") == 0) &&
-         !uvf_cli_header_named(rq->headers, rq->n_headers, "If-None-Match") &&
-         !uvf_cli_header_named(rq->headers, rq->n_headers,
-                               "If-Modified-Since") &&
-         !uvf_cli_header_named(rq->headers, rq->n_headers, "If-Match") &&
-         !uvf_cli_header_named(rq->headers, rq->n_headers, "If-Range");
+int uvf_cli_request_is_get(const uvf_request *rq) {
+  /* A body without a method is a POST (uvf_request). */
+  return rq->url && !rq->body &&
+         (!rq->method || strcasecmp(rq->method, "GET") == 0);
+}
+
+/* 1 if one of the lines names a conditional field. */
+static int conditional(const char *const *lines, size_t n) {
+  static const char *const fields[] = {"If-None-Match", "If-Modified-Since",
+                                       "If-Match", "If-Unmodified-Since",
+                                       "If-Range"};
+  size_t i;
+
+  for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+    if (uvf_cli_header_named(lines, n, fields[i]))
+      return 1;
+  return 0;
 }
 
 /* Looks up rq's URL; 0 and the number of our lines, or -1. */
@@ -88,11 +102,15 @@ static int lookup(uvf_cli_validators *v, const char *url, size_t *n) {
 }
 
 const uvf_request *uvf_cli_validators_apply(uvf_cli_validators *v,
-                                            const uvf_request *rq) {
+                                            const uvf_request *rq,
+                                            const char *const *global,
+                                            size_t n_global) {
   size_t n, i;
   const char **grown;
 
-  if (!v || !wants_validators(rq) || lookup(v, rq->url, &n) != 0 || n == 0)
+  if (!v || !uvf_cli_request_is_get(rq) ||
+      conditional(rq->headers, rq->n_headers) ||
+      conditional(global, n_global) || lookup(v, rq->url, &n) != 0 || n == 0)
     return rq;
   while (v->cap < rq->n_headers + n) {
     grown = uvf_cli_grow(v->lines, v->cap, &v->cap, sizeof(*grown), 8);

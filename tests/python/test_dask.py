@@ -92,3 +92,14 @@ def test_one_origin_is_one_shard():
         shard("https://host.example:443/x", 7)
     with pytest.raises(ValueError):
         uvfetch.dask.fetch_all(None, [], by="path")
+
+
+def test_bytes_urls_and_requests_route_as_their_text():
+    """fetch_all takes bytes URLs and Requests: they go to the shard of
+    the same URL as text."""
+    for url in ["http://127.0.0.%d:8080/a?i=%d" % (1 + i % 4, i)
+                for i in range(40)] + ["http://h\u00e9.example/\udcff"]:
+        raw = os.fsencode(url)
+        want = uvfetch.dask.shard_of(url, 7)
+        assert uvfetch.dask.shard_of(raw, 7) == want
+        assert uvfetch.dask.shard_of(uvfetch.Request(raw), 7) == want
