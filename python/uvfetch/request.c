@@ -96,19 +96,12 @@ static int cache(PyObject **fn, const char *module, const char *name) {
   return 0;
 }
 
-/* json= as compact UTF-8, as curl --json and the command send it; NaN and
- * infinities are refused (they are not JSON). */
-static PyObject *json_body(PyObject *v) {
+/* fn(v, **kwargs), a str, as UTF-8 bytes. */
+static PyObject *call_utf8(PyObject *fn, PyObject *v, PyObject *kwargs) {
   PyObject *args, *s, *b;
-  if (cache(&json_dumps, "json", "dumps") < 0)
-    return NULL;
-  if (!json_kwargs && !(json_kwargs = Py_BuildValue(
-                            "{s(ss)sOsO}", "separators", ",", ":",
-                            "ensure_ascii", Py_False, "allow_nan", Py_False)))
-    return NULL;
   if (!(args = PyTuple_Pack(1, v)))
     return NULL;
-  s = PyObject_Call(json_dumps, args, json_kwargs);
+  s = PyObject_Call(fn, args, kwargs);
   Py_DECREF(args);
   if (!s)
     return NULL;
@@ -117,11 +110,22 @@ static PyObject *json_body(PyObject *v) {
   return b;
 }
 
+/* json= as compact UTF-8, as curl --json and the command send it; NaN and
+ * infinities are refused (they are not JSON). */
+static PyObject *json_body(PyObject *v) {
+  if (cache(&json_dumps, "json", "dumps") < 0)
+    return NULL;
+  if (!json_kwargs && !(json_kwargs = Py_BuildValue(
+                            "{s(ss)sOsO}", "separators", ",", ":",
+                            "ensure_ascii", Py_False, "allow_nan", Py_False)))
+    return NULL;
+  return call_utf8(json_dumps, v, json_kwargs);
+}
+
 /* data=: bytes as they are, a str as UTF-8, any other buffer copied, a
  * dict or a list of pairs form-encoded (as requests does: a list value
  * repeats its key). */
 static PyObject *data_body(PyObject *v) {
-  PyObject *args, *s, *b;
   if (PyBytes_CheckExact(v))
     return Py_NewRef(v);
   if (PyUnicode_Check(v))
@@ -135,15 +139,7 @@ static PyObject *data_body(PyObject *v) {
     if (!urlencode_kwargs &&
         !(urlencode_kwargs = Py_BuildValue("{sO}", "doseq", Py_True)))
       return NULL;
-    if (!(args = PyTuple_Pack(1, v)))
-      return NULL;
-    s = PyObject_Call(urlencode, args, urlencode_kwargs);
-    Py_DECREF(args);
-    if (!s)
-      return NULL;
-    b = PyUnicode_AsUTF8String(s);
-    Py_DECREF(s);
-    return b;
+    return call_utf8(urlencode, v, urlencode_kwargs);
   }
   PyErr_Format(PyExc_TypeError,
                "data must be bytes, a str, a dict or a list of (name, value) "

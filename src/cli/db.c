@@ -140,7 +140,8 @@ static void failed(uvf_cli_db *d, int rc, const char *what) {
   pthread_mutex_lock(&d->mu);
   if (d->err == 0) {
     d->err = rc == SQLITE_FULL ? -ENOSPC : rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
-    snprintf(d->errmsg, sizeof(d->errmsg), "%s: %s", what,
+    /* what may be a whole statement (the schema): its start says which */
+    snprintf(d->errmsg, sizeof(d->errmsg), "%.200s: %s", what,
              d->db ? sqlite3_errmsg(d->db) : sqlite3_errstr(rc));
   }
   pthread_mutex_unlock(&d->mu);

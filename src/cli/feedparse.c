@@ -599,8 +599,13 @@ int uvf_cli_feedparser_end(uvf_cli_feedparser *p) {
     return -EINVAL;
   if (p->ctxt && parse(p, "", 0, 1) != 0)
     return -EINVAL;
-  if (p->kind == UVF_CLI_FEED_UNKNOWN)
-    return fail(p, "not a feed: %s", p->bad ? p->why : "no root element");
+  if (p->kind == UVF_CLI_FEED_UNKNOWN) {
+    /* A copy: snprintf's source (p->why) must not be its target. */
+    char was[sizeof(p->why)];
+
+    snprintf(was, sizeof(was), "%s", p->bad ? p->why : "no root element");
+    return fail(p, "not a feed: %.240s", was);
+  }
   if (p->bad) {
     p->stopped = 1;
     return -EINVAL;
