@@ -78,6 +78,10 @@ typedef struct uvf__group {
   uv_timer_t timer;   /* libcurl's timeout, when > 0 ms */
   uvf__link due_link; /* on engine->due: a timeout of 0 is pending */
   unsigned index;
+  unsigned transfers; /* added to multi, of every origin */
+  unsigned peak;      /* most transfers since peak_at (loop ms) */
+  uint64_t peak_at;
+  long max_conns; /* CURLMOPT_MAXCONNECTS as set (loop.c) */
 } uvf__group;
 
 /* A uv_poll_t for one socket, kept in a table indexed by fd. Connection
@@ -371,6 +375,8 @@ void uvf__engine_handle_closed(uvf__engine *e);
 /* loop.c */
 int uvf__group_new(uvf__engine *e, unsigned index, uvf__group **out);
 void uvf__group_close(uvf__group *g);
+void uvf__group_join(uvf__group *g);
+void uvf__group_leave(uvf__group *g);
 void uvf__loop_run_due(uvf__engine *e);
 void uvf__loop_close_polls(uvf__engine *e);
 curl_socket_t uvf__open_socket(void *clientp, curlsocktype purpose,

@@ -262,9 +262,38 @@ int uvf__close_socket(void *clientp, curl_socket_t fd) {
   return close(fd);
 }
 
-/* Idle connections a group keeps: its lanes hold at most this many
- * HTTP/1.x connections each, and it may carry lanes of a few origins. */
+/* Idle connections a group keeps past its peak of transfers in flight.
+ * libcurl 7.88 counts the connections in use toward CURLMOPT_MAXCONNECTS
+ * too, and closes the oldest idle one each time a connection comes back
+ * to a full cache (C6); so the limit is the peak of the last PEAK_HOLD_MS
+ * plus this, and a call that comes after a busier one finds its
+ * connections still open. The idle timeout closes what stays unused. */
 #define GROUP_MAX_IDLE (2 * UVF__LANE_SERIAL)
+#define PEAK_HOLD_MS 60000
+
+static void group_fit(uvf__group *g) {
+  uint64_t now = uv_now(g->e->loop);
+  long want;
+  if (g->transfers >= g->peak || now - g->peak_at > PEAK_HOLD_MS) {
+    g->peak = g->transfers;
+    g->peak_at = now;
+  }
+  want = (long)g->peak + GROUP_MAX_IDLE;
+  if (want != g->max_conns &&
+      curl_multi_setopt(g->multi, CURLMOPT_MAXCONNECTS, want) == CURLM_OK)
+    g->max_conns = want;
+}
+
+/* Not from inside libcurl: setopt refuses there, as add_handle does. */
+void uvf__group_join(uvf__group *g) {
+  g->transfers++;
+  group_fit(g);
+}
+
+void uvf__group_leave(uvf__group *g) {
+  g->transfers--;
+  group_fit(g);
+}
 
 static int multi_setup(uvf__group *g) {
   CURLM *m = g->multi;
@@ -273,8 +302,9 @@ static int multi_setup(uvf__group *g) {
   mc |= curl_multi_setopt(m, CURLMOPT_SOCKETDATA, g);
   mc |= curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_curl_timer);
   mc |= curl_multi_setopt(m, CURLMOPT_TIMERDATA, g);
-  /* Pinned, so a dip in concurrency does not evict warm connections (C5). */
+  /* Set, so a dip in concurrency does not evict warm connections (C5). */
   mc |= curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)GROUP_MAX_IDLE);
+  g->max_conns = GROUP_MAX_IDLE;
   mc |= curl_multi_setopt(m, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
   mc |= curl_multi_setopt(m, CURLMOPT_MAX_CONCURRENT_STREAMS,
                           (long)g->e->max_streams);

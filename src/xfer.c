@@ -299,6 +299,7 @@ static int launch(uvf__batch *b, uvf__xfer *x, uvf__url *u, int pipewait) {
     uvf__lane_give(u->origin, x->lane);
     return UVF_EBACKEND;
   }
+  uvf__group_join(x->group);
   return 0;
 }
 
@@ -452,6 +453,7 @@ static void complete(uvf__xfer *x, CURLcode rc, uvf_err forced) {
   e->in_curl++;
   curl_multi_remove_handle(x->group->multi, x->easy);
   e->in_curl--;
+  uvf__group_leave(x->group);
   uvf__list_remove(&x->link);
   b->st.in_flight--;
   b->admit_due = 1; /* its slot: the loop glue runs admission next */

@@ -391,6 +391,47 @@ TEST_IMPL(eight_threads_share_one_client_and_every_result_is_right) {
   ts_stop(&srv);
 }
 
+/* The handler's load: 320 transfers at once over five hosts, 64 each.
+ * Connections stay open between calls even when one multi handle of the
+ * engine carries the connections of several hosts. */
+#define WIDE_HOSTS 5
+#define WIDE_PER_HOST 64
+#define WIDE (WIDE_HOSTS * WIDE_PER_HOST)
+
+static void wide_call(uvf_client *c) {
+  char *u[WIDE];
+  uvf_results *rs = NULL;
+  int j;
+  for (j = 0; j < WIDE; j++)
+    if (asprintf(&u[j], "http://127.0.0.%d:%d/delay/200?j=%d",
+                 1 + j % WIDE_HOSTS, srv.port, j) < 0)
+      FAIL("oom");
+  ASSERT_EQ(
+      uvf_client_fetch_all(c, (const char *const *)u, WIDE, NULL, 10000, &rs),
+      UVF_OK);
+  for (j = 0; j < WIDE; j++) {
+    ASSERT(uvf_results_get(rs, (size_t)j)->ok);
+    free(u[j]);
+  }
+  uvf_results_free(&rs);
+}
+
+TEST_IMPL(a_warm_client_at_320_in_flight_over_five_hosts_opens_no_connection) {
+  uvf_client *c = client_new(WIDE);
+  long warm;
+  int i;
+  ts_start(&srv, "127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5");
+  wide_call(c);
+  warm = ts_stat(&srv, "connections");
+  ASSERT(warm > WIDE_PER_HOST && warm <= WIDE + 1); /* + ts_stat's own */
+  for (i = 0; i < 3; i++)
+    wide_call(c);
+  ASSERT_EQ(ts_stat(&srv, "connections"), warm + 1);
+  ASSERT_EQ(ts_stat(&srv, "requests"), 4 * WIDE);
+  uvf_client_free(&c);
+  ts_stop(&srv);
+}
+
 /* ---- bodies are binary ---- */
 
 /* A one-shot HTTP server on a thread: answers one request with a body
@@ -520,6 +561,8 @@ int main(int argc, char **argv) {
       TEST_ENTRY(call_deadline_ends_what_is_left_as_deadline),
       TEST_ENTRY(urls_submitted_as_the_deadline_ends_a_call_still_get_results),
       TEST_ENTRY(eight_threads_share_one_client_and_every_result_is_right),
+      TEST_ENTRY(
+          a_warm_client_at_320_in_flight_over_five_hosts_opens_no_connection),
       TEST_ENTRY(kept_bodies_are_binary_nul_bytes_included),
       TEST_ENTRY(every_function_takes_null_handles),
       TEST_ENTRY(options_of_an_older_size_are_accepted_and_a_bad_size_refused),
