@@ -10,6 +10,8 @@
  * batch is alive on the loop (two references). */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -28,23 +30,27 @@ typedef struct queued {
 struct uvf_client {
   uv_loop_t loop;
   uv_thread_t thread;
-  uv_async_t wake;
+  uv_poll_t wake;      /* on wake_fd: news from callers (see wake()) */
+  int wake_fd;         /* an eventfd */
+  atomic_int wake_due; /* written to wake_fd, not yet read by the loop */
   uvf__engine *e;
   uvf_options o; /* defaults of calls; strings owned (see opts_own) */
   char **strings;
   size_t nstrings;
   uv_mutex_t lock;
-  uvf__link news;  /* calls with news for the loop */
-  int closing;     /* uvf_client_free() began */
-  int cancel_all;  /* uvf_client_cancel_all() asked */
-  uvf__link calls; /* loop thread: calls with a live batch */
+  uvf__link news;      /* calls with news for the loop */
+  int closing;         /* uvf_client_free() began */
+  int cancel_all;      /* uvf_client_cancel_all() asked */
+  atomic_uint senders; /* callers between post() and wake() */
+  uvf__link calls;     /* loop thread: calls with a live batch */
 };
 
 struct uvf_call {
   uv_mutex_t lock;
-  uv_cond_t cond;
-  uvf_client *c; /* NULL once the loop has let go of the call */
-  uvf__batch *b; /* the loop thread's */
+  uv_cond_t cond;    /* news for uvf_call_next() */
+  uv_sem_t done_sem; /* posted once, at the end: uvf_call_fetch_all() */
+  uvf_client *c;     /* NULL once the loop has let go of the call */
+  uvf__batch *b;     /* the loop thread's */
   uvf__link news_link;
   uvf__link live_link; /* loop thread: in client->calls */
   unsigned news;
@@ -124,6 +130,7 @@ static void call_free_now(uvf_call *call) {
   if (call->efd >= 0)
     close(call->efd);
   uv_cond_destroy(&call->cond);
+  uv_sem_destroy(&call->done_sem);
   uv_mutex_destroy(&call->lock);
   free(call);
 }
@@ -136,11 +143,14 @@ static void call_unref_unlock(uvf_call *call) {
     call_free_now(call);
 }
 
-/* Tells the loop about a call; under the call's lock. A call may start
- * only while the client is not closing: checked in the same critical
- * section that hands the news over, so the loop sees the start before it
- * sees the close. */
-static int post(uvf_call *call, unsigned news) {
+/* Leaves news for the loop about a call; under the call's lock. A call
+ * may start only while the client is not closing: checked in the same
+ * critical section that hands the news over, so the loop sees the start
+ * before it sees the close. On success *wakeup is the client, for wake()
+ * once the call's lock is released: woken under it, the loop thread
+ * would at once block on that lock, and on a single core that costs two
+ * more context switches for every call. */
+static int post(uvf_call *call, unsigned news, uvf_client **wakeup) {
   uvf_client *c = call->c;
   int rc = 0;
   if (!c)
@@ -154,9 +164,33 @@ static int post(uvf_call *call, unsigned news) {
       uvf__list_push(&c->news, &call->news_link);
   }
   uv_mutex_unlock(&c->lock);
-  if (!rc)
-    uv_async_send(&c->wake);
+  if (!rc && !*wakeup) {
+    /* Counted while the call still holds the client: uvf_client_free()
+     * waits for the count to drop before it closes the loop. */
+    atomic_fetch_add(&c->senders, 1);
+    *wakeup = c;
+  }
   return rc;
+}
+
+/* Wakes the loop thread: one write until the loop reads it. Not
+ * uv_async_send(): in libuv 1.44 the woken loop thread spins (997 pauses,
+ * then sched_yield) while the sender is between its eventfd write and
+ * its last store, and on a single core the sender cannot finish until
+ * the loop thread yields; that cost a few µs on every call. */
+static void wake_loop(uvf_client *c) {
+  uint64_t one = 1;
+  if (!atomic_exchange(&c->wake_due, 1) &&
+      write(c->wake_fd, &one, sizeof(one)) < 0)
+    atomic_store(&c->wake_due, 0); /* an eventfd of ours cannot fail */
+}
+
+/* After post(), with no lock held. */
+static void wake(uvf_client *c) {
+  if (!c)
+    return;
+  wake_loop(c);
+  atomic_fetch_sub(&c->senders, 1);
 }
 
 /* Under the call's lock: the batch is over and each URL submitted has had
@@ -205,8 +239,10 @@ static void call_result(void *ud, const uvf_result *r) {
     uvf__list_push(&call->output, &q->link);
   else
     call->lost++;
-  uv_cond_broadcast(&call->cond);
   uv_mutex_unlock(&call->lock);
+  /* After the unlock, so the waiter wakes to a free lock; the call lives
+   * on, the loop's reference held till call_freed(). */
+  uv_cond_broadcast(&call->cond);
 }
 
 static void call_done(void *ud) {
@@ -216,8 +252,9 @@ static void call_done(void *ud) {
   uv_mutex_lock(&call->lock);
   call->done = 1;
   eventfd_set(call, 1);
-  uv_cond_broadcast(&call->cond);
   uv_mutex_unlock(&call->lock);
+  uv_cond_broadcast(&call->cond); /* as in call_result() */
+  uv_sem_post(&call->done_sem);
 }
 
 static void refused(uvf_call *call, const uvf__url *p, uvf_err kind);
@@ -299,17 +336,26 @@ static void call_news(uvf_call *call, unsigned news) {
 
 static void on_engine_closed(void *ud) {
   uvf_client *c = ud;
-  uv_close((uv_handle_t *)&c->wake, NULL);
+  if (c->wake.data) /* the fd is closed by client_destroy() */
+    uv_close((uv_handle_t *)&c->wake, NULL);
 }
 
 /* Takes the calls with news one at a time, each under the client's lock
  * (callers test a call's link there); once none is left, reads the
  * client's own flags in the same critical section, so a call started
  * before the client began to close is always seen before the close. */
-static void on_wake(uv_async_t *h) {
+static void on_wake(uv_poll_t *h, int status, int events) {
   uvf_client *c = h->data;
   int closing = 0, cancel_all = 0;
   uvf__link *l;
+  uint64_t count;
+  (void)status;
+  (void)events;
+  /* Read, then cleared, then the news: a caller whose wake_loop() finds
+   * the flag still set posted its news before, and it is read below. */
+  if (read(c->wake_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+    return;
+  atomic_store(&c->wake_due, 0);
   for (;;) {
     uvf_call *call;
     unsigned n;
@@ -347,6 +393,16 @@ static void loop_main(void *arg) {
 
 /* ---- the client ---- */
 
+/* Once its loop has ended. */
+static void client_destroy(uvf_client *c) {
+  uv_loop_close(&c->loop);
+  if (c->wake_fd >= 0)
+    close(c->wake_fd);
+  uv_mutex_destroy(&c->lock);
+  opts_free(c);
+  free(c);
+}
+
 int uvf_client_new(uvf_client **out, const uvf_options *o) {
   uvf_client *c;
   int rc;
@@ -354,6 +410,9 @@ int uvf_client_new(uvf_client **out, const uvf_options *o) {
     return UVF_EINVAL;
   if (!(c = uvf__calloc(1, sizeof(*c))))
     return UVF_ENOMEM;
+  atomic_init(&c->senders, 0);
+  atomic_init(&c->wake_due, 0);
+  c->wake_fd = -1;
   uvf__list_init(&c->news);
   uvf__list_init(&c->calls);
   if ((rc = opts_own(c, o)) ||
@@ -369,16 +428,15 @@ int uvf_client_new(uvf_client **out, const uvf_options *o) {
     return rc;
   }
   uv_mutex_init(&c->lock);
-  uv_async_init(&c->loop, &c->wake, on_wake);
-  c->wake.data = c;
-  if (uv_thread_create(&c->thread, loop_main, c) != 0) {
+  if ((c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) >= 0 &&
+      uv_poll_init(&c->loop, &c->wake, c->wake_fd) == 0)
+    c->wake.data = c; /* from now on on_engine_closed() closes it */
+  if (!c->wake.data || uv_poll_start(&c->wake, UV_READABLE, on_wake) ||
+      uv_thread_create(&c->thread, loop_main, c) != 0) {
     c->closing = 1;
     uvf__engine_close(c->e, on_engine_closed, c);
     uv_run(&c->loop, UV_RUN_DEFAULT);
-    uv_loop_close(&c->loop);
-    uv_mutex_destroy(&c->lock);
-    opts_free(c);
-    free(c);
+    client_destroy(c);
     return UVF_EBACKEND;
   }
   *out = c;
@@ -392,12 +450,14 @@ void uvf_client_free(uvf_client **pc) {
   uv_mutex_lock(&c->lock);
   c->closing = 1;
   uv_mutex_unlock(&c->lock);
-  uv_async_send(&c->wake);
+  wake_loop(c);
   uv_thread_join(&c->thread);
-  uv_loop_close(&c->loop);
-  uv_mutex_destroy(&c->lock);
-  opts_free(c);
-  free(c);
+  /* Every call has let go of the client (call_freed), so the count can
+   * only fall: a caller between post() and wake() still touches the
+   * async handle, which lives till the loop is closed. */
+  while (atomic_load(&c->senders))
+    sched_yield();
+  client_destroy(c);
   *pc = NULL;
 }
 
@@ -407,14 +467,16 @@ int uvf_client_cancel_all(uvf_client *c) {
   uv_mutex_lock(&c->lock);
   c->cancel_all = 1;
   uv_mutex_unlock(&c->lock);
-  uv_async_send(&c->wake);
+  wake_loop(c);
   return 0;
 }
 
 /* ---- calls: the caller's side ---- */
 
-int uvf_call_start(uvf_call **out, uvf_client *c, const uvf_options *o,
-                   long deadline_ms) {
+/* Makes a call and posts its start; *wakeup as from post(), for the
+ * caller to wake() the loop, maybe after posting more news. */
+static int call_start(uvf_call **out, uvf_client *c, const uvf_options *o,
+                      long deadline_ms, uvf_client **wakeup) {
   uvf_callbacks cb;
   uvf_options opts;
   uvf_call *call;
@@ -442,8 +504,9 @@ int uvf_call_start(uvf_call **out, uvf_client *c, const uvf_options *o,
                   &call->output, NULL);
   uv_mutex_init(&call->lock);
   uv_cond_init(&call->cond);
+  uv_sem_init(&call->done_sem, 0);
   uv_mutex_lock(&call->lock);
-  if ((rc = post(call, NEWS_START))) { /* the client is closing */
+  if ((rc = post(call, NEWS_START, wakeup))) { /* the client is closing */
     uvf__batch_free(call->b);
     call->refs = 1;
     call_unref_unlock(call);
@@ -454,10 +517,18 @@ int uvf_call_start(uvf_call **out, uvf_client *c, const uvf_options *o,
   return 0;
 }
 
+int uvf_call_start(uvf_call **out, uvf_client *c, const uvf_options *o,
+                   long deadline_ms) {
+  uvf_client *w = NULL;
+  int rc = call_start(out, c, o, deadline_ms, &w);
+  wake(w);
+  return rc;
+}
+
 /* The copy is made here, on the caller's thread, so that a large body
  * is copied once; the loop only links it into the batch. */
 static int submit_locked(uvf_call *call, const char *url, const uvf_request *rq,
-                         uint64_t tag, uint64_t *index) {
+                         uint64_t tag, uint64_t *index, uvf_client **wakeup) {
   uvf__url *u;
   if (!call->c || call->input_ended || call->cancelled || call->done ||
       call->from_array)
@@ -470,53 +541,66 @@ static int submit_locked(uvf_call *call, const char *url, const uvf_request *rq,
   uvf__list_push(&call->input, &u->link);
   if (index)
     *index = u->index;
-  post(call, NEWS_INPUT);
+  post(call, NEWS_INPUT, wakeup);
   return 0;
 }
 
 int uvf_call_submit(uvf_call *call, const char *url, uint64_t tag,
                     uint64_t *index) {
+  uvf_client *w = NULL;
   int rc;
   if (!call || !url)
     return UVF_EINVAL;
   uv_mutex_lock(&call->lock);
-  rc = submit_locked(call, url, NULL, tag, index);
+  rc = submit_locked(call, url, NULL, tag, index, &w);
   uv_mutex_unlock(&call->lock);
+  wake(w);
   return rc;
 }
 
 int uvf_call_submit_request(uvf_call *call, const uvf_request *rq,
                             uint64_t *index) {
+  uvf_client *w = NULL;
   int rc;
   if (!call || uvf__request_check(rq))
     return UVF_EINVAL;
   uv_mutex_lock(&call->lock);
-  rc = submit_locked(call, rq->url, rq, rq->tag, index);
+  rc = submit_locked(call, rq->url, rq, rq->tag, index, &w);
   uv_mutex_unlock(&call->lock);
+  wake(w);
   return rc;
 }
 
 int uvf_call_end_input(uvf_call *call) {
+  uvf_client *w = NULL;
   if (!call)
     return UVF_EINVAL;
   uv_mutex_lock(&call->lock);
   if (!call->input_ended) {
     call->input_ended = 1;
-    post(call, NEWS_INPUT);
+    post(call, NEWS_INPUT, &w);
   }
   uv_mutex_unlock(&call->lock);
+  wake(w);
   return 0;
 }
 
+/* Under the call's lock; *wakeup as from post(). */
+static void cancel_locked(uvf_call *call, uvf_client **wakeup) {
+  if (!call->cancelled && !call->done) {
+    call->cancelled = 1;
+    post(call, NEWS_CANCEL, wakeup);
+  }
+}
+
 int uvf_call_cancel(uvf_call *call) {
+  uvf_client *w = NULL;
   if (!call)
     return UVF_EINVAL;
   uv_mutex_lock(&call->lock);
-  if (!call->cancelled && !call->done) {
-    call->cancelled = 1;
-    post(call, NEWS_CANCEL);
-  }
+  cancel_locked(call, &w);
   uv_mutex_unlock(&call->lock);
+  wake(w);
   return 0;
 }
 
@@ -578,11 +662,10 @@ int uvf_call_next(uvf_call *call, long timeout_ms, uvf_result **r) {
   return rc;
 }
 
-int uvf_call_fetch_all(uvf_call *call, const char *const *urls, size_t n,
-                       uvf_results **out) {
+/* uvf_call_fetch_all(), and the wake() of news posted before it. */
+static int call_fetch_all(uvf_call *call, const char *const *urls, size_t n,
+                          uvf_results **out, uvf_client **wakeup) {
   int rc = 0, cancelled;
-  if (!call || (n && !urls) || !out)
-    return UVF_EINVAL;
   uv_mutex_lock(&call->lock);
   if (call->submitted || call->input_ended || call->from_array || !call->c)
     rc = UVF_ESTATE;
@@ -593,10 +676,15 @@ int uvf_call_fetch_all(uvf_call *call, const char *const *urls, size_t n,
      * thread waits below, so the array needs no copy. */
     call->from_array = 1;
     call->input_ended = 1;
-    post(call, NEWS_INPUT);
-    while (!call->done)
-      uv_cond_wait(&call->cond, &call->lock);
+    post(call, NEWS_INPUT, wakeup);
   }
+  uv_mutex_unlock(&call->lock);
+  wake(*wakeup);
+  /* A semaphore, not the condition: the mutex a condition wait takes
+   * back is marked contended, which costs one more futex call a call. */
+  if (!rc)
+    uv_sem_wait(&call->done_sem);
+  uv_mutex_lock(&call->lock);
   cancelled = call->cancelled;
   uv_mutex_unlock(&call->lock);
   if (rc)
@@ -606,27 +694,38 @@ int uvf_call_fetch_all(uvf_call *call, const char *const *urls, size_t n,
                                cancelled ? UVF_EABORTED : UVF_EDEADLINE, out);
 }
 
+int uvf_call_fetch_all(uvf_call *call, const char *const *urls, size_t n,
+                       uvf_results **out) {
+  uvf_client *w = NULL;
+  if (!call || (n && !urls) || !out)
+    return UVF_EINVAL;
+  return call_fetch_all(call, urls, n, out, &w);
+}
+
 void uvf_call_free(uvf_call **pcall) {
   uvf_call *call = pcall ? *pcall : NULL;
+  uvf_client *w = NULL;
   if (!call)
     return;
   uv_mutex_lock(&call->lock);
-  if (!call->done && !call->cancelled) {
-    call->cancelled = 1;
-    post(call, NEWS_CANCEL);
-  }
+  cancel_locked(call, &w);
   call_unref_unlock(call);
+  wake(w);
   *pcall = NULL;
 }
 
+/* One wake-up of the loop for the start and the URLs both. */
 int uvf_client_fetch_all(uvf_client *c, const char *const *urls, size_t n,
                          const uvf_options *o, long deadline_ms,
                          uvf_results **out) {
+  uvf_client *w = NULL;
   uvf_call *call;
-  int rc = uvf_call_start(&call, c, o, deadline_ms);
-  if (rc)
+  int rc;
+  if ((n && !urls) || !out)
+    return UVF_EINVAL;
+  if ((rc = call_start(&call, c, o, deadline_ms, &w)))
     return rc;
-  rc = uvf_call_fetch_all(call, urls, n, out);
+  rc = call_fetch_all(call, urls, n, out, &w);
   uvf_call_free(&call);
   return rc;
 }

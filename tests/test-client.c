@@ -391,6 +391,59 @@ TEST_IMPL(eight_threads_share_one_client_and_every_result_is_right) {
   ts_stop(&srv);
 }
 
+/* Calls that end at once (a URL that does not parse) from many threads:
+ * tens of thousands of wake-ups of the loop, many of them racing the
+ * loop's reading of the last one. A lost wake-up leaves a caller
+ * waiting for ever; the watchdog turns that into a failure. */
+#define TINY_THREADS 8
+#define TINY_CALLS 3000
+
+static uv_mutex_t tiny_lock;
+static unsigned long tiny_done;
+
+static void *tiny_calls(void *arg) {
+  uvf_client *c = arg;
+  const char *u[1] = {"not a url"};
+  int i;
+  for (i = 0; i < TINY_CALLS; i++) {
+    uvf_results *rs = NULL;
+    ASSERT_EQ(uvf_client_fetch_all(c, u, 1, NULL, 0, &rs), UVF_OK);
+    ASSERT_EQ(uvf_results_get(rs, 0)->error, UVF_EINVALID_URL);
+    uvf_results_free(&rs);
+    uv_mutex_lock(&tiny_lock);
+    tiny_done++;
+    uv_mutex_unlock(&tiny_lock);
+  }
+  return NULL;
+}
+
+TEST_IMPL(racing_wake_ups_from_eight_threads_are_never_lost) {
+  uvf_client *c = client_new(4);
+  pthread_t t[TINY_THREADS];
+  unsigned long seen = 0, now;
+  uint64_t still = uv_hrtime();
+  int i;
+  uv_mutex_init(&tiny_lock);
+  for (i = 0; i < TINY_THREADS; i++)
+    ASSERT_EQ(pthread_create(&t[i], NULL, tiny_calls, c), 0);
+  do { /* no call for 5 s: a wake-up was lost */
+    usleep(10000);
+    uv_mutex_lock(&tiny_lock);
+    now = tiny_done;
+    uv_mutex_unlock(&tiny_lock);
+    if (now != seen) {
+      seen = now;
+      still = uv_hrtime();
+    }
+    if (ms_since(still) > 5000)
+      FAIL("no call ended for 5 s: a wake-up was lost");
+  } while (now < TINY_THREADS * TINY_CALLS);
+  for (i = 0; i < TINY_THREADS; i++)
+    pthread_join(t[i], NULL);
+  uvf_client_free(&c);
+  uv_mutex_destroy(&tiny_lock);
+}
+
 /* The handler's load: 320 transfers at once over five hosts, 64 each.
  * Connections stay open between calls even when one multi handle of the
  * engine carries the connections of several hosts. */
@@ -561,6 +614,7 @@ int main(int argc, char **argv) {
       TEST_ENTRY(call_deadline_ends_what_is_left_as_deadline),
       TEST_ENTRY(urls_submitted_as_the_deadline_ends_a_call_still_get_results),
       TEST_ENTRY(eight_threads_share_one_client_and_every_result_is_right),
+      TEST_ENTRY(racing_wake_ups_from_eight_threads_are_never_lost),
       TEST_ENTRY(
           a_warm_client_at_320_in_flight_over_five_hosts_opens_no_connection),
       TEST_ENTRY(kept_bodies_are_binary_nul_bytes_included),
