@@ -15,7 +15,10 @@
  *  - A function that takes a callback and returns an error never calls it.
  *  - Callbacks of a uvf_fetcher run on the thread that runs its loop, from
  *    inside uv_run(). A uvf_client runs its own callbacks on its own
- *    thread and calls none of the caller's. libcurl's resolver threads
+ *    thread and calls none of the caller's. (A uvf_client_fetch_all()
+ *    that finds no other call alive runs the client's loop in the
+ *    calling thread until its call is over: no thread hand-over per call.
+ *    It changes nothing the caller can see.) libcurl's resolver threads
  *    never call into user code.
  *  - Strings passed in are copied before the call returns unless a comment
  *    says otherwise. Pointers handed to a callback are valid only until
@@ -525,7 +528,11 @@ UVF_EXTERN void uvf_results_free(uvf_results **rs);
 UVF_EXTERN int uvf_call_fetch_all(uvf_call *call, const char *const *urls,
                                   size_t n, uvf_results **out);
 
-/* uvf_call_start(), uvf_call_fetch_all(), uvf_call_free() in one. */
+/* uvf_call_start(), uvf_call_fetch_all(), uvf_call_free() in one. When no
+ * other call of the client is alive, the calling thread runs the call on
+ * the client's loop itself (the client's thread rests meanwhile, and
+ * takes the loop back if other calls come), which spares two thread
+ * wake-ups a call. */
 UVF_EXTERN int uvf_client_fetch_all(uvf_client *c, const char *const *urls,
                                     size_t n, const uvf_options *o,
                                     long deadline_ms, uvf_results **out);

@@ -4,10 +4,13 @@
  * Threads meet only here. A caller thread touches a call's shared part
  * under the call's lock, then, to wake the loop, puts the call on the
  * client's list of calls with news (under the client's lock, always taken
- * second) and sends the async handle. The loop thread owns the engine and
- * every batch; it moves news into the batch (URLs, end of input, cancel)
- * and results out of it. A call lives while the caller holds it or its
- * batch is alive on the loop (two references). */
+ * second) and wakes the loop (wake_loop). Whoever runs the loop owns the
+ * engine and every batch; it moves news into the batch (URLs, end of
+ * input, cancel) and results out of it. That is the client's thread,
+ * except while it rests for want of calls: then a uvf_client_fetch_all()
+ * caller may run the loop for its own call (runner, run_as_owner). A call
+ * lives while the caller holds it or its batch is alive on the loop (two
+ * references). */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -21,6 +24,12 @@
 
 /* News for the loop, as bits of uvf_call.news. */
 enum { NEWS_START = 1, NEWS_INPUT = 2, NEWS_CANCEL = 4 };
+
+/* Who runs the loop: its own thread, nobody (the thread rests: no call
+ * is alive), or a caller of uvf_client_fetch_all() that found it resting
+ * and runs its own call on the loop, in its own thread, with no thread
+ * to wake and wait for (the loop goes back to its thread after). */
+enum { RUNNER_LOOP, RUNNER_NONE, RUNNER_CALLER };
 
 typedef struct queued {
   uvf__link link;
@@ -41,6 +50,8 @@ struct uvf_client {
   uvf__link news;      /* calls with news for the loop */
   int closing;         /* uvf_client_free() began */
   int cancel_all;      /* uvf_client_cancel_all() asked */
+  int runner;          /* RUNNER_*, under lock */
+  uv_cond_t unpark;    /* the loop thread rests on it (RUNNER_LOOP ends it) */
   atomic_uint senders; /* callers between post() and wake() */
   uvf__link calls;     /* loop thread: calls with a live batch */
 };
@@ -143,14 +154,24 @@ static void call_unref_unlock(uvf_call *call) {
     call_free_now(call);
 }
 
+/* Under the client's lock: the loop thread goes on if it rests. */
+static void unpark_locked(uvf_client *c) {
+  if (c->runner == RUNNER_NONE) {
+    c->runner = RUNNER_LOOP;
+    uv_cond_signal(&c->unpark);
+  }
+}
+
 /* Leaves news for the loop about a call; under the call's lock. A call
  * may start only while the client is not closing: checked in the same
  * critical section that hands the news over, so the loop sees the start
  * before it sees the close. On success *wakeup is the client, for wake()
  * once the call's lock is released: woken under it, the loop thread
  * would at once block on that lock, and on a single core that costs two
- * more context switches for every call. */
-static int post(uvf_call *call, unsigned news, uvf_client **wakeup) {
+ * more context switches for every call. With own, a resting loop becomes
+ * the caller's to run (*own set, no wakeup); wakeup NULL: the caller runs
+ * the loop already. */
+static int post(uvf_call *call, unsigned news, uvf_client **wakeup, int *own) {
   uvf_client *c = call->c;
   int rc = 0;
   if (!c)
@@ -162,9 +183,16 @@ static int post(uvf_call *call, unsigned news, uvf_client **wakeup) {
     call->news |= news;
     if (!uvf__linked(&call->news_link))
       uvf__list_push(&c->news, &call->news_link);
+    if (own && c->runner == RUNNER_NONE) {
+      c->runner = RUNNER_CALLER;
+      *own = 1;
+      wakeup = NULL;
+    } else if (wakeup) {
+      unpark_locked(c);
+    }
   }
   uv_mutex_unlock(&c->lock);
-  if (!rc && !*wakeup) {
+  if (!rc && wakeup && !*wakeup) {
     /* Counted while the call still holds the client: uvf_client_free()
      * waits for the count to drop before it closes the loop. */
     atomic_fetch_add(&c->senders, 1);
@@ -344,18 +372,9 @@ static void on_engine_closed(void *ud) {
  * (callers test a call's link there); once none is left, reads the
  * client's own flags in the same critical section, so a call started
  * before the client began to close is always seen before the close. */
-static void on_wake(uv_poll_t *h, int status, int events) {
-  uvf_client *c = h->data;
+static void take_news(uvf_client *c) {
   int closing = 0, cancel_all = 0;
   uvf__link *l;
-  uint64_t count;
-  (void)status;
-  (void)events;
-  /* Read, then cleared, then the news: a caller whose wake_loop() finds
-   * the flag still set posted its news before, and it is read below. */
-  if (read(c->wake_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-    return;
-  atomic_store(&c->wake_due, 0);
   for (;;) {
     uvf_call *call;
     unsigned n;
@@ -386,9 +405,56 @@ static void on_wake(uv_poll_t *h, int status, int events) {
     uvf__engine_close(c->e, on_engine_closed, c);
 }
 
+static void on_wake(uv_poll_t *h, int status, int events) {
+  uvf_client *c = h->data;
+  uint64_t count;
+  (void)status;
+  (void)events;
+  /* Read, then cleared, then the news: a caller whose wake_loop() finds
+   * the flag still set posted its news before, and it is read below. */
+  if (read(c->wake_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+    return;
+  atomic_store(&c->wake_due, 0);
+  take_news(c);
+}
+
+/* Under the client's lock, by whoever runs the loop: nothing is left for
+ * it to do but watch idle connections, which libcurl checks anyway
+ * before it reuses one. */
+static int may_rest(uvf_client *c) {
+  return uvf__list_empty(&c->news) && uvf__list_empty(&c->calls) &&
+         !c->closing && !c->cancel_all;
+}
+
+/* Runs the loop while there is work, rests while there is none. */
 static void loop_main(void *arg) {
   uvf_client *c = arg;
-  uv_run(&c->loop, UV_RUN_DEFAULT);
+  int more = 1;
+  while (more) {
+    uv_mutex_lock(&c->lock);
+    if (may_rest(c)) {
+      c->runner = RUNNER_NONE;
+      while (c->runner != RUNNER_LOOP)
+        uv_cond_wait(&c->unpark, &c->lock);
+    }
+    uv_mutex_unlock(&c->lock);
+    more = uv_run(&c->loop, UV_RUN_ONCE);
+  }
+}
+
+/* A caller that took the resting loop (post() with own) runs it until
+ * its call has let go of the client; then gives it back to the loop
+ * thread if others' calls came meanwhile, or lets it rest. The lock's
+ * hand-overs order the loop's memory between the threads. */
+static void run_as_owner(uvf_client *c, uvf_call *call) {
+  take_news(c);
+  while (call->c) /* written by this thread only, in call_freed() */
+    uv_run(&c->loop, UV_RUN_ONCE);
+  uv_mutex_lock(&c->lock);
+  c->runner = RUNNER_NONE;
+  if (!may_rest(c))
+    unpark_locked(c);
+  uv_mutex_unlock(&c->lock);
 }
 
 /* ---- the client ---- */
@@ -398,6 +464,7 @@ static void client_destroy(uvf_client *c) {
   uv_loop_close(&c->loop);
   if (c->wake_fd >= 0)
     close(c->wake_fd);
+  uv_cond_destroy(&c->unpark);
   uv_mutex_destroy(&c->lock);
   opts_free(c);
   free(c);
@@ -428,6 +495,8 @@ int uvf_client_new(uvf_client **out, const uvf_options *o) {
     return rc;
   }
   uv_mutex_init(&c->lock);
+  uv_cond_init(&c->unpark);
+  c->runner = RUNNER_LOOP;
   if ((c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) >= 0 &&
       uv_poll_init(&c->loop, &c->wake, c->wake_fd) == 0)
     c->wake.data = c; /* from now on on_engine_closed() closes it */
@@ -449,6 +518,7 @@ void uvf_client_free(uvf_client **pc) {
     return;
   uv_mutex_lock(&c->lock);
   c->closing = 1;
+  unpark_locked(c);
   uv_mutex_unlock(&c->lock);
   wake_loop(c);
   uv_thread_join(&c->thread);
@@ -466,6 +536,7 @@ int uvf_client_cancel_all(uvf_client *c) {
     return UVF_EINVAL;
   uv_mutex_lock(&c->lock);
   c->cancel_all = 1;
+  unpark_locked(c);
   uv_mutex_unlock(&c->lock);
   wake_loop(c);
   return 0;
@@ -473,10 +544,11 @@ int uvf_client_cancel_all(uvf_client *c) {
 
 /* ---- calls: the caller's side ---- */
 
-/* Makes a call and posts its start; *wakeup as from post(), for the
- * caller to wake() the loop, maybe after posting more news. */
+/* Makes a call and posts its start; *wakeup and *own as from post(),
+ * for the caller to wake() the loop, maybe after posting more news, or to
+ * run it. */
 static int call_start(uvf_call **out, uvf_client *c, const uvf_options *o,
-                      long deadline_ms, uvf_client **wakeup) {
+                      long deadline_ms, uvf_client **wakeup, int *own) {
   uvf_callbacks cb;
   uvf_options opts;
   uvf_call *call;
@@ -506,7 +578,7 @@ static int call_start(uvf_call **out, uvf_client *c, const uvf_options *o,
   uv_cond_init(&call->cond);
   uv_sem_init(&call->done_sem, 0);
   uv_mutex_lock(&call->lock);
-  if ((rc = post(call, NEWS_START, wakeup))) { /* the client is closing */
+  if ((rc = post(call, NEWS_START, wakeup, own))) { /* client closing */
     uvf__batch_free(call->b);
     call->refs = 1;
     call_unref_unlock(call);
@@ -520,7 +592,7 @@ static int call_start(uvf_call **out, uvf_client *c, const uvf_options *o,
 int uvf_call_start(uvf_call **out, uvf_client *c, const uvf_options *o,
                    long deadline_ms) {
   uvf_client *w = NULL;
-  int rc = call_start(out, c, o, deadline_ms, &w);
+  int rc = call_start(out, c, o, deadline_ms, &w, NULL);
   wake(w);
   return rc;
 }
@@ -541,7 +613,7 @@ static int submit_locked(uvf_call *call, const char *url, const uvf_request *rq,
   uvf__list_push(&call->input, &u->link);
   if (index)
     *index = u->index;
-  post(call, NEWS_INPUT, wakeup);
+  post(call, NEWS_INPUT, wakeup, NULL);
   return 0;
 }
 
@@ -578,18 +650,18 @@ int uvf_call_end_input(uvf_call *call) {
   uv_mutex_lock(&call->lock);
   if (!call->input_ended) {
     call->input_ended = 1;
-    post(call, NEWS_INPUT, &w);
+    post(call, NEWS_INPUT, &w, NULL);
   }
   uv_mutex_unlock(&call->lock);
   wake(w);
   return 0;
 }
 
-/* Under the call's lock; *wakeup as from post(). */
+/* Under the call's lock; wakeup as for post(). */
 static void cancel_locked(uvf_call *call, uvf_client **wakeup) {
   if (!call->cancelled && !call->done) {
     call->cancelled = 1;
-    post(call, NEWS_CANCEL, wakeup);
+    post(call, NEWS_CANCEL, wakeup, NULL);
   }
 }
 
@@ -662,9 +734,11 @@ int uvf_call_next(uvf_call *call, long timeout_ms, uvf_result **r) {
   return rc;
 }
 
-/* uvf_call_fetch_all(), and the wake() of news posted before it. */
+/* uvf_call_fetch_all(), and the wake() of news posted before it; or,
+ * for the owner of the loop (see run_as_owner), the run of its call. */
 static int call_fetch_all(uvf_call *call, const char *const *urls, size_t n,
-                          uvf_results **out, uvf_client **wakeup) {
+                          uvf_results **out, uvf_client **wakeup,
+                          uvf_client *owner) {
   int rc = 0, cancelled;
   uv_mutex_lock(&call->lock);
   if (call->submitted || call->input_ended || call->from_array || !call->c)
@@ -676,14 +750,20 @@ static int call_fetch_all(uvf_call *call, const char *const *urls, size_t n,
      * thread waits below, so the array needs no copy. */
     call->from_array = 1;
     call->input_ended = 1;
-    post(call, NEWS_INPUT, wakeup);
+    post(call, NEWS_INPUT, owner ? NULL : wakeup, NULL);
+  } else if (owner) {
+    cancel_locked(call, NULL); /* so that the run below ends */
   }
   uv_mutex_unlock(&call->lock);
-  wake(*wakeup);
-  /* A semaphore, not the condition: the mutex a condition wait takes
-   * back is marked contended, which costs one more futex call a call. */
-  if (!rc)
-    uv_sem_wait(&call->done_sem);
+  if (owner) {
+    run_as_owner(owner, call);
+  } else {
+    wake(*wakeup);
+    /* A semaphore, not the condition: the mutex a condition wait takes
+     * back is marked contended, which costs one more futex call a call. */
+    if (!rc)
+      uv_sem_wait(&call->done_sem);
+  }
   uv_mutex_lock(&call->lock);
   cancelled = call->cancelled;
   uv_mutex_unlock(&call->lock);
@@ -699,7 +779,7 @@ int uvf_call_fetch_all(uvf_call *call, const char *const *urls, size_t n,
   uvf_client *w = NULL;
   if (!call || (n && !urls) || !out)
     return UVF_EINVAL;
-  return call_fetch_all(call, urls, n, out, &w);
+  return call_fetch_all(call, urls, n, out, &w, NULL);
 }
 
 void uvf_call_free(uvf_call **pcall) {
@@ -714,18 +794,19 @@ void uvf_call_free(uvf_call **pcall) {
   *pcall = NULL;
 }
 
-/* One wake-up of the loop for the start and the URLs both. */
+/* One wake-up of the loop for the start and the URLs both, or none: a
+ * caller that finds the loop resting runs the call itself. */
 int uvf_client_fetch_all(uvf_client *c, const char *const *urls, size_t n,
                          const uvf_options *o, long deadline_ms,
                          uvf_results **out) {
   uvf_client *w = NULL;
   uvf_call *call;
-  int rc;
+  int rc, own = 0;
   if ((n && !urls) || !out)
     return UVF_EINVAL;
-  if ((rc = call_start(&call, c, o, deadline_ms, &w)))
+  if ((rc = call_start(&call, c, o, deadline_ms, &w, &own)))
     return rc;
-  rc = call_fetch_all(call, urls, n, out, &w);
+  rc = call_fetch_all(call, urls, n, out, &w, own ? c : NULL);
   uvf_call_free(&call);
   return rc;
 }

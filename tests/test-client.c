@@ -391,6 +391,87 @@ TEST_IMPL(eight_threads_share_one_client_and_every_result_is_right) {
   ts_stop(&srv);
 }
 
+/* ---- a caller that finds the loop resting runs its call itself ---- */
+
+typedef struct later_call {
+  uvf_client *c;
+  long wait_ms; /* before the call */
+  const char *path;
+  int error;      /* of its one result */
+  uint64_t ended; /* uv_hrtime() */
+} later_call;
+
+static void *call_later(void *arg) {
+  later_call *k = arg;
+  uvf_results *rs = NULL;
+  char *u = urlf("%s", k->path);
+  usleep((useconds_t)k->wait_ms * 1000);
+  ASSERT_EQ(
+      uvf_client_fetch_all(k->c, (const char *const *)&u, 1, NULL, 0, &rs),
+      UVF_OK);
+  k->error = uvf_results_get(rs, 0)->error;
+  k->ended = uv_hrtime();
+  uvf_results_free(&rs);
+  free(u);
+  return NULL;
+}
+
+/* The first call runs the resting loop in its thread; a second call
+ * comes while it does and outlasts it: the loop goes back to its own
+ * thread, which finishes the second call. */
+TEST_IMPL(a_call_that_outlasts_the_caller_running_the_loop_still_ends) {
+  uvf_client *c = client_new(10);
+  later_call a = {c, 0, "/delay/300?a", -1, 0},
+             b = {c, 100, "/delay/700?b", -1, 0};
+  pthread_t ta, tb;
+  uint64_t t0 = uv_hrtime();
+  ts_start(&srv, NULL);
+  ASSERT_EQ(pthread_create(&ta, NULL, call_later, &a), 0);
+  ASSERT_EQ(pthread_create(&tb, NULL, call_later, &b), 0);
+  pthread_join(ta, NULL);
+  pthread_join(tb, NULL);
+  ASSERT_EQ(a.error, UVF_OK);
+  ASSERT_EQ(b.error, UVF_OK);
+  ASSERT(a.ended < b.ended);
+  ASSERT_LE((b.ended - t0) / 1000000, 3000);
+  uvf_client_free(&c);
+  ts_stop(&srv);
+}
+
+/* A call running the loop in its caller's thread hears
+ * uvf_client_cancel_all() from another thread at once. */
+TEST_IMPL(cancel_all_ends_a_call_running_in_its_callers_thread) {
+  uvf_client *c = client_new(10);
+  later_call a = {c, 0, "/delay/20000?a", -1, 0};
+  pthread_t ta;
+  uint64_t fired;
+  ts_start(&srv, NULL);
+  ASSERT_EQ(pthread_create(&ta, NULL, call_later, &a), 0);
+  usleep(200 * 1000);
+  fired = uv_hrtime();
+  ASSERT_EQ(uvf_client_cancel_all(c), UVF_OK);
+  pthread_join(ta, NULL);
+  ASSERT_EQ(a.error, UVF_EABORTED);
+  ASSERT_LE((a.ended - fired) / 1000000, 50);
+  uvf_client_free(&c);
+  ts_stop(&srv);
+}
+
+/* Freeing the client from another thread ends such a call too, its URL
+ * aborted, and the client's thread and loop end cleanly. */
+TEST_IMPL(freeing_the_client_ends_a_call_running_in_its_callers_thread) {
+  uvf_client *c = client_new(10);
+  later_call a = {c, 0, "/delay/20000?a", -1, 0};
+  pthread_t ta;
+  ts_start(&srv, NULL);
+  ASSERT_EQ(pthread_create(&ta, NULL, call_later, &a), 0);
+  usleep(200 * 1000);
+  uvf_client_free(&c);
+  pthread_join(ta, NULL);
+  ASSERT_EQ(a.error, UVF_EABORTED);
+  ts_stop(&srv);
+}
+
 /* Calls that end at once (a URL that does not parse) from many threads:
  * tens of thousands of wake-ups of the loop, many of them racing the
  * loop's reading of the last one. A lost wake-up leaves a caller
@@ -614,6 +695,9 @@ int main(int argc, char **argv) {
       TEST_ENTRY(call_deadline_ends_what_is_left_as_deadline),
       TEST_ENTRY(urls_submitted_as_the_deadline_ends_a_call_still_get_results),
       TEST_ENTRY(eight_threads_share_one_client_and_every_result_is_right),
+      TEST_ENTRY(a_call_that_outlasts_the_caller_running_the_loop_still_ends),
+      TEST_ENTRY(cancel_all_ends_a_call_running_in_its_callers_thread),
+      TEST_ENTRY(freeing_the_client_ends_a_call_running_in_its_callers_thread),
       TEST_ENTRY(racing_wake_ups_from_eight_threads_are_never_lost),
       TEST_ENTRY(
           a_warm_client_at_320_in_flight_over_five_hosts_opens_no_connection),
