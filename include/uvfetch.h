@@ -449,7 +449,10 @@ typedef struct uvf_call uvf_call;
 
 /* Starts a client: an event loop on a new thread, and everything that
  * outlives a call (connections, DNS cache, TLS sessions, the CA store).
- * o gives the defaults of its calls and the [engine] settings. */
+ * o gives the defaults of its calls and the [engine] settings. It keeps
+ * as many idle connections as were in use at once in the last minute,
+ * plus an allowance of 128 for each of its internal multi handles. None
+ * is reused once it has been idle longer than idle_timeout_ms. */
 UVF_EXTERN int uvf_client_new(uvf_client **out, const uvf_options *o);
 
 /* Ends every call still running (their URLs end as UVF_EABORTED), closes
