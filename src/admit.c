@@ -322,7 +322,7 @@ static void pass_lookup_gate(uvf__batch *b, uvf__url *u) {
   uvf__host *h = u->host;
   if (!uvf__tls_gate_pass(b, u))
     return; /* waits for its origin's first TLS session */
-  if (u->named && !uvf__lookup_room(b->e)) {
+  if (!uvf__setup_room(b->e, u)) {
     uvf__lookup_wait(b, u);
     return;
   }

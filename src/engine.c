@@ -67,6 +67,7 @@ int uvf__engine_new(uvf__engine **out, uv_loop_t *loop, const uvf_options *o) {
   }
   e->loop = loop;
   e->max_lookups = o->max_lookups;
+  e->max_handshakes = o->max_handshakes;
   e->max_streams = o->max_streams;
   e->proxy_env = proxy_env();
   uvf__lists_init(&e->due, &e->batches, &e->paused, &e->idle_xfers, NULL);

@@ -182,6 +182,8 @@ typedef struct uvf__xfer {
   unsigned char too_large, cb_abort, body_oom, tls_failed;
   unsigned char looking;        /* named host, not yet connecting: may be in a
                                    lookup */
+  unsigned char handshaking;    /* https, its connection not yet ready (with
+                                   max_handshakes; see lookups.c) */
   unsigned char pipewait;       /* CURLOPT_PIPEWAIT as last set */
   unsigned char h2c_alone;      /* CURLOPT_FRESH_CONNECT and FORBID_REUSE */
   unsigned char rq_set;         /* request options now on the handle (RQ_*,
@@ -241,6 +243,8 @@ struct uvf__engine {
   unsigned nxfers;      /* easy handles made */
   unsigned lookups;     /* transfers with x->looking set */
   unsigned max_lookups;
+  unsigned handshakes; /* transfers with x->handshaking set */
+  unsigned max_handshakes;
   unsigned max_streams;
   int proxy_env; /* a proxy variable was set when the engine was made */
   uint64_t connects;
@@ -410,8 +414,10 @@ long uvf__buffer_size(const uvf_options *o);
 
 /* lookups.c */
 int uvf__lookup_room(const uvf__engine *e);
+int uvf__setup_room(const uvf__engine *e, const uvf__url *u);
 void uvf__lookup_begin(uvf__xfer *x);
 void uvf__lookup_over(uvf__xfer *x);
+void uvf__handshake_over(uvf__xfer *x);
 void uvf__lookup_wait(uvf__batch *b, uvf__url *u);
 uvf__url *uvf__lookup_next(uvf__batch *b);
 void uvf__lookup_collect(uvf__batch *b, uvf__link *to);

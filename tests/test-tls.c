@@ -666,6 +666,45 @@ TEST_IMPL(a_verified_connection_never_resumes_an_unverified_session) {
   ts_stop(&srv);
 }
 
+/* ---- a cap on connections being set up ---- */
+
+/* 24 transfers with max_handshakes 4: each handshake takes 300 ms at
+ * the server (--tls-delay) and each transfer keeps its connection for
+ * 1 s, so connections are set up 4 at a time, the first alone (it brings
+ * the origin's TLS session); from 1.3 s on, the ones still waiting may
+ * reuse a connection that came free. The last transfer ends after about
+ * 2.9 s; without the cap after 1.6 s. Every URL gets its result. */
+TEST_IMPL(a_cap_of_four_handshakes_sets_up_connections_four_at_a_time) {
+  const char *args[] = {
+      "--tls", ts_cert_arg("server"), "--no-h2", "--tls-delay", "300", NULL};
+  uvf_options o = with_ca();
+  char *u[24];
+  uvf_result *r;
+  uint64_t t0, ms;
+  size_t i;
+  ts_start_args(&srv, NULL, args);
+  for (i = 0; i < 24; i++)
+    u[i] = tls_url("127.0.0.1", "/delay/1000?i=%zu", i);
+  o.max_in_flight = 24;
+  o.max_handshakes = 4;
+  t0 = uv_hrtime();
+  r = fetch_urls(u, 24, &o, 0);
+  ms = (uv_hrtime() - t0) / 1000000;
+  for (i = 0; i < 24; i++)
+    if (!r[i].ok)
+      FAIL("%zu: %s", i, r[i].message);
+  results_done(r);
+  /* A slot is given back as its connection is ready, not as its
+   * transfer ends: requests pile up at the server past 4. */
+  ASSERT(ts_stat(&srv, "peak_in_flight") >= 8);
+  if (ms < 2300)
+    FAIL("24 connections in %llu ms: more than 4 handshakes at once",
+         (unsigned long long)ms);
+  for (i = 0; i < 24; i++)
+    free(u[i]);
+  ts_stop(&srv);
+}
+
 /* ---- HTTP/2 ---- */
 
 static void many_to_one_h2_host(size_t n, unsigned max_streams,
@@ -856,6 +895,7 @@ int main(int argc, char **argv) {
       TEST_ENTRY(a_deadline_ends_urls_waiting_for_the_first_handshake),
       TEST_ENTRY(urls_waiting_for_the_first_handshake_count_toward_n),
       TEST_ENTRY(a_verified_connection_never_resumes_an_unverified_session),
+      TEST_ENTRY(a_cap_of_four_handshakes_sets_up_connections_four_at_a_time),
       TEST_ENTRY(two_thousand_transfers_to_one_h2_host_share_four_connections),
       TEST_ENTRY(by_default_an_h2_connection_carries_100_transfers),
       TEST_ENTRY(rst_stream_ends_only_its_stream_as_a_retryable_protocol_error),

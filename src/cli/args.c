@@ -54,6 +54,7 @@ enum {
   OPT_RATE,
   OPT_JOURNAL,
   OPT_MAX_LOOKUPS,
+  OPT_MAX_HANDSHAKES,
   OPT_GRACE,
   OPT_CACERT,
   OPT_CAPATH,
@@ -95,6 +96,7 @@ static const struct option long_opts[] = {
     {"low-speed", required_argument, NULL, OPT_LOW_SPEED},
     {"rate", required_argument, NULL, OPT_RATE},
     {"max-lookups", required_argument, NULL, OPT_MAX_LOOKUPS},
+    {"max-handshakes", required_argument, NULL, OPT_MAX_HANDSHAKES},
     {"low-speed-time", required_argument, NULL, OPT_LOW_SPEED_TIME},
     {"retry-delay", required_argument, NULL, OPT_RETRY_DELAY},
     {"retry-max-delay", required_argument, NULL, OPT_RETRY_MAX_DELAY},
@@ -162,6 +164,9 @@ static const char help_text[] =
     "      --connect-timeout SEC limit for connecting (default 10)\n"
     "      --max-lookups N       host-name lookups at once, 0 = no cap\n"
     "                            (default 64)\n"
+    "      --max-handshakes N    https connections being set up at once,\n"
+    "                            0 = no cap (default 0): a lower memory\n"
+    "                            peak for bursts of new TLS connections\n"
     "      --max-redirs N        redirects to follow, -1 = none (default 10)\n"
     "      --no-follow           do not follow redirects (--max-redirs -1)\n"
     "  -H, --header 'NAME: VALUE'\n"
@@ -422,6 +427,7 @@ static const number_rule numbers[] = {
     {OPT_PARALLEL, COUNT, 1, MAX_PARALLEL, AT(fetch.max_in_flight)},
     {OPT_PER_HOST, COUNT, 0, MAX_PARALLEL, AT(fetch.max_per_host)},
     {OPT_MAX_LOOKUPS, COUNT, 0, MAX_PARALLEL, AT(fetch.max_lookups)},
+    {OPT_MAX_HANDSHAKES, COUNT, 0, MAX_PARALLEL, AT(fetch.max_handshakes)},
     {OPT_MAX_STREAMS, COUNT, 1, 65535, AT(fetch.max_streams)},
     {OPT_PROCS, COUNT, 1, MAX_PROCS, AT(procs)},
     {OPT_RETRY, COUNT, 0, 100, AT(fetch.max_retries)},
