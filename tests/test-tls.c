@@ -705,6 +705,29 @@ TEST_IMPL(a_cap_of_four_handshakes_sets_up_connections_four_at_a_time) {
   ts_stop(&srv);
 }
 
+/* Transfers that end before their connection is ready (refused) give
+ * their handshake slots back: the URLs after them still run. */
+TEST_IMPL(refused_connections_give_their_handshake_slots_back) {
+  uvf_options o = with_ca();
+  char *u[8];
+  uvf_result *r;
+  size_t i;
+  start_tls("server", "--no-h2");
+  for (i = 0; i < 8; i++)
+    u[i] = i < 4 ? strdup("https://127.0.0.1:1/refused")
+                 : tls_url("127.0.0.1", "/bytes/10?i=%zu", i);
+  o.max_in_flight = 8;
+  o.max_handshakes = 2;
+  r = fetch_urls(u, 8, &o, 10000);
+  for (i = 0; i < 8; i++)
+    if (r[i].error != (i < 4 ? UVF_ECONNECT : UVF_OK))
+      FAIL("%zu: %s: %s", i, uvf_err_name(r[i].error), r[i].message);
+  results_done(r);
+  for (i = 0; i < 8; i++)
+    free(u[i]);
+  ts_stop(&srv);
+}
+
 /* ---- HTTP/2 ---- */
 
 static void many_to_one_h2_host(size_t n, unsigned max_streams,
@@ -896,6 +919,7 @@ int main(int argc, char **argv) {
       TEST_ENTRY(urls_waiting_for_the_first_handshake_count_toward_n),
       TEST_ENTRY(a_verified_connection_never_resumes_an_unverified_session),
       TEST_ENTRY(a_cap_of_four_handshakes_sets_up_connections_four_at_a_time),
+      TEST_ENTRY(refused_connections_give_their_handshake_slots_back),
       TEST_ENTRY(two_thousand_transfers_to_one_h2_host_share_four_connections),
       TEST_ENTRY(by_default_an_h2_connection_carries_100_transfers),
       TEST_ENTRY(rst_stream_ends_only_its_stream_as_a_retryable_protocol_error),
