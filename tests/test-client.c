@@ -438,16 +438,24 @@ TEST_IMPL(a_call_that_outlasts_the_caller_running_the_loop_still_ends) {
   ts_stop(&srv);
 }
 
+/* A call of one URL that would take 20 s, running the resting loop in a
+ * thread of its own by the time this returns. */
+static void start_long_call(uvf_client *c, later_call *a, pthread_t *t) {
+  later_call k = {c, 0, "/delay/20000?a", -1, 0};
+  *a = k;
+  ts_start(&srv, NULL);
+  ASSERT_EQ(pthread_create(t, NULL, call_later, a), 0);
+  usleep(200 * 1000);
+}
+
 /* A call running the loop in its caller's thread hears
  * uvf_client_cancel_all() from another thread at once. */
 TEST_IMPL(cancel_all_ends_a_call_running_in_its_callers_thread) {
   uvf_client *c = client_new(10);
-  later_call a = {c, 0, "/delay/20000?a", -1, 0};
+  later_call a;
   pthread_t ta;
   uint64_t fired;
-  ts_start(&srv, NULL);
-  ASSERT_EQ(pthread_create(&ta, NULL, call_later, &a), 0);
-  usleep(200 * 1000);
+  start_long_call(c, &a, &ta);
   fired = uv_hrtime();
   ASSERT_EQ(uvf_client_cancel_all(c), UVF_OK);
   pthread_join(ta, NULL);
@@ -461,11 +469,9 @@ TEST_IMPL(cancel_all_ends_a_call_running_in_its_callers_thread) {
  * aborted, and the client's thread and loop end cleanly. */
 TEST_IMPL(freeing_the_client_ends_a_call_running_in_its_callers_thread) {
   uvf_client *c = client_new(10);
-  later_call a = {c, 0, "/delay/20000?a", -1, 0};
+  later_call a;
   pthread_t ta;
-  ts_start(&srv, NULL);
-  ASSERT_EQ(pthread_create(&ta, NULL, call_later, &a), 0);
-  usleep(200 * 1000);
+  start_long_call(c, &a, &ta);
   uvf_client_free(&c);
   pthread_join(ta, NULL);
   ASSERT_EQ(a.error, UVF_EABORTED);
