@@ -75,7 +75,9 @@ def test_break_out_of_fetch_cancels_what_it_started(server, client):
     def urls():
         for i in range(100000):
             read.append(i)
-            yield server.url("/delay/%d?i=%d" % (1 if i == 0 else 20000, i))
+            # the first answers after 200 ms: long enough for all 10 to
+            # be in flight by then, even on a loaded machine
+            yield server.url("/delay/%d?i=%d" % (200 if i == 0 else 20000, i))
     for r in client.fetch(urls(), concurrency=10):
         assert r.index == 0
         break
