@@ -447,6 +447,9 @@ static void loop_main(void *arg) {
  * thread if others' calls came meanwhile, or lets it rest. The lock's
  * hand-overs order the loop's memory between the threads. */
 static void run_as_owner(uvf_client *c, uvf_call *call) {
+  /* The loop's clock stopped when it last ran: timers the news starts
+   * (the call's deadline) count from now, not from then. */
+  uv_update_time(&c->loop);
   take_news(c);
   while (call->c) /* written by this thread only, in call_freed() */
     uv_run(&c->loop, UV_RUN_ONCE);

@@ -478,6 +478,28 @@ TEST_IMPL(freeing_the_client_ends_a_call_running_in_its_callers_thread) {
   ts_stop(&srv);
 }
 
+/* A client that rested for a while runs the next call in the caller's
+ * thread: its deadline still counts from the call, not from when the
+ * loop last ran. */
+TEST_IMPL(a_call_after_the_client_rested_keeps_its_whole_deadline) {
+  uvf_client *c = client_new(10);
+  uvf_results *rs = NULL;
+  char *u;
+  uint64_t t0;
+  ts_start(&srv, NULL);
+  u = urlf("/delay/2000");
+  usleep(500 * 1000);
+  t0 = uv_hrtime();
+  ASSERT_EQ(uvf_client_fetch_all(c, (const char *const *)&u, 1, NULL, 300, &rs),
+            UVF_OK);
+  ASSERT_LE(280, ms_since(t0));
+  ASSERT_EQ(uvf_results_get(rs, 0)->error, UVF_EDEADLINE);
+  uvf_results_free(&rs);
+  uvf_client_free(&c);
+  free(u);
+  ts_stop(&srv);
+}
+
 /* Calls that end at once (a URL that does not parse) from many threads:
  * tens of thousands of wake-ups of the loop, many of them racing the
  * loop's reading of the last one. A lost wake-up leaves a caller
@@ -704,6 +726,7 @@ int main(int argc, char **argv) {
       TEST_ENTRY(a_call_that_outlasts_the_caller_running_the_loop_still_ends),
       TEST_ENTRY(cancel_all_ends_a_call_running_in_its_callers_thread),
       TEST_ENTRY(freeing_the_client_ends_a_call_running_in_its_callers_thread),
+      TEST_ENTRY(a_call_after_the_client_rested_keeps_its_whole_deadline),
       TEST_ENTRY(racing_wake_ups_from_eight_threads_are_never_lost),
       TEST_ENTRY(
           a_warm_client_at_320_in_flight_over_five_hosts_opens_no_connection),
