@@ -526,8 +526,8 @@ void uvf_client_free(uvf_client **pc) {
   wake_loop(c);
   uv_thread_join(&c->thread);
   /* Every call has let go of the client (call_freed), so the count can
-   * only fall: a caller between post() and wake() still touches the
-   * async handle, which lives till the loop is closed. */
+   * only fall: a caller between post() and wake() still writes to
+   * wake_fd, which client_destroy() closes. */
   while (atomic_load(&c->senders))
     sched_yield();
   client_destroy(c);

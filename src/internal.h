@@ -417,7 +417,7 @@ int uvf__lookup_room(const uvf__engine *e);
 int uvf__setup_room(const uvf__engine *e, const uvf__url *u);
 void uvf__lookup_begin(uvf__xfer *x);
 void uvf__lookup_over(uvf__xfer *x);
-void uvf__handshake_over(uvf__xfer *x);
+void uvf__setup_over(uvf__xfer *x);
 void uvf__lookup_wait(uvf__batch *b, uvf__url *u);
 uvf__url *uvf__lookup_next(uvf__batch *b);
 void uvf__lookup_collect(uvf__batch *b, uvf__link *to);

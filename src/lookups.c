@@ -45,24 +45,25 @@ void uvf__lookup_begin(uvf__xfer *x) {
   x->e->lookups++;
 }
 
-/* Called when the transfer opens a socket, reuses a connection or ends. */
-void uvf__lookup_over(uvf__xfer *x) {
-  uvf__engine *e = x->e;
-  if (!x->looking)
+/* Gives back a slot the transfer holds (*held), counted in *count. */
+static void give_back(uvf__engine *e, unsigned char *held, unsigned *count) {
+  if (!*held)
     return;
-  x->looking = 0;
-  e->lookups--;
+  *held = 0;
+  (*count)--;
   uvf__engine_admit_all(e); /* maybe inside libcurl: from the loop */
 }
 
-/* Called when the connection is ready (or reused), or the transfer ends. */
-void uvf__handshake_over(uvf__xfer *x) {
-  uvf__engine *e = x->e;
-  if (!x->handshaking)
-    return;
-  x->handshaking = 0;
-  e->handshakes--;
-  uvf__engine_admit_all(e); /* maybe inside libcurl: from the loop */
+/* Called when the transfer opens a socket: any lookup is over. */
+void uvf__lookup_over(uvf__xfer *x) {
+  give_back(x->e, &x->looking, &x->e->lookups);
+}
+
+/* Called when the connection is ready (or reused), or the transfer ends:
+ * both slots come back. */
+void uvf__setup_over(uvf__xfer *x) {
+  uvf__lookup_over(x);
+  give_back(x->e, &x->handshaking, &x->e->handshakes);
 }
 
 void uvf__lookup_wait(uvf__batch *b, uvf__url *u) {

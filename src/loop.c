@@ -302,9 +302,6 @@ static int multi_setup(uvf__group *g) {
   mc |= curl_multi_setopt(m, CURLMOPT_SOCKETDATA, g);
   mc |= curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_curl_timer);
   mc |= curl_multi_setopt(m, CURLMOPT_TIMERDATA, g);
-  /* Set, so a dip in concurrency does not evict warm connections (C5). */
-  mc |= curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)GROUP_MAX_IDLE);
-  g->max_conns = GROUP_MAX_IDLE;
   mc |= curl_multi_setopt(m, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
   mc |= curl_multi_setopt(m, CURLMOPT_MAX_CONCURRENT_STREAMS,
                           (long)g->e->max_streams);
@@ -325,6 +322,9 @@ int uvf__group_new(uvf__engine *e, unsigned index, uvf__group **out) {
     free(g);
     return UVF_ENOMEM;
   }
+  /* CURLMOPT_MAXCONNECTS set, not libcurl's default, which follows the
+   * handles added and evicts warm connections when concurrency dips (C5). */
+  group_fit(g);
   uv_timer_init(e->loop, &g->timer);
   g->timer.data = g;
   e->open_handles++;

@@ -85,8 +85,7 @@ static int on_prereq(void *clientp, char *primary_ip, char *local_ip,
   (void)local_ip;
   (void)primary_port;
   (void)local_port;
-  uvf__lookup_over(x); /* a reused connection opens no socket */
-  uvf__handshake_over(x);
+  uvf__setup_over(x); /* a reused connection opens no socket */
   if (x->u->tls_first) {
     curl_easy_getinfo(x->easy, CURLINFO_APPCONNECT_TIME_T, &handshake_us);
     uvf__tls_gate_connected(x, (uint64_t)handshake_us);
@@ -450,8 +449,7 @@ static void complete(uvf__xfer *x, CURLcode rc, uvf_err forced) {
   int retrying;
   /* Never called from inside libcurl (uvf_abort and uvf_fetcher_close
    * refuse or defer there), so this cannot fail with a recursive call. */
-  uvf__lookup_over(x);
-  uvf__handshake_over(x);
+  uvf__setup_over(x);
   e->in_curl++;
   curl_multi_remove_handle(x->group->multi, x->easy);
   e->in_curl--;
